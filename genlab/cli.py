@@ -1,0 +1,171 @@
+"""python -m genlab list | train | sample | eval | gallery
+
+Every user mistake (unknown family, missing file, bad option or value) ends
+in one line naming what was wrong and what is accepted, with exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from genlab.errors import GenlabError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        self.exit(EXIT_USAGE, f"genlab: error: {message} (see `python -m genlab {self.prog.split()[-1]} --help`)\n"
+                  if len(self.prog.split()) > 1 else f"genlab: error: {message} (see `python -m genlab --help`)\n")
+
+
+def _cmd_list(args) -> int:
+    from genlab.registry import get_family, list_families, shipped_checkpoints
+    from genlab.training.checkpoint import load_checkpoint
+
+    print("families:")
+    for name in list_families():
+        cls = get_family(name)
+        print(f"  {name:12s} {cls.paper}")
+    print("shipped checkpoints:")
+    for name, path in shipped_checkpoints().items():
+        state = load_checkpoint(path)
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(state.get("metrics", {}).items())
+                            if isinstance(v, (int, float)) and k in ("fid", "nll_nats", "class_coverage"))
+        print(f"  {name:24s} {state['family']:10s} step {state['step']:>6}  {metrics}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from genlab.training import default_out, make_recipe
+    from genlab.training.config import recipe_to_toml
+    from genlab.training.trainer import Trainer
+
+    overrides = list(args.set or [])
+    if args.device:
+        overrides.append(f"device={args.device!r}".replace("'", '"'))
+    recipe = make_recipe(args.family, args.config, args.data, args.steps, overrides, args.data_root)
+    if args.dry_run:
+        print(recipe_to_toml(recipe), end="")
+        return 0
+    out = Path(args.out) if args.out else default_out(recipe, args.resume)
+    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress)
+    path = trainer.fit()
+    if path is not None:
+        print(f"checkpoint: {path}  ({trainer.step} steps, {trainer.train_seconds:.0f} s of training)")
+    return 0
+
+
+def _seeded(seed: int):
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+
+    from genlab.data import unit_to_uint8
+    from genlab.gallery import save_grid
+    from genlab.registry import load
+
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npz"):
+        raise GenlabError(f"--out {out}: give a .png (grid) or .npz (uint8 images) file name")
+    if args.n < 1:
+        raise GenlabError(f"--n must be at least 1, got {args.n}")
+    model = load(args.checkpoint, device=args.device or "cpu")
+    controls = {"truncation": args.truncation} if args.truncation is not None else {}
+    images = model.sample(args.n, generator=_seeded(args.seed), **controls)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        save_grid(images, out, scale=args.scale)
+    else:
+        np.savez_compressed(out, images=unit_to_uint8(images))
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from genlab.metrics import evaluate
+    from genlab.registry import load
+
+    model = load(args.checkpoint, device=args.device or "cpu")
+    results = evaluate(model, n=args.n, seed=args.seed, iwae_k=args.iwae_k)
+    out = Path(args.out) if args.out else Path(model.checkpoint["path"]).with_suffix(".eval.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        if not isinstance(value, (dict, list)):
+            print(f"{key:28s} {value:.5g}" if isinstance(value, float) else f"{key:28s} {value}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_gallery(args) -> int:
+    from genlab.gallery import build_gallery
+
+    path = build_gallery(args.checkpoints or None, Path(args.out), n=args.n, seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="genlab", description="genlab: deep generative models on one training engine")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="families and shipped checkpoints").set_defaults(func=_cmd_list)
+
+    t = sub.add_parser("train", help="train a family")
+    t.add_argument("family", nargs="?", help="family name (see `list`); optional with --config")
+    t.add_argument("--config", help="TOML recipe, e.g. experiments/dcgan_mnist.toml")
+    t.add_argument("--data", help="data set: mnist, mnist-binary, tv-mnist, fashion-mnist, cifar10, celeba, folder:PATH")
+    t.add_argument("--data-root", help="where torchvision data sets live")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--out", help="run folder (default runs/<family>-<data>-<time>)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any train or model option")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved recipe and stop")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint")
+    s.add_argument("checkpoint", help="a shipped name (see `list`) or a .pt path")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help=".png grid or .npz with uint8 `images`")
+    s.add_argument("--truncation", type=float)
+    s.add_argument("--scale", type=int, default=2, help="pixel upscaling of the .png grid")
+    s.add_argument("--device")
+    s.set_defaults(func=_cmd_sample)
+
+    e = sub.add_parser("eval", help="FID/KID/precision/recall/coverage (and NLL where the family has it)")
+    e.add_argument("checkpoint")
+    e.add_argument("--n", type=int, default=5000, help="generated samples (the real floor uses as many train digits)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--iwae-k", type=int, default=1000, help="importance samples for bound-type log-likelihoods")
+    e.add_argument("--out", help="JSON file (default: next to the checkpoint)")
+    e.add_argument("--device")
+    e.set_defaults(func=_cmd_eval)
+
+    g = sub.add_parser("gallery", help="static HTML gallery of samples, strips and GIFs")
+    g.add_argument("checkpoints", nargs="*", help="default: every shipped checkpoint")
+    g.add_argument("--out", default="gallery")
+    g.add_argument("--n", type=int, default=64)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_cmd_gallery)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GenlabError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("genlab: interrupted", file=sys.stderr)
+        return 130

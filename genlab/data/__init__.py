@@ -1,0 +1,123 @@
+"""Data sets as genlab sees them: images NCHW float in [-1, 1], integer labels.
+
+`load_dataset(name)` gives an `ImageDataset`. Small sets are held as one
+tensor (the trainer moves it to the device whole); big torchvision sets stream
+through a DataLoader. Names:
+
+- ``mnist``          the embedded 10k MNIST subset (default; no network)
+- ``mnist-binary``   the same digits, fixed stochastic binarisation ({-1, 1})
+- ``tv-mnist``, ``fashion-mnist``, ``cifar10``, ``celeba``: torchvision sets
+  under ``root`` (they are downloaded only with ``download=True``)
+- ``folder:PATH``    an ImageFolder of the user's own pictures
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.errors import GenlabError
+from genlab.data.mnist import load_mnist
+from genlab.model import DataSpec
+
+EMBEDDED = ("mnist", "mnist-binary")
+TORCHVISION = {
+    # name: (torchvision class, channels, size, classes, split keyword)
+    "tv-mnist": ("MNIST", 1, 28, 10),
+    "fashion-mnist": ("FashionMNIST", 1, 28, 10),
+    "cifar10": ("CIFAR10", 3, 32, 10),
+    "celeba": ("CelebA", 3, 64, 0),
+}
+DATASET_NAMES = EMBEDDED + tuple(TORCHVISION) + ("folder:PATH",)
+
+
+@dataclass
+class ImageDataset:
+    """Either `images`/`labels` tensors (in memory) or a torch `stream` dataset."""
+
+    spec: DataSpec
+    images: torch.Tensor | None = None  # (N, C, H, W) float32 in [-1, 1]
+    labels: torch.Tensor | None = None  # (N,) int64
+    stream: torch.utils.data.Dataset | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return self.images is not None
+
+    def __len__(self) -> int:
+        return len(self.images) if self.in_memory else len(self.stream)
+
+
+def uint8_to_unit(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N,H,W) or (N,H,W,C) -> float32 NCHW in [-1, 1]."""
+    x = torch.from_numpy(np.array(images, dtype=np.float32))
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x / 127.5 - 1.0
+
+
+def unit_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float NCHW in [-1, 1] -> uint8 (N,H,W) for one channel, else (N,H,W,C)."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)
+    return x.numpy()
+
+
+def load_dataset(name: str = "mnist", split: str = "train", root: str | None = None,
+                 image_size: int | None = None, download: bool = False) -> ImageDataset:
+    if name in EMBEDDED:
+        binarised = name == "mnist-binary"
+        images, labels = load_mnist(split, binarised=binarised)
+        x = uint8_to_unit(images * 255 if binarised else images)
+        spec = DataSpec(channels=1, height=28, width=28, num_classes=10, binary=binarised, name=name)
+        return ImageDataset(spec, x, torch.from_numpy(labels.astype(np.int64)))
+    if name in TORCHVISION:
+        return _torchvision_dataset(name, split, root, image_size, download)
+    if name.startswith("folder:"):
+        return _folder_dataset(Path(name[len("folder:"):]), image_size)
+    raise GenlabError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+
+
+def _to_unit_transform(size: int, channels: int):
+    from torchvision import transforms as T
+
+    steps = [T.Resize(size), T.CenterCrop(size)]
+    if channels == 1:
+        steps.append(T.Grayscale(1))
+    steps += [T.ToTensor(), T.Normalize([0.5] * channels, [0.5] * channels)]
+    return T.Compose(steps)
+
+
+def _torchvision_dataset(name, split, root, image_size, download) -> ImageDataset:
+    import torchvision
+
+    cls_name, channels, size, classes = TORCHVISION[name]
+    size = image_size or size
+    root = Path(root or Path.home() / ".cache" / "genlab" / name)
+    cls = getattr(torchvision.datasets, cls_name)
+    kwargs = {"split": "train" if split == "train" else "test"} if name == "celeba" else {"train": split == "train"}
+    try:
+        ds = cls(str(root), transform=_to_unit_transform(size, channels), download=download, **kwargs)
+    except (RuntimeError, OSError) as e:
+        raise GenlabError(
+            f"data set {name!r} not found under {root} ({e}). Put it there, pass --data-root DIR, "
+            f"or allow a download with --download (needs internet)") from None
+    spec = DataSpec(channels=channels, height=size, width=size, num_classes=classes, name=name)
+    return ImageDataset(spec, stream=ds)
+
+
+def _folder_dataset(path: Path, image_size: int | None) -> ImageDataset:
+    import torchvision
+
+    if not path.is_dir():
+        raise GenlabError(f"image folder {path} does not exist; pass --data folder:DIR with one "
+                          "sub-folder per class (or a single sub-folder) of pictures")
+    size = image_size or 64
+    try:
+        ds = torchvision.datasets.ImageFolder(str(path), transform=_to_unit_transform(size, 3))
+    except (FileNotFoundError, RuntimeError) as e:
+        raise GenlabError(f"no images found in {path}: {e}") from None
+    classes = len(ds.classes) if len(ds.classes) > 1 else 0
+    return ImageDataset(DataSpec(channels=3, height=size, width=size, num_classes=classes,
+                                 name=f"folder:{path}"), stream=ds)

@@ -1,0 +1,65 @@
+"""What GAN-type families share: a prior over z, `decode`, and the D/G phases.
+
+A subclass builds `self.generator` (z -> image in [-1, 1]) and
+`self.discriminator` (image -> logit), and may override `discriminator_loss`
+/ `generator_loss` (InfoGAN adds its mutual-information term there).
+"""
+from __future__ import annotations
+
+import torch
+
+from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
+from genlab.nn import gan_losses
+
+
+class AdversarialModel(GenerativeModel):
+    ema_modules = ("generator",)
+    latent_dim: int
+
+    # ----- latent space ---------------------------------------------------------
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        if getattr(self.config, "prior", "normal") == "uniform":
+            return self.rand(n, self.latent_dim, generator=generator) * 2 - 1
+        return self.randn(n, self.latent_dim, generator=generator)
+
+    def decode(self, z: torch.Tensor, **controls) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"{self.family} latents have shape (N, {self.latent_dim}); got {tuple(z.shape)}")
+        return self.generator(z.to(self.device))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, truncation: float = 1.0,
+               **controls) -> torch.Tensor:
+        """truncation < 1 pulls z toward the prior's mean (fewer, cleaner modes)."""
+        z = self.prior(n, generator) * truncation
+        return self.decode(z, **controls).float().clamp(-1, 1)
+
+    def controls(self) -> list[Control]:
+        return [Control("truncation", "slider", 1.0, low=0.0, high=1.5,
+                        help="scale of z: below 1 trades variety for typical samples")]
+
+    # ----- training ---------------------------------------------------------------
+    def discriminator_loss(self, batch: dict):
+        real = batch["image"]
+        fake = self.generator(self.prior(len(real)))
+        # Real and fake go through D as separate batches, so batch-norm statistics
+        # never mix the two (DCGAN practice; ganhacks #9).
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = gan_losses.discriminator_loss(real_logits, fake_logits)
+        return loss, {"D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
+
+    def generator_loss(self, batch: dict):
+        fake_logits = self.discriminator(self.generator(self.prior(len(batch["image"]))))
+        return gan_losses.generator_loss(fake_logits, getattr(self.config, "generator_loss", "non_saturating")), {}
+
+    def optimizer(self, lr: float) -> OptimizerSpec:
+        c = self.config
+        return OptimizerSpec("adam", lr=lr, betas=(c.beta1, c.beta2))
+
+    def phases(self) -> list[Phase]:
+        c = self.config
+        return [
+            Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss,
+                  self.optimizer(c.lr_d)),
+            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(c.lr_g)),
+        ]

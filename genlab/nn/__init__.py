@@ -1,0 +1,1 @@
+"""Layers and losses shared between families (never copied into a family file)."""

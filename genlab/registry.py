@@ -1,0 +1,119 @@
+"""Family name -> model class, and loading ready models from checkpoints.
+
+Adding a family = its file in genlab/models/ plus one import line in
+genlab/models/__init__.py. CLI choices, tests and UI tabs read this registry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import torch
+
+from genlab.errors import CheckpointError, GenlabError
+from genlab.model import DataSpec, GenerativeModel
+
+_FAMILIES: dict[str, type[GenerativeModel]] = {}
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def register(cls: type[GenerativeModel]) -> type[GenerativeModel]:
+    if not cls.family:
+        raise ValueError(f"{cls.__name__} has no family name")
+    _FAMILIES[cls.family] = cls
+    return cls
+
+
+def _ensure_imported() -> None:
+    import genlab.models  # noqa: F401  (each family registers itself on import)
+
+
+def list_families() -> list[str]:
+    _ensure_imported()
+    return sorted(_FAMILIES)
+
+
+def get_family(name: str) -> type[GenerativeModel]:
+    _ensure_imported()
+    if name not in _FAMILIES:
+        raise GenlabError(f"unknown model family {name!r}; choose one of {', '.join(sorted(_FAMILIES))}")
+    return _FAMILIES[name]
+
+
+def make_config(family: str, values: dict | None = None):
+    """Build a family's Config from a dict, naming any key it does not have."""
+    cls = get_family(family).Config
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise GenlabError(f"{family} has no config option {', '.join(unknown)}; options are {', '.join(sorted(names))}")
+    hints = typing.get_type_hints(cls)
+    for k, v in values.items():  # checkpoints and TOML store tuples as lists
+        if isinstance(v, list) and "tuple" in str(hints.get(k, "")):
+            values[k] = tuple(v)
+    return cls(**values)
+
+
+def build(family: str, config=None, data_spec: DataSpec | None = None) -> GenerativeModel:
+    cls = get_family(family)
+    if config is None or isinstance(config, dict):
+        config = make_config(family, config)
+    spec = data_spec or DataSpec()
+    try:
+        return cls(config, spec)
+    except ValueError as e:
+        raise GenlabError(f"{family}: {e}") from None
+
+
+def shipped_checkpoints() -> dict[str, Path]:
+    """Checkpoints that ship with genlab, by name (file stem)."""
+    return {p.stem: p for p in sorted(CHECKPOINT_DIR.glob("*.pt"))}
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_checkpoints()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    by_family = [p for stem, p in shipped.items() if stem.split("-")[0] == str(name_or_path)]
+    if len(by_family) == 1:
+        return by_family[0]
+    if path.suffix or "/" in str(name_or_path):
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    raise GenlabError(f"no checkpoint named {name_or_path!r}; shipped: {', '.join(shipped) or 'none'} "
+                      "(or give a path to a .pt file)")
+
+
+def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
+    spec = DataSpec(**state["data_spec"])
+    model = build(state["family"], state["config"], spec)
+    weights = dict(state["model"])
+    if use_ema:
+        weights.update(state.get("ema") or {})
+    own = model.state_dict()
+    weights = {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"weights do not fit a {state['family']} model with this config: "
+                              f"{str(e).splitlines()[0]}") from None
+    return model
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> GenerativeModel:
+    """A ready model (eval mode) from a shipped name ('dcgan') or a checkpoint path.
+
+    `model.checkpoint` keeps the file's metadata (step, metrics, recipe, ...).
+    """
+    from genlab.training.checkpoint import load_checkpoint
+
+    path = resolve_checkpoint(name_or_path)
+    state = load_checkpoint(path)
+    model = model_from_state(state, use_ema=use_ema).to(device).eval()
+    model.checkpoint = {k: v for k, v in state.items() if k not in ("model", "ema", "optimizers", "scalers", "rng")}
+    model.checkpoint["path"] = str(path)
+    return model

@@ -1,0 +1,78 @@
+"""Training: `train(...)` for scripts, `Trainer` for finer control."""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from genlab.registry import get_family
+from genlab.training.config import Recipe, TrainConfig, apply_overrides, read_recipe
+from genlab.training.trainer import CHECKPOINT_NAME, Trainer
+
+RUNS_DIR = Path("runs")
+
+
+def make_recipe(family: str | None = None, config: str | Path | None = None, data: str | None = None,
+                steps: int | None = None, overrides: list[str] | dict | None = None,
+                data_root: str | None = None) -> Recipe:
+    """A recipe from a TOML file and/or a family name, with overrides applied."""
+    if config is not None:
+        recipe = read_recipe(config)
+        if family is not None and family != recipe.family:
+            from genlab.errors import GenlabError
+            raise GenlabError(f"recipe {config} is for {recipe.family}, not {family}")
+    else:
+        if family is None:
+            from genlab.errors import GenlabError
+            raise GenlabError("say which family to train (or give --config RECIPE.toml)")
+        recipe = Recipe(family=family)
+    cls = get_family(recipe.family)
+    if data is not None:
+        recipe.data = data
+    if data_root is not None:
+        recipe.data_root = data_root
+    if isinstance(overrides, dict):
+        overrides = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={_toml(v)}" for k, v in overrides.items()]
+    apply_overrides(recipe, list(overrides or []), cls.Config)
+    if steps is not None:
+        recipe.train.steps = steps
+    return recipe
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return repr(v)
+
+
+def default_out(recipe: Recipe, resume: bool) -> Path:
+    """runs/<family>-<data>-<time>; with resume, the newest such run."""
+    stem = f"{recipe.family}-{recipe.data.replace(':', '_').replace('/', '_')}"
+    if resume:
+        runs = sorted(RUNS_DIR.glob(f"{stem}-*/{CHECKPOINT_NAME}"), key=lambda p: p.stat().st_mtime)
+        if runs:
+            return runs[-1].parent
+    return RUNS_DIR / f"{stem}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(family: str | None = None, *, config: str | Path | None = None, data: str | None = None,
+          steps: int | None = None, out: str | Path | None = None, resume: bool = False,
+          overrides: list[str] | dict | None = None, data_root: str | None = None,
+          progress: bool = True, on_event=None, stop=None):
+    """Train a family and return the ready model (with EMA weights, eval mode).
+
+    >>> model = genlab.train("dcgan", steps=200, overrides={"batch_size": 32}, out="runs/try")
+    """
+    from genlab.registry import load
+
+    recipe = make_recipe(family, config, data, steps, overrides, data_root)
+    out = Path(out) if out is not None else default_out(recipe, resume)
+    trainer = Trainer(recipe, out, resume=resume, progress=progress, on_event=on_event, stop=stop)
+    path = trainer.fit()
+    if path is None:  # not the main rank
+        return None
+    return load(path)
+
+
+__all__ = ["train", "Trainer", "TrainConfig", "Recipe", "make_recipe", "read_recipe"]

@@ -1,0 +1,101 @@
+"""One self-describing checkpoint file, written atomically, read without running code.
+
+Layout (a plain dict of tensors and Python literals, so `torch.load(...,
+weights_only=True)` can read it and a pickle that carries code is refused):
+
+    format, format_version, genlab_version, family, config, data_spec,
+    train_config, recipe, step, model, ema, optimizers, scalers, rng,
+    metrics, train_seconds, created
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from genlab.errors import CheckpointError
+
+FORMAT = "genlab-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("family", "config", "data_spec", "step", "model")
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write `state` to `path` atomically: temp file in the same folder, fsync, rename.
+
+    A crash at any point leaves either the old file or the new one, never a torn file.
+    """
+    from genlab import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format": FORMAT, "format_version": FORMAT_VERSION, "genlab_version": __version__, **state}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Read a genlab checkpoint; refuse anything else with a message naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses any pickle that names a global outside the allow-list:
+        # nothing in the file is executed.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} is not a genlab checkpoint (refused unsafe or unknown pickle content: {first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError, KeyError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a genlab checkpoint (no '{FORMAT}' header)")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {state['format_version']}; this genlab reads "
+                              f"up to {FORMAT_VERSION}: upgrade genlab")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is missing {', '.join(missing)}")
+    return state
+
+
+def slim_for_release(state: dict, half: bool = True) -> dict:
+    """Drop optimiser/RNG state and store floating weights in fp16 (for shipped checkpoints)."""
+    def shrink(sd: dict) -> dict:
+        return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()}
+
+    slim = {k: v for k, v in state.items() if k not in ("optimizers", "scalers", "rng", "format", "format_version", "genlab_version")}
+    # Inference needs only one copy of the EMA'd sub-modules: fold EMA into the weights.
+    model = dict(slim["model"])
+    model.update(slim.get("ema") or {})
+    slim["model"] = shrink(model)
+    slim["ema"] = {}
+    slim["released_fp16"] = half
+    return slim

@@ -1,0 +1,59 @@
+"""Exponential moving average of chosen sub-modules' weights.
+
+The shadow copy is keyed like the model's state_dict, so a checkpoint's
+``ema`` entry can simply be laid over ``model`` weights at load time.
+Buffers (e.g. batch-norm running statistics) are copied, not averaged.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+
+class EMA:
+    def __init__(self, model: nn.Module, module_names: tuple[str, ...], decay: float):
+        self.decay = decay
+        prefixes = tuple(f"{name}." for name in module_names)
+        self.param_names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+        self.buffer_names = [n for n, _ in model.named_buffers() if n.startswith(prefixes)]
+        if not self.param_names:
+            raise ValueError(f"EMA: no parameters under {module_names}")
+        params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+        self._params = [params[n] for n in self.param_names]
+        self._buffers = [buffers[n] for n in self.buffer_names]
+        self.shadow = {n: t.detach().clone() for n, t in zip(self.param_names, self._params)}
+        self.shadow.update({n: t.detach().clone() for n, t in zip(self.buffer_names, self._buffers)})
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        # Warm-up (as in TF's ExponentialMovingAverage with num_updates): early
+        # averages do not drag in the random initial weights.
+        decay = min(self.decay, (1 + step) / (10 + step))
+        shadow_params = [self.shadow[n] for n in self.param_names]
+        torch._foreach_lerp_(shadow_params, [p.detach() for p in self._params], 1.0 - decay)
+        for n, b in zip(self.buffer_names, self._buffers):
+            self.shadow[n].copy_(b)
+
+    def state_dict(self) -> dict:
+        return dict(self.shadow)
+
+    def load_state_dict(self, state: dict) -> None:
+        for n, t in state.items():
+            self.shadow[n].copy_(t)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: nn.Module):
+        """Temporarily run `model` with the EMA weights (for sample grids)."""
+        live = {n: t.detach().clone() for n, t in zip(self.param_names + self.buffer_names, self._params + self._buffers)}
+        tensors = dict(zip(self.param_names + self.buffer_names, self._params + self._buffers))
+        with torch.no_grad():
+            for n, t in tensors.items():
+                t.copy_(self.shadow[n])
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for n, t in tensors.items():
+                    t.copy_(live[n])

@@ -1,0 +1,37 @@
+"""Where training figures go: a JSONL file always, TensorBoard when installed."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+class MetricsLog:
+    def __init__(self, folder: Path, resume: bool):
+        self.path = folder / "metrics.jsonl"
+        self._file = self.path.open("a" if resume else "w")
+        self._tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(folder / "tensorboard"))
+        except Exception:  # tensorboard not installed: JSONL alone
+            self._tb = None
+
+    def write(self, step: int, values: dict) -> None:
+        clean = {k: (v if math.isfinite(v) else str(v)) if isinstance(v, float) else v for k, v in values.items()}
+        self._file.write(json.dumps({"step": step, **clean}) + "\n")
+        self._file.flush()
+        if self._tb is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,295 @@
+"""The one training loop every family shares.
+
+The model supplies phases (parameters, optimiser settings, a loss); the
+trainer owns everything else: device and precision, optimisers, EMA,
+gradient averaging across ranks, checkpoints, logs, progress and sample grids.
+
+Losses stay on the device between log points (no per-step host sync); at each
+log point they are checked for NaN/Inf *before* anything is saved, so a
+diverged run never overwrites the last good checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from genlab.data import load_dataset
+from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
+from genlab.gallery import save_grid
+from genlab.model import GenerativeModel, Phase
+from genlab.registry import build, get_family, make_config
+from genlab.training import distributed as D
+from genlab.training.batches import make_batches
+from genlab.training.checkpoint import load_checkpoint, save_checkpoint
+from genlab.training.config import Recipe, recipe_to_toml
+from genlab.training.ema import EMA
+from genlab.training.loggers import MetricsLog
+
+CHECKPOINT_NAME = "latest.pt"
+GRID_SEED = 1234  # fixed noise for sample grids, so grids compare across steps
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise GenlabError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """None means full fp32 (no autocast)."""
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, progress: bool = True,
+                 on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None):
+        tc = recipe.train
+        tc.validate()
+        self.recipe, self.tc, self.out = recipe, tc, Path(out)
+        self.on_event, self.stop, self.progress = on_event, stop, progress
+        if tc.threads > 0:
+            torch.set_num_threads(tc.threads)
+
+        self.device = pick_device(tc.device)
+        self.dist = D.init_from_env(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        self.amp_dtype = autocast_dtype(tc.precision, self.device)
+
+        state = self._latest_state() if resume else None
+        if state is not None:
+            self._check_same_model(state)
+        torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
+        data = load_dataset(recipe.data, "train", root=recipe.data_root)
+        config = make_config(recipe.family, state["config"] if state else recipe.model)
+        self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
+        self.phases: list[Phase] = self.model.bind_phases()
+        self._all_params = list(self.model.parameters())
+        self._phase_params = {p.name: set(map(id, p.params)) for p in self.phases}
+        self.optimizers = {p.name: p.optimizer.build(p.params) for p in self.phases}
+        self.base_lrs = {p.name: p.optimizer.lr for p in self.phases}
+        fp16 = self.amp_dtype == torch.float16 and self.device.type == "cuda"
+        self.scalers = {p.name: torch.amp.GradScaler(self.device.type, enabled=fp16) for p in self.phases}
+        self.ema = None
+        if tc.ema_decay > 0 and self.model.ema_modules:
+            self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
+        try:
+            self.batches = make_batches(data, tc.batch_size, self.device, tc.seed, self.dist, tc.num_workers)
+        except ValueError as e:
+            raise GenlabError(str(e)) from None
+        self.step, self.train_seconds = 0, 0.0
+        if state is not None:
+            self._restore(state)
+        if self.dist.enabled:
+            D.broadcast_parameters(self.model)
+        self.forward = torch.compile(self.model) if tc.compile else self.model
+        self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "recipe.toml").write_text(recipe_to_toml(recipe))
+        self.log = MetricsLog(self.out, resume=state is not None) if self.dist.is_main else None
+
+    # ----- resume ---------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / CHECKPOINT_NAME
+
+    def _latest_state(self) -> dict | None:
+        if not self.checkpoint_path.exists():
+            print(f"genlab: nothing to resume in {self.out}; starting a new run", file=sys.stderr)
+            return None
+        return load_checkpoint(self.checkpoint_path)
+
+    def _check_same_model(self, state: dict) -> None:
+        if state["family"] != self.recipe.family:
+            raise CheckpointError(f"{self.checkpoint_path} holds a {state['family']} run, not {self.recipe.family}")
+        wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
+        saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
+        changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k]]
+        if changed:
+            raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
+                              f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out")
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, scaler in self.scalers.items():
+            if name in state.get("scalers", {}):
+                scaler.load_state_dict(state["scalers"][name])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.train_seconds = int(state["step"]), float(state.get("train_seconds", 0.0))
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng.get("cuda"):
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.batches.load_state_dict(rng["batches"])
+
+    def state_dict(self) -> dict:
+        return {
+            "family": self.recipe.family,
+            "config": self.model.config_dict(),
+            "data_spec": dataclasses.asdict(self.model.data_spec),
+            "train_config": dataclasses.asdict(self.tc),
+            "recipe": recipe_to_toml(self.recipe),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else {},
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                    "batches": self.batches.state_dict()},
+            "metrics": {},
+            "train_seconds": self.train_seconds,
+            "device": str(self.device) + (f" x{self.dist.world_size}" if self.dist.enabled else ""),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def save(self) -> Path | None:
+        self._flush()  # never save weights that came from a NaN step
+        if self.dist.enabled:
+            D.check_in_sync(self.model)
+        if not self.dist.is_main:
+            return None
+        return save_checkpoint(self.state_dict(), self.checkpoint_path)
+
+    # ----- one step -------------------------------------------------------------
+    def _run_phase(self, phase: Phase, batch: dict) -> None:
+        own = self._phase_params[phase.name]
+        for p in self._all_params:  # other phases' weights are constants here
+            p.requires_grad_(id(p) in own)
+        opt, scaler = self.optimizers[phase.name], self.scalers[phase.name]
+        if phase.optimizer.warmup_steps:
+            scale = min(1.0, (self.step + 1) / phase.optimizer.warmup_steps)
+            for group in opt.param_groups:
+                group["lr"] = self.base_lrs[phase.name] * scale
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            loss, logs = self.forward(phase.name, batch)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.dist.enabled:
+            D.average_gradients(phase.params, self.dist.world_size)
+        if self.tc.grad_clip > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(phase.params, self.tc.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        self._pending.append((self.step, phase.name, loss.detach().float(), {k: v.detach().float() for k, v in logs.items()}))
+
+    def _flush(self) -> dict:
+        """Move pending losses to the host once, check them, log their means."""
+        if not self._pending:
+            return {}
+        pending, self._pending = self._pending, []
+        losses = torch.stack([l for _, _, l, _ in pending]).cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            step, phase, _, _ = pending[int(bad[0])]
+            value = losses[int(bad[0])].item()
+            kept = f"the last good checkpoint {self.checkpoint_path} is untouched" if self.checkpoint_path.exists() \
+                else "no checkpoint was written"
+            raise TrainingDiverged(f"loss of phase '{phase}' became {value} at step {step}; training stopped and "
+                                   f"{kept}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
+        means: dict[str, float] = {}
+        for name in self._phase_params:
+            rows = [(l, logs) for _, p, l, logs in pending if p == name]
+            if not rows:
+                continue
+            means[f"{name}/loss"] = torch.stack([l for l, _ in rows]).mean().item()
+            for key in rows[0][1]:
+                means[f"{name}/{key}"] = torch.stack([logs[key] for _, logs in rows]).mean().item()
+        return means
+
+    @torch.no_grad()
+    def save_samples(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        self.model.eval()
+        try:
+            g = torch.Generator().manual_seed(GRID_SEED)
+            if self.ema is not None:
+                with self.ema.swapped_in(self.model):
+                    images = self.model.sample(self.tc.grid_size, generator=g)
+            else:
+                images = self.model.sample(self.tc.grid_size, generator=g)
+        finally:
+            self.model.train()
+        path = save_grid(images.float(), self.out / "samples" / f"step_{self.step:07d}.png", scale=2)
+        self._emit({"kind": "samples", "step": self.step, "path": str(path)})
+        return path
+
+    def _emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # ----- the loop -------------------------------------------------------------
+    def fit(self) -> Path | None:
+        tc, start_step = self.tc, self.step
+        bar = None
+        if self.progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=tc.steps, initial=self.step, desc=self.recipe.family, dynamic_ncols=True, unit="step")
+        self.model.train()
+        t_last, step_last = time.perf_counter(), self.step
+        try:
+            while self.step < tc.steps:
+                if self.stop is not None and self.stop.is_set():
+                    break
+                batch = next(self.batches)
+                for phase in self.phases:
+                    if self.step % phase.every == 0:
+                        self._run_phase(phase, batch)
+                if self.ema is not None:
+                    self.ema.update(self.step)
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    means = self._flush()
+                    now = time.perf_counter()
+                    self.train_seconds += now - t_last
+                    rate = (self.step - step_last) / max(now - t_last, 1e-9)
+                    t_last, step_last = now, self.step
+                    means["images_per_s"] = rate * tc.batch_size * self.dist.world_size
+                    if self.log is not None:
+                        self.log.write(self.step, means)
+                    if bar is not None:
+                        bar.set_postfix({k.split("/")[0][:4] + ":" + k.split("/")[1][:6]: f"{v:.3g}"
+                                         for k, v in means.items() if k.endswith("/loss")})
+                    self._emit({"kind": "log", "step": self.step, **means})
+                if self.step % tc.sample_every == 0:
+                    self.save_samples()
+                if self.step % tc.checkpoint_every == 0:
+                    self.save()
+            self.train_seconds += time.perf_counter() - t_last
+            path = self.save() if self.step > start_step or not self.checkpoint_path.exists() else self.checkpoint_path
+            if self.step % tc.sample_every and self.step > start_step:
+                self.save_samples()
+            return path
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.log is not None:
+                self.log.close()
