@@ -1,0 +1,109 @@
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab.errors import CheckpointError
+from genlab.training.checkpoint import load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _state(step: int) -> dict:
+    return {"family": "toy", "config": {}, "data_spec": {}, "step": step,
+            "model": {"w": torch.full((4,), float(step))}}
+
+
+def test_round_trip_reads_back_exactly(tmp_path):
+    path = save_checkpoint(_state(3), tmp_path / "latest.pt")
+    state = load_checkpoint(path)
+    assert state["step"] == 3 and torch.equal(state["model"]["w"], torch.full((4,), 3.0))
+    assert state["format"] == "genlab-checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temp files left behind
+
+
+def test_a_write_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path):
+    path = tmp_path / "latest.pt"
+    save_checkpoint(_state(1), path)
+    before = path.read_bytes()
+    # A second save of a big state, killed (SIGKILL, no cleanup) after the temp file is
+    # written but before it is renamed over the old one.
+    script = textwrap.dedent(f"""
+        import os, sys, time, torch
+        sys.path.insert(0, {str(ROOT)!r})
+        from genlab.training import checkpoint
+        real_fsync = os.fsync
+        def slow_fsync(fd):
+            print("writing", flush=True)
+            time.sleep(60)
+        os.fsync = slow_fsync
+        state = {{"family": "toy", "config": {{}}, "data_spec": {{}}, "step": 2,
+                  "model": {{"w": torch.randn(2_000_000)}}}}
+        checkpoint.save_checkpoint(state, {str(path)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)["step"] == 1
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "latest.pt"]
+    assert leftovers and all(p.name.endswith(".tmp") for p in leftovers)  # the torn write is only a temp file
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match=f"{tmp_path / 'none.pt'} does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+def test_random_bytes_are_refused(tmp_path):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(os.urandom(5000))
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = save_checkpoint(_state(1), tmp_path / "full.pt")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="cut.pt.*truncated or corrupt"):
+        load_checkpoint(cut)
+
+
+def test_other_torch_files_are_refused(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="weights.pt is not a genlab checkpoint"):
+        load_checkpoint(path)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("container", ["raw_pickle", "torch_zip"])
+def test_a_pickle_that_carries_code_is_refused_and_nothing_runs(tmp_path, container):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = {"format": "genlab-checkpoint", "family": "toy", "config": _Exploit(marker)}
+    if container == "raw_pickle":
+        path.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, path)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="evil.pt is not a genlab checkpoint.*unsafe"):
+        load_checkpoint(path)
+    time.sleep(0.1)
+    assert not marker.exists()

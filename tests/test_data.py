@@ -1,0 +1,57 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.data import load_dataset, uint8_to_unit, unit_to_uint8
+from genlab.data.mnist import ASSET, SHA256, load_mnist
+from genlab.errors import GenlabError
+
+
+def test_embedded_file_is_the_documented_one():
+    assert hashlib.sha256(ASSET.read_bytes()).hexdigest() == SHA256
+
+
+def test_split_is_fixed_disjoint_and_complete():
+    train, ytr = load_mnist("train")
+    test, yte = load_mnist("test")
+    assert train.shape == (9000, 28, 28) and test.shape == (1000, 28, 28)
+    every, _ = load_mnist("all")
+    assert np.array_equal(np.concatenate([train, test]), every)
+    train_hashes = {hashlib.md5(x.tobytes()).hexdigest() for x in train}
+    assert not any(hashlib.md5(x.tobytes()).hexdigest() in train_hashes for x in test)
+    assert set(np.unique(ytr)) == set(range(10)) and set(np.unique(yte)) == set(range(10))
+
+
+def test_images_are_nchw_in_unit_range_with_labels():
+    ds = load_dataset("mnist", "test")
+    assert ds.images.shape == (1000, 1, 28, 28) and ds.images.dtype == torch.float32
+    assert ds.images.min() == -1.0 and ds.images.max() == 1.0
+    assert ds.labels.dtype == torch.int64 and ds.spec.num_classes == 10 and not ds.spec.binary
+
+
+def test_binarisation_is_fixed_binary_and_follows_intensity():
+    a = load_dataset("mnist-binary", "train").images
+    b = load_dataset("mnist-binary", "train").images
+    assert torch.equal(a, b)
+    assert set(torch.unique(a).tolist()) == {-1.0, 1.0}
+    grey = load_dataset("mnist", "train").images
+    on = (a > 0).float().mean()
+    expected = ((grey + 1) / 2).mean()
+    assert abs(on - expected) < 0.002  # stochastic binarisation preserves mean intensity
+    assert ((a > 0) & (grey == -1)).sum() == 0  # black pixels never switch on
+
+
+def test_uint8_round_trip_is_exact():
+    images, _ = load_mnist("test")
+    assert np.array_equal(unit_to_uint8(uint8_to_unit(images)), images)
+
+
+def test_unknown_dataset_and_missing_torchvision_set_name_the_fix(tmp_path):
+    with pytest.raises(GenlabError, match="unknown data set 'mnits'.*mnist"):
+        load_dataset("mnits")
+    with pytest.raises(GenlabError, match=f"not found under {tmp_path}.*--data-root"):
+        load_dataset("cifar10", root=str(tmp_path))
+    with pytest.raises(GenlabError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")

@@ -1,0 +1,137 @@
+import json
+
+import pytest
+import torch
+
+import toy_models  # noqa: F401  (registers the 'toy' family)
+from genlab.errors import GenlabError, TrainingDiverged
+from genlab.training import make_recipe
+from genlab.training.checkpoint import load_checkpoint
+from genlab.training.trainer import Trainer
+
+TINY_DCGAN = ["width=8", "latent_dim=8", "batch_size=16", "log_every=2", "sample_every=1000",
+              "grid_size=4", "ema_decay=0.9"]
+
+
+def run(tmp, family="dcgan", steps=10, resume=False, overrides=(), **kw):
+    recipe = make_recipe(family, steps=steps, overrides=list(overrides))
+    trainer = Trainer(recipe, tmp, resume=resume, progress=False, **kw)
+    trainer.fit()
+    return trainer
+
+
+def _assert_same_tensors(a: dict, b: dict, what: str):
+    assert a.keys() == b.keys(), what
+    for k in a:
+        if isinstance(a[k], dict):
+            _assert_same_tensors(a[k], b[k], f"{what}.{k}")
+        elif isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), f"{what}.{k} differs"
+        elif isinstance(a[k], list):
+            for i, (x, y) in enumerate(zip(a[k], b[k])):
+                if isinstance(x, dict):
+                    _assert_same_tensors(x, y, f"{what}.{k}[{i}]")
+                else:
+                    assert x == y, f"{what}.{k}[{i}]"
+        else:
+            assert a[k] == b[k], f"{what}.{k}"
+
+
+def test_resume_gives_bitwise_identical_weights(tmp_path):
+    overrides = TINY_DCGAN + ["checkpoint_every=6"]
+    straight = run(tmp_path / "straight", steps=12, overrides=overrides)
+    run(tmp_path / "split", steps=6, overrides=overrides)  # stop at step 6 ...
+    resumed = run(tmp_path / "split", steps=12, resume=True, overrides=overrides)  # ... and go on
+    a = load_checkpoint(tmp_path / "straight" / "latest.pt")
+    b = load_checkpoint(tmp_path / "split" / "latest.pt")
+    assert a["step"] == b["step"] == 12
+    _assert_same_tensors(a["model"], b["model"], "model")
+    _assert_same_tensors(a["ema"], b["ema"], "ema")
+    _assert_same_tensors(a["optimizers"], b["optimizers"], "optimizers")
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert straight.step == resumed.step == 12
+
+
+def test_resume_without_weights_restored_would_differ(tmp_path):
+    """The equality above is not vacuous: a fresh 6-step run ends elsewhere than steps 7-12."""
+    overrides = TINY_DCGAN + ["checkpoint_every=6"]
+    run(tmp_path / "a", steps=12, overrides=overrides)
+    run(tmp_path / "b", steps=6, overrides=overrides)
+    a = load_checkpoint(tmp_path / "a" / "latest.pt")["model"]
+    b = load_checkpoint(tmp_path / "b" / "latest.pt")["model"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_step_and_phase_and_keeps_last_good_checkpoint(tmp_path):
+    overrides = ["nan_at_call=8", "batch_size=8", "checkpoint_every=5", "log_every=1", "sample_every=100"]
+    with pytest.raises(TrainingDiverged, match=r"phase 'generator' became nan at step 7.*untouched"):
+        run(tmp_path, family="toy", steps=20, overrides=overrides)
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert state["step"] == 5
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_nan_is_caught_even_between_log_points_before_a_save(tmp_path):
+    overrides = ["nan_at_call=3", "batch_size=8", "checkpoint_every=4", "log_every=50", "sample_every=100"]
+    with pytest.raises(TrainingDiverged, match="at step 2.*no checkpoint was written"):
+        run(tmp_path, family="toy", steps=20, overrides=overrides)
+    assert not (tmp_path / "latest.pt").exists()
+
+
+def test_phases_update_only_their_own_parameters(tmp_path):
+    trainer = Trainer(make_recipe("toy", steps=1, overrides=["batch_size=8"]), tmp_path, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    batch = next(trainer.batches)
+    trainer._run_phase(trainer.phases[0], batch)  # critic only
+    after = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert not torch.equal(before["critic.weight"], after["critic.weight"])
+    assert torch.equal(before["mean.weight"], after["mean.weight"])
+    trainer._run_phase(trainer.phases[1], batch)  # generator only
+    after2 = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert torch.equal(after["critic.weight"], after2["critic.weight"])
+    assert not torch.equal(after["mean.weight"], after2["mean.weight"])
+
+
+def test_logs_samples_recipe_and_ema_are_written(tmp_path):
+    trainer = run(tmp_path, steps=8, overrides=TINY_DCGAN + ["sample_every=4", "checkpoint_every=4"])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6, 8]
+    assert {"discriminator/loss", "generator/loss", "discriminator/D(x)", "images_per_s"} <= rows[-1].keys()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000004.png", "step_0000008.png"]
+    assert "latent_dim = 8" in (tmp_path / "recipe.toml").read_text()
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert state["ema"] and all(k.startswith("generator.") for k in state["ema"])
+    # The EMA lags the live weights.
+    k = "generator.project.0.weight"
+    assert not torch.equal(state["ema"][k], state["model"][k])
+    assert trainer.train_seconds > 0
+
+
+def test_warmup_scales_the_learning_rate(tmp_path):
+    trainer = Trainer(make_recipe("toy", steps=1, overrides=["batch_size=8"]), tmp_path, progress=False)
+    trainer.phases[0].optimizer.warmup_steps = 10
+    trainer._run_phase(trainer.phases[0], next(trainer.batches))
+    assert trainer.optimizers["critic"].param_groups[0]["lr"] == pytest.approx(1e-2 / 10)
+
+
+def test_resume_refuses_a_changed_model_config(tmp_path):
+    run(tmp_path, steps=2, overrides=TINY_DCGAN)
+    with pytest.raises(GenlabError, match="different model config.*width: 8 -> 16"):
+        run(tmp_path, steps=4, resume=True, overrides=TINY_DCGAN + ["width=16"])
+
+
+def test_bad_train_options_are_named():
+    with pytest.raises(GenlabError, match="precision 'fp8' is not one of"):
+        Trainer(make_recipe("toy", overrides=["precision='fp8'"]), "/tmp/unused", progress=False)
+    with pytest.raises(GenlabError, match="batch_size 20000 is larger"):
+        Trainer(make_recipe("toy", overrides=["batch_size=20000"]), "/tmp/unused-2", progress=False)
+
+
+def test_python_api_trains_and_loads(tmp_path):
+    import genlab
+
+    model = genlab.train("dcgan", steps=2, out=tmp_path, progress=False,
+                         overrides={"width": 8, "latent_dim": 8, "batch_size": 8})
+    assert not model.training and model.checkpoint["step"] == 2
+    x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 1, 28, 28) and x.abs().max() <= 1
