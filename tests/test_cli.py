@@ -1,0 +1,83 @@
+"""The CLI: real commands in a subprocess, and one-line errors with exit code 2."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def genlab(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "genlab", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    r = genlab("train", "dcgan", "--steps", 3, "--out", out, "--no-progress", "--set", "width=8",
+               "--set", "latent_dim=8", "--set", "batch_size=8", "--set", "sample_every=3")
+    assert r.returncode == 0, r.stderr
+    return out / "latest.pt"
+
+
+def test_sample_writes_png_grid_and_uint8_npz(tiny_checkpoint, tmp_path):
+    r = genlab("sample", tiny_checkpoint, "--n", 5, "--seed", 3, "--out", tmp_path / "s.npz")
+    assert r.returncode == 0, r.stderr
+    images = np.load(tmp_path / "s.npz")["images"]
+    assert images.shape == (5, 28, 28) and images.dtype == np.uint8
+    again = genlab("sample", tiny_checkpoint, "--n", 5, "--seed", 3, "--out", tmp_path / "t.npz")
+    assert again.returncode == 0 and np.array_equal(np.load(tmp_path / "t.npz")["images"], images)
+    r = genlab("sample", tiny_checkpoint, "--n", 4, "--out", tmp_path / "grid.png")
+    assert r.returncode == 0 and (tmp_path / "grid.png").stat().st_size > 100
+
+
+def test_dry_run_prints_the_resolved_recipe():
+    r = genlab("train", "--config", "experiments/dcgan_mnist.toml", "--set", "lr_g=1e-4", "--set", "steps=7",
+               "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert 'family = "dcgan"' in r.stdout and "lr_g = 0.0001" in r.stdout and "steps = 7" in r.stdout
+
+
+def test_list_names_families():
+    r = genlab("list")
+    assert r.returncode == 0 and "dcgan" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "dcgn"], "unknown model family 'dcgn'; choose one of .*dcgan"),
+    (["train", "dcgan", "--set", "lr=1e-4"], "unknown option 'lr'.*lr_d.*lr_g"),
+    (["train", "dcgan", "--set", "steps=many"], "steps must be int, got 'many'"),
+    (["train", "dcgan", "--set", "batch_size"], "--set 'batch_size' is not key=value"),
+    (["train", "dcgan", "--data", "imagenet"], "unknown data set 'imagenet'; choose one of mnist"),
+    (["train", "--config", "experiments/nope.toml"], "recipe experiments/nope.toml does not exist"),
+    (["sample", "nothing.pt", "--out", "x.png"], "checkpoint nothing.pt does not exist"),
+    (["sample", "nosuchmodel", "--out", "x.png"], "no checkpoint named 'nosuchmodel'"),
+    (["eval", "missing/latest.pt"], "checkpoint missing/latest.pt does not exist"),
+    (["train", "dcgan", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(args, message):
+    r = genlab(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("genlab: error:")
+    import re
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_bad_sample_output_suffix_and_count(tiny_checkpoint):
+    r = genlab("sample", tiny_checkpoint, "--out", "x.jpg")
+    assert r.returncode == 2 and ".png" in r.stderr and ".npz" in r.stderr
+    r = genlab("sample", tiny_checkpoint, "--n", 0, "--out", "x.png")
+    assert r.returncode == 2 and "--n must be at least 1" in r.stderr
+
+
+def test_corrupt_checkpoint_is_refused_by_the_cli(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    r = genlab("sample", bad, "--out", tmp_path / "x.png")
+    assert r.returncode == 2 and "bad.pt" in r.stderr and "Traceback" not in r.stderr
