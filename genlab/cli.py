@@ -1,4 +1,4 @@
-"""python -m genlab list | train | sample | eval | gallery
+"""python -m genlab list | train | sample | eval | gallery | plots
 
 Every user mistake (unknown family, missing file, bad option or value) ends
 in one line naming what was wrong and what is accepted, with exit code 2.
@@ -111,6 +111,19 @@ def _cmd_gallery(args) -> int:
     return 0
 
 
+def _cmd_plots(args) -> int:
+    from genlab.plots import available_plots, save_plots
+    from genlab.registry import load
+
+    model = load(args.checkpoint, device=args.device or "cpu")
+    if not available_plots(model):
+        raise GenlabError(f"{model.family} has no latent space or encoder to plot (plots need `encode`, "
+                          "or a 2-D latent space for the manifold)")
+    for name, path in save_plots(model, Path(args.out), n=args.n, seed=args.seed).items():
+        print(f"{name:20s} {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="genlab: deep generative models on one training engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -156,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=64)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_cmd_gallery)
+
+    pl = sub.add_parser("plots", help="latent maps, posterior vs prior, reconstructions, decoded manifold")
+    pl.add_argument("checkpoint")
+    pl.add_argument("--out", required=True, help="folder for the PNGs")
+    pl.add_argument("--n", type=int, default=1000, help="test images to encode")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--device")
+    pl.set_defaults(func=_cmd_plots)
     return p
 
 
