@@ -1,0 +1,88 @@
+"""The genlab Gradio app: one tab per module in TABS, each chosen by capabilities.
+
+Adding a tab = a module in ui/tabs/ with TITLE and build(ctx), plus one entry
+in TABS. Tabs talk to models only through the catalogue (ui/catalog.py) and
+the model contract (genlab/model.py), never through family names.
+
+Sessions share nothing mutable: per-session data lives in gr.State, models in
+a read-only cache. Every event has an api_name, so gradio_client can drive
+everything the page can.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gr.Blocks() is built: no phoning home
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from genlab.registry import CHECKPOINT_DIR  # noqa: E402
+from genlab.training import RUNS_DIR  # noqa: E402
+from ui.catalog import Catalog  # noqa: E402
+from ui.common import AppContext  # noqa: E402
+from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train  # noqa: E402
+
+TABS = (sample, latent, interpolate, steps, likelihood, train, models)
+
+CSS = """
+.pixelated img, img.pixelated { image-rendering: pixelated; }
+#latent-image img { width: 300px; height: 300px; object-fit: contain; }
+#steps-image img { width: 300px; height: 300px; object-fit: contain; }
+.genlab-cards { display: flex; flex-wrap: wrap; gap: 12px; }
+.genlab-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px;
+               width: 380px; font-size: 0.9em; }
+.genlab-card.broken { border-color: var(--error-border-color, #d33); }
+.genlab-card th { text-align: left; padding-right: 8px; font-weight: 600; }
+.genlab-card h3 { margin: 0 0 6px 0; }
+"""
+
+INTRO = ("# genlab playground\n"
+         "Every model in `checkpoints/` and every run in `runs/` is here. Tabs show what each model can do: "
+         "sample, walk its latent space, encode your drawing, score it, show its steps.")
+
+
+def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path = RUNS_DIR) -> gr.Blocks:
+    ctx = AppContext(Catalog(checkpoint_dir, runs_dir))
+    with gr.Blocks(title="genlab", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        ctx.demo = demo
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            for tab in TABS:
+                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1],
+                            elem_id=f"tab-{tab.__name__.rsplit('.', 1)[-1]}"):
+                    tab.build(ctx)
+        pickers = [dd for dd, _ in ctx.pickers]
+        outputs = pickers + [view for view, _ in ctx.views]
+        demo.load(ctx.refresh, pickers, outputs, api_name="refresh_models")
+        gr.on(ctx.models_changed, ctx.refresh, pickers, outputs, api_name="refresh_models_after_change")
+    demo.genlab_context = ctx  # for tests and benchmarks
+    return demo
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+          block: bool = True, tries: int = 3) -> str:
+    """Launch on host:port (a free port when None); returns the local URL.
+
+    Binds to loopback unless told otherwise and shares publicly only with share=True.
+    """
+    last: Exception | None = None
+    for _ in range(tries if port is None else 1):
+        try:
+            _, url, _ = demo.queue(default_concurrency_limit=1).launch(
+                server_name=host, server_port=port or free_port(host), share=share,
+                prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS,
+                footer_links=[], max_file_size="20mb")
+            return url
+        except OSError as e:  # the port was taken between probing and binding
+            last = e
+    raise OSError(f"could not start the app on {host}:{port or 'a free port'}: {last}")

@@ -1,0 +1,121 @@
+"""Which checkpoints the app can show, and a read-only cache of loaded models.
+
+The catalogue is re-scanned from disk on every call (a glob over two folders),
+so a run finished in the Train tab, or a checkpoint shipped while the app is
+up, appears without a restart. Loaded models live in one process-wide cache
+keyed by (file, modification time, size): models are only ever used under
+`torch.inference_mode()` in eval mode, so sessions can share them safely; a
+run that is overwritten gets a new key and is loaded afresh.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from genlab.errors import CheckpointError, GenlabError
+from genlab.model import GenerativeModel
+from genlab.registry import CHECKPOINT_DIR, load
+from genlab.training import RUNS_DIR
+from genlab.training.trainer import CHECKPOINT_NAME
+
+RUN_PREFIX = "run:"
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # what pickers and the API use: "dcgan-mnist" or "run:my-run"
+    path: Path
+    shipped: bool
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int, size: int) -> GenerativeModel:
+    try:
+        model = load(path)
+    except GenlabError:
+        raise
+    except Exception as e:  # a damaged file must not take the app down; say which file
+        raise CheckpointError(f"{path} could not be loaded ({type(e).__name__}: {e})") from None
+    for p in model.parameters():  # shared between sessions: nobody trains it
+        p.requires_grad_(False)
+    return model
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_cached(path: str, mtime_ns: int, size: int, fn) -> object:
+    return fn(_load_cached(path, mtime_ns, size))
+
+
+class Catalog:
+    def __init__(self, checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path = RUNS_DIR):
+        self.checkpoint_dir, self.runs_dir = Path(checkpoint_dir), Path(runs_dir)
+
+    def entries(self) -> list[Entry]:
+        shipped = [Entry(p.stem, p, True) for p in sorted(self.checkpoint_dir.glob("*.pt"))]
+        runs = sorted(self.runs_dir.glob(f"*/{CHECKPOINT_NAME}"), key=lambda p: p.parent.name)
+        return shipped + [Entry(RUN_PREFIX + p.parent.name, p, False) for p in runs]
+
+    def entry(self, key: str) -> Entry:
+        for e in self.entries():
+            if e.key == key:
+                return e
+        known = ", ".join(e.key for e in self.entries()) or "none yet"
+        raise GenlabError(f"no checkpoint named {key!r}; available: {known}")
+
+    @staticmethod
+    def _file_key(path: Path) -> tuple[str, int, int]:
+        st = path.stat()
+        return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+    def model(self, key: str, need: str | None = None) -> GenerativeModel:
+        """The loaded model for a catalogue key; `need` names a capability it must have."""
+        if not key:
+            raise GenlabError("pick a model first")
+        entry = self.entry(key)
+        model = _load_cached(*self._file_key(entry.path))
+        if need is not None and need not in model.capabilities:
+            having = [e.key for e, m in self.loadable() if need in m.capabilities]
+            raise GenlabError(f"{key} is a {model.family} model, which has no '{need}' capability; "
+                              f"models that have it: {', '.join(having) or 'none yet'}")
+        return model
+
+    def derived(self, key: str, fn):
+        """`fn(model)`, computed once per checkpoint file; `fn` must be a module-level function
+        (it is part of the cache key), e.g. principal directions or the typical |z|."""
+        return _derived_cached(*self._file_key(self.entry(key).path), fn)
+
+    def loadable(self) -> list[tuple[Entry, GenerativeModel]]:
+        """Every catalogue entry that loads; unreadable files are skipped here (the Models tab names them)."""
+        out = []
+        for e in self.entries():
+            try:
+                out.append((e, _load_cached(*self._file_key(e.path))))
+            except (GenlabError, OSError):
+                continue
+        return out
+
+    def choices(self, capability: str | Callable[[GenerativeModel], bool] | None = None) -> list[tuple[str, str]]:
+        """(label, key) pairs for a dropdown: models with `capability` (a name, or a test on the model)."""
+        return [(label(e, m), e.key) for e, m in self.loadable() if matches(m, capability)]
+
+
+def matches(model: GenerativeModel, capability) -> bool:
+    if capability is None:
+        return True
+    if callable(capability):
+        return bool(capability(model))
+    return capability in model.capabilities
+
+
+def label(entry: Entry, model: GenerativeModel) -> str:
+    ck = getattr(model, "checkpoint", {})
+    where = "" if entry.shipped else " (your run)"
+    return f"{entry.key}{where} · {model.family} · {ck.get('step', '?')} steps"
+
+
+def seeded(seed: int | float | None) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed or 0))

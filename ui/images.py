@@ -1,0 +1,167 @@
+"""Pictures in and out of the app.
+
+In: whatever a user gives (a drawing from the sketchpad, an upload of any
+mode and size, a path) becomes a (1, C, H, W) tensor in [-1, 1] that fits the
+model's data spec, plus notes saying what was changed. MNIST-like models
+want a white digit on black, centred by mass in a 20x20 box of a 28x28 frame
+(LeCun et al. 1998), so drawings and big uploads are brought to that form.
+Things that are not images, or absurdly large ones, are refused.
+
+Out: model images in [-1, 1] become uint8 pictures, upscaled with nearest
+neighbour so pixels stay pixels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from genlab.data import unit_to_uint8
+from genlab.errors import GenlabError
+from genlab.gallery import make_grid
+from genlab.model import DataSpec
+
+MAX_SIDE = 4096  # larger uploads are refused, not shrunk: they are almost surely a mistake
+MNIST_BOX = 20 / 28  # the digit's bounding box as a fraction of the frame (LeCun et al. 1998)
+
+
+class ImageInputError(GenlabError):
+    pass
+
+
+def open_image(value, what: str = "image") -> Image.Image | None:
+    """A PIL image from an ImageEditor dict, a numpy array, a PIL image or a file path (None if empty)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):  # gr.ImageEditor: {"background", "layers", "composite"}
+        value = value.get("composite") if value.get("composite") is not None else value.get("background")
+        if value is None:
+            return None
+    if isinstance(value, Image.Image):
+        img = value
+    elif isinstance(value, np.ndarray):
+        if value.ndim not in (2, 3) or value.size == 0:
+            raise ImageInputError(f"the {what} has shape {value.shape}; expected (H, W) or (H, W, channels)")
+        arr = value if value.dtype == np.uint8 else np.clip(value, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    else:
+        try:
+            img = Image.open(str(value))
+        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+            raise ImageInputError(f"the {what} is not an image we can read (PNG, JPEG, GIF, WebP, BMP): "
+                                  f"{type(e).__name__}") from None
+        except OSError as e:
+            raise ImageInputError(f"could not read the {what}: {e}") from None
+    if max(img.size) > MAX_SIDE:  # checked before decoding the pixels
+        raise ImageInputError(f"the {what} is {img.width}x{img.height} pixels; the limit is {MAX_SIDE} "
+                              "on a side: please shrink it first")
+    if min(img.size) < 1:
+        raise ImageInputError(f"the {what} is empty ({img.width}x{img.height})")
+    return img
+
+
+def _flatten(img: Image.Image, notes: list[str]) -> Image.Image:
+    """-> 'RGB' or 'L' with no transparency: ink drawn on a transparent canvas keeps its
+    contrast whatever its colour (dark ink goes on white, light ink on black)."""
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        a = np.asarray(rgba)[..., 3].astype(np.float32) / 255
+        if a.min() < 1:
+            lum = np.asarray(rgba.convert("L"), dtype=np.float32) / 255
+            ink = (lum * a).sum() / max(a.sum(), 1e-6)
+            bg = "white" if ink < 0.5 else "black"
+            img = Image.alpha_composite(Image.new("RGBA", rgba.size, bg), rgba)
+            notes.append(f"transparent areas filled with {bg}")
+        return img.convert("RGB")
+    if img.mode not in ("RGB", "L"):
+        return img.convert("RGB")
+    return img
+
+
+def _centre_digit(grey: np.ndarray, size: int) -> np.ndarray:
+    """Crop the ink's bounding box, fit it into a MNIST_BOX square, centre by mass."""
+    ys, xs = np.nonzero(grey > 0.1 * max(grey.max(), 1e-6))
+    if len(ys) == 0:
+        return np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((size, size), Image.BILINEAR))
+    crop = grey[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    box = max(1, round(size * MNIST_BOX))
+    scale = box / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    small = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize((w, h), Image.LANCZOS), dtype=np.float32)
+    out = np.zeros((size, size), np.float32)
+    total = small.sum()
+    cy = (small.sum(1) @ np.arange(h)) / total if total else h / 2
+    cx = (small.sum(0) @ np.arange(w)) / total if total else w / 2
+    y0 = int(np.clip(round(size / 2 - cy), 0, size - h))
+    x0 = int(np.clip(round(size / 2 - cx), 0, size - w))
+    out[y0:y0 + h, x0:x0 + w] = small
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Tensor, list[str]]:
+    """A user image -> ((1, C, H, W) in [-1, 1] fitting `spec`, notes about the conversion)."""
+    img = open_image(value, what)
+    if img is None:
+        raise ImageInputError(f"no {what} given: draw a digit or upload a picture")
+    notes: list[str] = []
+    img = _flatten(img, notes)
+    orig = img.size
+    if spec.channels == 1:
+        if img.mode != "L":
+            notes.append("colour converted to grey")
+        grey = np.asarray(img.convert("L"), dtype=np.float32)
+        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        if np.median(border) > 127:  # dark ink on light paper -> white digit on black, as in MNIST
+            grey = 255 - grey
+            notes.append("inverted to a light digit on a dark background")
+        if grey.shape != (spec.height, spec.width):
+            if spec.height == spec.width:
+                grey = _centre_digit(grey, spec.height)
+                notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height}, digit centred as in MNIST")
+            else:
+                grey = np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((spec.width, spec.height), Image.LANCZOS))
+                notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height}")
+        arr = grey.astype(np.float32)[None]  # (1, H, W)
+    else:
+        if img.mode != "RGB":
+            notes.append("grey converted to colour")
+            img = img.convert("RGB")
+        if img.size != (spec.width, spec.height):
+            img = ImageOps.fit(img, (spec.width, spec.height), Image.LANCZOS)
+            notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height} (centre crop)")
+        arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1)  # (3, H, W)
+    x = torch.from_numpy(arr).unsqueeze(0) / 127.5 - 1.0  # (1, C, H, W)
+    if spec.binary:
+        x = torch.where(x > 0, 1.0, -1.0)
+        notes.append("binarised at mid-grey (the model was trained on binary digits)")
+    return x, notes
+
+
+def to_picture(images: torch.Tensor, scale: int = 1, nrow: int | None = None) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> one uint8 picture (a grid when N > 1), upscaled `scale` times."""
+    pic = make_grid(images, nrow=nrow, pad=2 if len(images) > 1 else 0)
+    if scale > 1:
+        pic = pic.repeat(scale, axis=0).repeat(scale, axis=1)
+    return pic
+
+
+def display_scale(height: int, target: int = 256) -> int:
+    """Nearest-neighbour factor that brings an image side up to about `target` pixels."""
+    return max(1, target // max(height, 1))
+
+
+def to_pictures(images: torch.Tensor, scale: int = 1) -> list[np.ndarray]:
+    arr = unit_to_uint8(images)
+    if scale > 1:
+        arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)
+    return list(arr)
+
+
+def heatmap(values: np.ndarray, scale: int = 8, cmap: str = "magma") -> np.ndarray:
+    """(H, W) non-negative values -> RGB uint8 picture, 0 dark, the maximum bright."""
+    from matplotlib import colormaps
+
+    v = np.asarray(values, dtype=np.float32)
+    v = v / max(float(v.max()), 1e-6)
+    rgb = (colormaps[cmap](v)[..., :3] * 255).astype(np.uint8)
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -1,0 +1,212 @@
+"""Latent explorer: sliders over a decoder's latent space.
+
+The sliders are coordinates of z along an orthonormal basis: the leading
+latent dimensions, or principal directions found from decoded samples
+(genlab.explore). z = the session's base latent with those coordinates
+replaced, so the rest of z stays put. The base comes from a seed or from
+encoding a drawn/uploaded digit (then the sliders start at the posterior mean
+and their labels show its spread).
+
+Dragging fires a light preview (one decode, native resolution); releasing
+renders the full-size image and the diagnostics.
+"""
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+import numpy as np
+import torch
+
+from genlab import explore
+from genlab.errors import GenlabError
+from ui.catalog import seeded
+from ui.common import (AppContext, bank_updates, bank_values, control_bank, drawing_pad, not_for_decode, tell,
+                       user_errors)
+from ui.images import display_scale, to_model_input, to_picture
+
+TITLE = "Latent explorer"
+N_AXES = 8
+BASES = ("leading dimensions", "principal directions")
+AXIS_RANGE = 4.0
+
+
+def _pca(model):
+    return explore.principal_directions(model, k=N_AXES, n=256, seed=0)
+
+
+def _norm(model):
+    return explore.typical_norm(model)
+
+
+def basis(ctx: AppContext, key: str, model, name: str) -> tuple[torch.Tensor, list[str]]:
+    """(rows of an orthonormal basis (k, D), a label per row)."""
+    if name not in BASES:
+        raise GenlabError(f"basis must be one of {', '.join(BASES)}, got {name!r}")
+    d = model.latent_dim
+    if name == BASES[0]:
+        k = min(N_AXES, d)
+        return torch.eye(d)[:k], [f"z[{i}]" for i in range(k)]
+    dirs, ratio = ctx.catalog.derived(key, _pca)
+    return dirs, [f"direction {i + 1} ({float(r):.1%} of image variance)" for i, r in enumerate(ratio)]
+
+
+def _fresh_state(model, key: str, seed, basis_name: str) -> dict:
+    z = model.prior(1, generator=seeded(seed)).float().cpu()[0]
+    return {"key": key, "z": z.tolist(), "std": None, "basis": basis_name, "source": f"seed {int(seed or 0)}"}
+
+
+def _state_for(ctx, key, model, seed, basis_name, state) -> dict:
+    """The session's state if it belongs to this model, else a fresh one from the seed (API callers)."""
+    if state and state.get("key") == key and len(state.get("z", ())) == model.latent_dim:
+        return state
+    return _fresh_state(model, key, seed, basis_name)
+
+
+def _axis_updates(coords: torch.Tensor, labels: list[str], spread: torch.Tensor | None) -> list:
+    ups = []
+    for i in range(N_AXES):
+        if i >= len(labels):
+            ups.append(gr.update(visible=False, value=0))
+            continue
+        c = float(coords[i])
+        label = labels[i] if spread is None else f"{labels[i]}: posterior {c:.2f} ± {float(spread[i]):.2f}"
+        ups.append(gr.update(visible=True, label=label, value=round(c, 3),
+                             minimum=min(-AXIS_RANGE, np.floor(c)), maximum=max(AXIS_RANGE, np.ceil(c))))
+    return ups
+
+
+def current_z(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, axes) -> tuple[torch.Tensor, dict]:
+    model = ctx.catalog.model(key, need="latent")
+    st = _state_for(ctx, key, model, seed, basis_name, state)
+    B, labels = basis(ctx, key, model, st["basis"])
+    z = torch.tensor(st["z"])
+    coords = torch.tensor([float(a) for a in axes[:len(labels)]])
+    if len(coords) == len(labels):
+        z = explore.with_coordinates(z, B, coords)
+    return z, st
+
+
+def _decode(model, z: torch.Tensor, controls: dict) -> torch.Tensor:
+    with torch.inference_mode():
+        return model.decode(z.unsqueeze(0).to(model.device), **controls).float().cpu().clamp(-1, 1)
+
+
+def _split(values) -> tuple[list, list]:
+    values = list(values)
+    return values[:N_AXES], values[N_AXES:]
+
+
+@user_errors
+def preview(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values) -> np.ndarray:
+    """While dragging: one decode at the model's own resolution (the page scales it up)."""
+    axes, ctrl = _split(values)
+    z, _ = current_z(ctx, key, seed, basis_name, state, axes)
+    model = ctx.catalog.model(key)
+    image = _decode(model, z, bank_values(model, ctrl, not_for_decode(model)))
+    return to_picture(image, scale=1)
+
+
+@user_errors
+def render(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values) -> tuple[np.ndarray, str]:
+    """On release: the full-size image and where z sits relative to the prior."""
+    axes, ctrl = _split(values)
+    z, st = current_z(ctx, key, seed, basis_name, state, axes)
+    model = ctx.catalog.model(key)
+    image = _decode(model, z, bank_values(model, ctrl, not_for_decode(model)))
+    return to_picture(image, scale=display_scale(model.data_spec.height, 280)), info(ctx, key, model, z, st)
+
+
+def info(ctx: AppContext, key: str, model, z: torch.Tensor, st: dict) -> str:
+    mean, std = ctx.catalog.derived(key, _norm)
+    norm = float(z.norm())
+    text = (f"z from **{st['source']}** · {model.latent_dim} dimensions · |z| = {norm:.2f} "
+            f"(prior samples: {mean:.2f} ± {std:.2f})")
+    if abs(norm - mean) > 3 * std:
+        text += "  \n**|z| is far from the prior's typical shell: expect off-distribution images.**"
+    return text
+
+
+def _setup_outputs(ctx, key, model, st) -> list:
+    B, labels = basis(ctx, key, model, st["basis"])
+    z = torch.tensor(st["z"])
+    spread = explore.spread_along(torch.tensor(st["std"]), B) if st.get("std") else None
+    image = _decode(model, z, bank_values(model, [], not_for_decode(model)))
+    pic = to_picture(image, scale=display_scale(model.data_spec.height, 280))
+    return [st, *_axis_updates(explore.coordinates(z, B), labels, spread), pic, info(ctx, key, model, z, st)]
+
+
+@user_errors
+def setup(ctx: AppContext, key: str, seed, basis_name: str) -> list:
+    """New model or seed: z from the seed, sliders at its coordinates, the model's controls shown."""
+    if not key:
+        return [{}, *[gr.update(visible=False)] * N_AXES, *bank_updates(None), None,
+                "No model with a latent space yet.", gr.update(visible=False)]
+    model = ctx.catalog.model(key, need="latent")
+    st = _fresh_state(model, key, seed, basis_name)
+    out = _setup_outputs(ctx, key, model, st)
+    return [*out[:1 + N_AXES], *bank_updates(model, not_for_decode(model)), *out[1 + N_AXES:],
+            gr.update(visible="encode" in model.capabilities)]
+
+
+@user_errors
+def change_basis(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *axes) -> list:
+    """Same z (sliders included), seen along another basis."""
+    z, st = current_z(ctx, key, seed, basis_name, state, axes)
+    model = ctx.catalog.model(key)
+    st = {**st, "z": z.tolist(), "basis": basis_name}
+    return _setup_outputs(ctx, key, model, st)
+
+
+@user_errors
+def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None) -> list:
+    """Encode a drawn/uploaded digit: sliders start at the posterior mean, labels show its spread."""
+    model = ctx.catalog.model(key, need="encode")
+    x, notes = to_model_input(pad, model.data_spec, "drawing")
+    tell(notes, "drawing")
+    with torch.inference_mode():
+        mean, std = model.encode(model.check_images(x).to(model.device))
+    st = {"key": key, "z": mean.float().cpu()[0].tolist(), "std": std.float().cpu()[0].tolist(),
+          "basis": basis_name, "source": "the encoded drawing (posterior mean)"}
+    seen = to_picture(x, scale=display_scale(model.data_spec.height, 140))
+    return [*_setup_outputs(ctx, key, model, st), seen]
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            picker = ctx.picker("latent", "Model (with a latent space)", "latent-model")
+            with gr.Row():
+                seed = gr.Number(0, label="Seed", precision=0, elem_id="latent-seed")
+                basis_name = gr.Radio(list(BASES), value=BASES[0], label="Sliders move along",
+                                      elem_id="latent-basis")
+            axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.05, label=f"z[{i}]",
+                              elem_id=f"latent-axis-{i}") for i in range(N_AXES)]
+            bank = control_bank("latent")
+        with gr.Column(scale=1, min_width=300):
+            image = gr.Image(label="Decoded", format="png", interactive=False, elem_id="latent-image",
+                             elem_classes=["pixelated"], height=320)
+            about = gr.Markdown(elem_id="latent-info")
+            with gr.Group(visible=False, elem_id="latent-encode-group") as enc_group:
+                pad = drawing_pad("Draw or upload a digit to encode", "latent-pad")
+                enc = gr.Button("Encode", elem_id="latent-encode")
+                seen = gr.Image(label="As the model sees it", format="png", interactive=False,
+                                elem_id="latent-seen", elem_classes=["pixelated"], height=160)
+    state = gr.State({})
+    values = [*axes, *bank.components]
+    common = [picker, seed, basis_name, state]
+    setup_fn = functools.partial(setup, ctx)
+    setup_out = [state, *axes, *bank.components, image, about, enc_group]
+    gr.on([picker.change, seed.change], setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model")
+    ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load")
+    basis_name.input(functools.partial(change_basis, ctx), [*common, *axes], [state, *axes, image, about],
+                     api_name="latent_basis")
+    # Dragging: cheap preview, only the newest value, no spinner. Release: the full render.
+    gr.on([s.input for s in values], functools.partial(preview, ctx), [*common, *values], image,
+          trigger_mode="always_last", show_progress="hidden", api_name="latent_preview",
+          concurrency_limit=None)
+    gr.on([s.release for s in axes + bank.sliders] + [c.input for c in bank.choices],
+          functools.partial(render, ctx), [*common, *values], [image, about],
+          trigger_mode="always_last", show_progress="hidden", api_name="latent_render")
+    enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state], [state, *axes, image, about, seen],
+              api_name="latent_encode")

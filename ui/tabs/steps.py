@@ -1,0 +1,111 @@
+"""Step by step: watch a sample being made, for any model with `sample_steps`.
+
+Denoising (DDPM), pixels filled in one by one (NADE, PixelRNN, PixelCNN),
+resolutions growing (progressive GAN): the model yields intermediate images,
+this tab streams them (at most STREAM_FPS a second; the last frame always
+shows) and keeps up to MAX_KEPT of them so the user can scrub back through.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import time
+
+import gradio as gr
+import numpy as np
+import torch
+
+from ui.catalog import seeded
+from ui.common import AppContext, bank_updates, bank_values, control_bank, user_errors
+from ui.images import display_scale, to_picture
+
+TITLE = "Step by step"
+MAX_COUNT = 16
+STREAM_FPS = 20
+MAX_KEPT = 240
+
+
+def _picture(images: torch.Tensor) -> np.ndarray:
+    return to_picture(images.float().cpu().clamp(-1, 1), scale=display_scale(images.shape[-2] * 2, 256))
+
+
+def _keep(frames: list) -> list:
+    """At most MAX_KEPT frames, evenly spaced, first and last included."""
+    if len(frames) <= MAX_KEPT:
+        return frames
+    idx = np.linspace(0, len(frames) - 1, MAX_KEPT).round().astype(int)
+    return [frames[i] for i in idx]
+
+
+@user_errors
+def on_model(ctx: AppContext, key: str) -> list:
+    model = ctx.catalog.model(key, need="sample_steps") if key else None
+    return bank_updates(model)
+
+
+@user_errors
+def run(ctx: AppContext, key: str, seed, count, *controls):
+    """Generator: yields (picture, status, kept frames, scrub slider) as the model works."""
+    model = ctx.catalog.model(key, need="sample_steps")
+    n = int(count or 0)
+    if not 1 <= n <= MAX_COUNT:
+        raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
+    knobs = bank_values(model, controls)
+    frames, last_yield, t0 = [], 0.0, time.perf_counter()
+    pic = None
+    steps = model.sample_steps(n, generator=seeded(seed), **knobs)
+    for i in itertools.count():
+        # Gradio may resume a generator on another worker thread, and grad mode is
+        # thread-local: enter inference mode around each step, not around the loop.
+        with torch.inference_mode():
+            images = next(steps, None)
+        if images is None:
+            break
+        pic = _picture(images)
+        frames.append(pic)
+        now = time.perf_counter()
+        if now - last_yield >= 1 / STREAM_FPS:
+            last_yield = now
+            yield pic, f"step {i + 1} · {now - t0:.1f} s", gr.update(), gr.update()
+    if pic is None:
+        raise ValueError(f"{key} produced no steps")
+    kept = _keep(frames)
+    yield (pic, f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
+           gr.update(visible=True, maximum=len(kept) - 1, value=len(kept) - 1))
+
+
+@user_errors
+def scrub(frames: list | None, index) -> np.ndarray:
+    """Show one kept frame again."""
+    if not frames:
+        raise ValueError("nothing to scrub yet: press Run first")
+    i = int(index or 0)
+    if not 0 <= i < len(frames):
+        raise ValueError(f"frame must be between 0 and {len(frames) - 1}, got {index}")
+    return frames[i]
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            picker = ctx.picker("sample_steps", "Model (that can show its steps)", "steps-model")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="steps-seed")
+            count = gr.Slider(1, MAX_COUNT, value=4, step=1, label="How many", elem_id="steps-count")
+            bank = control_bank("steps")
+            with gr.Row():
+                go = gr.Button("Run", variant="primary", elem_id="steps-button")
+                stop = gr.Button("Stop", elem_id="steps-stop")
+        with gr.Column(scale=2):
+            image = gr.Image(label="Now", format="png", interactive=False, elem_id="steps-image",
+                             elem_classes=["pixelated"], height=320)
+            status = gr.Markdown(elem_id="steps-status")
+            scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through the kept frames", visible=False,
+                                 elem_id="steps-scrub")
+    frames = gr.State([])
+    setup = functools.partial(on_model, ctx)
+    picker.change(setup, picker, bank.components, api_name="steps_model")
+    ctx.demo.load(setup, picker, bank.components, api_name="steps_model_on_load")
+    job = go.click(functools.partial(run, ctx), [picker, seed, count, *bank.components],
+                   [image, status, frames, scrubber], api_name="steps")
+    stop.click(None, None, None, cancels=[job], api_name="steps_stop")
+    scrubber.input(scrub, [frames, scrubber], image, show_progress="hidden", api_name="steps_scrub")
