@@ -9,7 +9,8 @@ from pathlib import Path
 class MetricsLog:
     def __init__(self, folder: Path, resume: bool):
         self.path = folder / "metrics.jsonl"
-        self._file = self.path.open("a" if resume else "w")
+        if not resume:
+            self.path.write_text("")
         self._tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -20,15 +21,14 @@ class MetricsLog:
 
     def write(self, step: int, values: dict) -> None:
         clean = {k: (v if math.isfinite(v) else str(v)) if isinstance(v, float) else v for k, v in values.items()}
-        self._file.write(json.dumps({"step": step, **clean}) + "\n")
-        self._file.flush()
+        with self.path.open("a") as f:  # opened per write: a few lines per minute, never left open
+            f.write(json.dumps({"step": step, **clean}) + "\n")
         if self._tb is not None:
             for k, v in values.items():
                 if isinstance(v, (int, float)):
                     self._tb.add_scalar(k, v, step)
 
     def close(self) -> None:
-        self._file.close()
         if self._tb is not None:
             self._tb.close()
 
