@@ -72,3 +72,46 @@ def write_html(entries: list[dict], path: str | Path, title: str = "genlab galle
         "img{image-rendering:pixelated;max-width:420px}</style>"
         f"<h1>{html.escape(title)}</h1>\n{cards}\n")
     return path
+
+
+def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: int = 0) -> Path:
+    """For each checkpoint: a sample grid, and where the model allows it an
+    interpolation strip and GIF (latent models) or a generation GIF (sample_steps).
+    Writes out/index.html and returns its path."""
+    import itertools
+
+    from genlab.explore import walk
+    from genlab.registry import load, shipped_checkpoints
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = names or list(shipped_checkpoints())
+    entries = []
+    for name in names:
+        model = load(name)
+        stem = Path(name).stem if Path(name).suffix else name
+        g = torch.Generator().manual_seed(seed)
+        save_grid(model.sample(n, generator=g), out / f"{stem}_samples.png", scale=2)
+        metrics = model.checkpoint.get("metrics", {})
+        figures = ", ".join(f"{k} {metrics[k]:.3g}" for k in ("fid", "fid_floor", "nll_nats") if k in metrics)
+        entries.append({"title": f"{stem}: samples", "image": f"{stem}_samples.png",
+                        "caption": f"{model.family}, step {model.checkpoint.get('step')}; {figures}"})
+        if "latent" in model.capabilities:
+            rows, steps = 6, 10
+            a = model.prior(rows, torch.Generator().manual_seed(seed + 1))
+            b = model.prior(rows, torch.Generator().manual_seed(seed + 2))
+            paths = torch.stack([walk(a[i], b[i], steps) for i in range(rows)])  # (rows, steps, D)
+            with torch.no_grad():
+                frames = [model.decode(paths[:, t]).float() for t in range(steps)]
+            strip = torch.stack(frames, 1).flatten(0, 1)  # (rows * steps, C, H, W), row-major
+            save_grid(strip, out / f"{stem}_interpolation.png", nrow=steps, scale=2)
+            save_gif(frames, out / f"{stem}_interpolation.gif", scale=3)
+            entries += [{"title": f"{stem}: slerp interpolation", "image": f"{stem}_interpolation.png",
+                         "caption": "each row walks between two prior samples"},
+                        {"title": f"{stem}: the same walk as a GIF", "image": f"{stem}_interpolation.gif"}]
+        if "sample_steps" in model.capabilities:
+            steps = list(itertools.islice(model.sample_steps(16, generator=torch.Generator().manual_seed(seed)), 200))
+            frames = steps[:: max(1, len(steps) // 40)] + steps[-1:]
+            save_gif([f.float() for f in frames], out / f"{stem}_steps.gif", scale=3, bounce=False)
+            entries.append({"title": f"{stem}: generation step by step", "image": f"{stem}_steps.gif"})
+    return write_html(entries, out / "index.html")

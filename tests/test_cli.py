@@ -81,3 +81,15 @@ def test_corrupt_checkpoint_is_refused_by_the_cli(tmp_path):
     bad.write_bytes(b"not a checkpoint at all")
     r = genlab("sample", bad, "--out", tmp_path / "x.png")
     assert r.returncode == 2 and "bad.pt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_gallery_writes_html_grid_strip_and_gif(tiny_checkpoint, tmp_path):
+    r = genlab("gallery", tiny_checkpoint, "--out", tmp_path / "g", "--n", 4)
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in (tmp_path / "g").iterdir()}
+    assert {"index.html", "latest_samples.png", "latest_interpolation.png", "latest_interpolation.gif"} <= names
+    html = (tmp_path / "g" / "index.html").read_text()
+    assert 'src="latest_interpolation.gif"' in html
+    from PIL import Image
+    gif = Image.open(tmp_path / "g" / "latest_interpolation.gif")
+    assert gif.n_frames > 5
