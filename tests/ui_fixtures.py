@@ -158,7 +158,17 @@ def make_catalogue(root: Path) -> tuple[Path, Path]:
 
 # ----- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ui_dirs(tmp_path_factory):
+def one_torch_thread():
+    """The app serves one small image at a time: one intra-op thread is fastest, and on a busy
+    2-core machine two threads spin against each other (measured 100x slower). Restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def ui_dirs(tmp_path_factory, one_torch_thread):
     with fake_families():
         yield make_catalogue(tmp_path_factory.mktemp("ui"))
 

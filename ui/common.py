@@ -64,7 +64,9 @@ class AppContext:
                info: str | None = None) -> gr.Dropdown:
         choices = self.catalog.choices(capability)
         value = [k for _, k in choices] if multiselect else (choices[0][1] if choices else None)
+        # allow_custom_value: runs made after the page loaded are still accepted (the catalogue checks keys)
         dd = gr.Dropdown(choices=choices, value=value, label=label, elem_id=elem_id, multiselect=multiselect,
+                         allow_custom_value=True,
                          info=info or (None if choices else "no model for this yet: train one in the Train tab"))
         self.pickers.append((dd, capability))
         return dd

@@ -98,6 +98,14 @@ def _centre_digit(grey: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _is_blown_up(grey: np.ndarray, h: int, w: int) -> bool:
+    """Is `grey` an h x w picture enlarged by an integer factor with nearest neighbour?"""
+    k = grey.shape[0] // h
+    if k < 2 or grey.shape != (h * k, w * k):
+        return False
+    return np.array_equal(grey[::k, ::k].repeat(k, 0).repeat(k, 1), grey)
+
+
 def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Tensor, list[str]]:
     """A user image -> ((1, C, H, W) in [-1, 1] fitting `spec`, notes about the conversion)."""
     img = open_image(value, what)
@@ -108,12 +116,18 @@ def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Te
     orig = img.size
     if spec.channels == 1:
         if img.mode != "L":
-            notes.append("colour converted to grey")
+            rgb = np.asarray(img)
+            if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+                notes.append("colour converted to grey")
         grey = np.asarray(img.convert("L"), dtype=np.float32)
         border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
         if np.median(border) > 127:  # dark ink on light paper -> white digit on black, as in MNIST
             grey = 255 - grey
             notes.append("inverted to a light digit on a dark background")
+        k = grey.shape[0] // spec.height
+        if grey.shape != (spec.height, spec.width) and _is_blown_up(grey, spec.height, spec.width):
+            grey = grey[::k, ::k]  # an exact k-times enlargement (e.g. a test digit on the canvas): undo it
+            notes.append(f"reduced {orig[0]}x{orig[1]} -> {spec.width}x{spec.height} (exact {k}x)")
         if grey.shape != (spec.height, spec.width):
             if spec.height == spec.width:
                 grey = _centre_digit(grey, spec.height)

@@ -1,0 +1,405 @@
+"""The app's logic without a browser or a server: latent utilities, image conversion,
+the catalogue, and every tab's handlers called as plain functions."""
+from __future__ import annotations
+
+import math
+import os
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genlab import explore
+from genlab.data.mnist import load_mnist
+from genlab.model import DataSpec
+from genlab.registry import build, list_families, shipped_checkpoints
+from ui_fixtures import MNIST, one_torch_thread, ui_dirs  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def ctx(ui_dirs):
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+
+    return AppContext(Catalog(*ui_dirs))
+
+
+def digit_pad(i: int = 0) -> dict:
+    from ui.tabs.likelihood import test_digit
+
+    return test_digit(i)
+
+
+# ----- genlab.explore ---------------------------------------------------------------------------
+def test_slerp_keeps_the_norm_lerp_does_not():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(100, generator=g), torch.randn(100, generator=g)
+    b = b * a.norm() / b.norm()  # equal norms: slerp stays on that sphere
+    s, l = explore.walk(a, b, 9, "slerp"), explore.walk(a, b, 9, "lerp")
+    assert torch.allclose(s[0], a, atol=1e-5) and torch.allclose(s[-1], b, atol=1e-5)
+    assert torch.allclose(s.norm(dim=1), a.norm().expand(9), rtol=1e-4)
+    assert l[4].norm() < 0.8 * a.norm()  # the straight line cuts inside the shell
+    assert torch.allclose(explore.slerp(a, 2 * a, 0.5), 1.5 * a, atol=1e-5)  # parallel: falls back to lerp
+
+
+def test_walk_rejects_bad_arguments():
+    a = torch.zeros(3)
+    with pytest.raises(ValueError, match="not one of"):
+        explore.walk(a, a, 4, "cubic")
+    with pytest.raises(ValueError, match="at least 2"):
+        explore.walk(a, a, 1)
+
+
+def test_truncate_and_coordinates():
+    z = torch.tensor([2.0, -4.0])
+    assert torch.equal(explore.truncate(z, 0.5), torch.tensor([1.0, -2.0]))
+    assert torch.equal(explore.truncate(z, 0.0, mean=torch.ones(2)), torch.ones(2))
+    basis = torch.eye(3)[:2]
+    z3 = torch.tensor([1.0, 2.0, 3.0])
+    moved = explore.with_coordinates(z3, basis, torch.tensor([5.0, 6.0]))
+    assert torch.equal(moved, torch.tensor([5.0, 6.0, 3.0]))  # the rest of z is kept
+    assert torch.equal(explore.coordinates(moved, basis), torch.tensor([5.0, 6.0]))
+    assert torch.allclose(explore.spread_along(torch.tensor([1.0, 2.0, 3.0]), basis), torch.tensor([1.0, 2.0]))
+
+
+class LinearDecoder:
+    """decode(z) = z A^T with A = U diag(s) V^T: the principal directions are V's columns, in order."""
+
+    def __init__(self, s=(5.0, 3.0, 1.0, 0.5)):
+        g = torch.Generator().manual_seed(1)
+        u, _ = torch.linalg.qr(torch.randn(50, 4, generator=g))
+        self.v, _ = torch.linalg.qr(torch.randn(4, 4, generator=g))
+        self.a = u @ torch.diag(torch.tensor(s)) @ self.v.T  # (50, 4)
+
+    def prior(self, n, generator=None):
+        return torch.randn(n, 4, generator=generator)
+
+    def decode(self, z):
+        return z @ self.a.T
+
+
+def test_principal_directions_recover_a_linear_decoders_singular_vectors():
+    dec = LinearDecoder()
+    dirs, ratio = explore.principal_directions(dec, k=3, n=2000)
+    assert torch.allclose(dirs @ dirs.T, torch.eye(3), atol=1e-5)
+    for i in range(3):  # the same axes up to sign, in order of explained variance
+        assert abs(float(dirs[i] @ dec.v[:, i])) > 0.99
+    assert ratio[0] > ratio[1] > ratio[2]
+    assert math.isclose(float(ratio[0]), 25 / (25 + 9 + 1 + 0.25), rel_tol=0.1)
+
+
+# ----- ui.images ----------------------------------------------------------------------------------
+def test_black_ink_on_a_transparent_canvas_becomes_a_white_centred_digit(recwarn):
+    from ui.images import to_model_input
+
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[43:121, 31:58, 3] = 255  # a black bar, top left, opaque; the rest transparent
+    x, notes = to_model_input(rgba, MNIST)
+    assert x.shape == (1, 1, 28, 28)
+    assert float(x.max()) > 0.9 and float(x[0, 0, 0, 0]) == -1.0  # white ink, black background
+    ys, xs = torch.nonzero(x[0, 0] > 0, as_tuple=True)
+    assert abs(ys.float().mean() - 13.5) < 2 and abs(xs.float().mean() - 13.5) < 2  # centred by mass
+    assert ys.max() - ys.min() + 1 <= 21  # fitted into the 20-pixel box
+    text = " ".join(notes)
+    assert "transparent" in text and "inverted" in text and "280x280 -> 28x28" in text
+
+
+def test_an_mnist_sized_grey_digit_passes_unchanged():
+    from ui.images import to_model_input
+
+    digit = load_mnist("test")[0][0]
+    x, notes = to_model_input(np.array(digit), MNIST)
+    assert notes == []
+    assert torch.equal(((x[0, 0] + 1) * 127.5).round().to(torch.uint8), torch.from_numpy(np.array(digit)))
+
+
+def test_binary_and_colour_models_get_what_they_need():
+    from ui.images import to_model_input
+
+    digit = np.array(load_mnist("test")[0][0])
+    xb, notes = to_model_input(digit, DataSpec(1, 28, 28, 10, True, "mnist-binary"))
+    assert set(xb.unique().tolist()) == {-1.0, 1.0} and any("binarised" in n for n in notes)
+    xc, notes = to_model_input(digit, DataSpec(3, 32, 32, 10, False, "cifar10"))
+    assert xc.shape == (1, 3, 32, 32) and any("grey converted to colour" in n for n in notes)
+
+
+def test_non_images_and_absurd_sizes_are_refused(tmp_path):
+    from ui.images import ImageInputError, to_model_input
+
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(ImageInputError, match="not an image"):
+        to_model_input(str(text), MNIST)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (5000, 8)).save(huge)
+    with pytest.raises(ImageInputError, match="5000x8 pixels; the limit is 4096"):
+        to_model_input(str(huge), MNIST)
+    with pytest.raises(ImageInputError, match="no drawing given"):
+        to_model_input(None, MNIST, "drawing")
+
+
+# ----- ui.catalog / ui.common ---------------------------------------------------------------------
+def test_catalogue_lists_checkpoints_and_runs_and_names_what_is_wrong(ctx):
+    from genlab.errors import GenlabError
+
+    keys = [e.key for e in ctx.catalog.entries()]
+    assert keys == ["ar-test", "dcgan-test", "vae-test", "run:broken"]
+    assert [k for _, k in ctx.catalog.choices("latent")] == ["dcgan-test", "vae-test"]
+    assert [k for _, k in ctx.catalog.choices("encode")] == ["vae-test"]
+    assert "run:broken" not in [k for _, k in ctx.catalog.choices()]
+    with pytest.raises(GenlabError, match="no checkpoint named 'nope'; available: ar-test"):
+        ctx.catalog.model("nope")
+    with pytest.raises(GenlabError, match="uitest_ar model, which has no 'latent' capability; "
+                                          "models that have it: dcgan-test, vae-test"):
+        ctx.catalog.model("ar-test", need="latent")
+    with pytest.raises(GenlabError, match="broken/latest.pt could not be loaded"):
+        ctx.catalog.model("run:broken")
+    assert ctx.catalog.model("dcgan-test") is ctx.catalog.model("dcgan-test")  # cached
+
+
+def test_a_rewritten_checkpoint_is_reloaded(tmp_path):
+    from ui.catalog import Catalog
+    from ui_fixtures import write_checkpoint
+    from genlab.models.dcgan import DCGAN, DCGANConfig
+
+    cat = Catalog(tmp_path / "none", tmp_path)
+    torch.manual_seed(0)
+    write_checkpoint(DCGAN(DCGANConfig(latent_dim=4, width=4), MNIST), tmp_path / "r" / "latest.pt", step=1)
+    first = cat.model("run:r")
+    write_checkpoint(DCGAN(DCGANConfig(latent_dim=4, width=4), MNIST), tmp_path / "r" / "latest.pt", step=2)
+    os.utime(tmp_path / "r" / "latest.pt", ns=(1, 10 ** 18))  # a different mtime even on coarse clocks
+    second = cat.model("run:r")
+    assert second is not first and second.checkpoint["step"] == 2
+
+
+def test_user_errors_become_messages_in_the_page():
+    from genlab.errors import GenlabError
+    from ui.common import user_errors
+
+    @user_errors
+    def bad():
+        raise GenlabError("the model has no latent space")
+
+    @user_errors
+    def bad_stream():
+        yield 1
+        raise ValueError("frame 2 failed")
+
+    with pytest.raises(gr.Error, match="no latent space"):
+        bad()
+    it = bad_stream()
+    assert next(it) == 1
+    with pytest.raises(gr.Error, match="frame 2 failed"):
+        next(it)
+
+
+@pytest.mark.parametrize("family, expected", [
+    ("dcgan", ()), ("gan", ()), ("infogan", ("digit_code", "code_1", "code_2")), ("vae", ("pixels",)),
+    ("aae", ("pixels",)),
+])
+def test_decode_controls_leave_out_sampling_knobs(family, expected):
+    """truncation/temperature/component act on the prior draw only; codes and pixel modes act on decode."""
+    from ui.common import decode_controls
+
+    if family not in list_families():
+        pytest.skip(f"family {family} not in this checkout yet")
+    assert decode_controls(build(family)) == expected
+
+
+def test_bank_values_map_widgets_back_to_controls(ctx):
+    from genlab.errors import GenlabError
+    from ui.common import bank_values
+
+    model = ctx.catalog.model("ar-test")
+    assert bank_values(model, [0.5]) == {"temperature": 0.5}
+    assert bank_values(model, []) == {"temperature": 1.0}  # defaults for API callers
+    with pytest.raises(GenlabError, match=r"temperature must lie in \[0.05, 2.0\], got 7.0"):
+        bank_values(model, [7])
+
+
+# ----- tab handlers -------------------------------------------------------------------------------
+def test_sample_counts_seeds_and_knobs(ctx):
+    from ui.tabs import sample
+
+    gallery, grid, text = sample.sample(ctx, "dcgan-test", 5, 6, 1.0)
+    assert len(gallery) == 6 and gallery[0][0].shape == (112, 112)
+    again, _, _ = sample.sample(ctx, "dcgan-test", 5, 6, 1.0)
+    other, _, _ = sample.sample(ctx, "dcgan-test", 6, 6, 1.0)
+    truncated, _, _ = sample.sample(ctx, "dcgan-test", 5, 6, 0.2)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(gallery, again))
+    assert not np.array_equal(gallery[0][0], other[0][0])
+    assert not np.array_equal(gallery[0][0], truncated[0][0])
+    assert Image.open(grid).size == (2 * (3 * 30 + 2), 2 * (2 * 30 + 2))  # a 3x2 grid of 28+2 px cells, x2
+    assert "6 samples" in text and "truncation=1.0" in text
+    with pytest.raises(gr.Error, match="count must be between 1 and 64, got 0"):
+        sample.sample(ctx, "dcgan-test", 0, 0)
+
+
+def test_latent_preview_moves_only_with_the_sliders(ctx):
+    from ui.tabs import latent
+
+    out = latent.setup(ctx, "dcgan-test", 3, latent.BASES[0])
+    state, sliders = out[0], out[1:1 + latent.N_AXES]
+    coords = [s["value"] for s in sliders]
+    z = torch.tensor(state["z"])
+    assert coords == [round(float(v), 3) for v in z[:8]]
+    model = ctx.catalog.model("dcgan-test")
+    with torch.inference_mode():
+        expected = ((model.decode(z[None]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0, 0].numpy()
+    same = latent.preview(ctx, "dcgan-test", 3, latent.BASES[0], state, *z[:8].tolist())
+    assert np.array_equal(same, expected)
+    moved = latent.preview(ctx, "dcgan-test", 3, latent.BASES[0], state, *(z[:8] + 2).tolist())
+    assert np.abs(moved.astype(int) - same.astype(int)).max() > 0
+    full, info = latent.render(ctx, "dcgan-test", 3, latent.BASES[0], state, *z[:8].tolist())
+    assert full.shape == (280, 280) and "seed 3" in info and "|z|" in info
+
+
+def test_principal_directions_basis_keeps_z(ctx):
+    from ui.tabs import latent
+
+    state = latent.setup(ctx, "dcgan-test", 3, latent.BASES[0])[0]
+    out = latent.change_basis(ctx, "dcgan-test", 3, latent.BASES[1], state, *state["z"][:8])
+    assert out[0]["basis"] == latent.BASES[1] and out[0]["z"] == pytest.approx(state["z"], abs=1e-5)
+    assert "of image variance" in out[1]["label"]
+
+
+def test_encode_starts_the_sliders_at_the_posterior_mean(ctx):
+    from ui.images import to_model_input
+    from ui.tabs import latent
+
+    pad = digit_pad(3)
+    out = latent.encode(ctx, "vae-test", latent.BASES[0], pad, {})
+    state, sliders = out[0], out[1:1 + latent.N_AXES]
+    model = ctx.catalog.model("vae-test")
+    x, _ = to_model_input(pad, model.data_spec)
+    mean, std = model.encode(x)
+    assert [s["value"] for s in sliders[:4]] == [round(float(v), 3) for v in mean[0]]
+    assert "±" in sliders[0]["label"] and f"{float(std[0, 0]):.2f}" in sliders[0]["label"]
+    assert [s["visible"] for s in sliders] == [True] * 4 + [False] * 4  # a 4-d latent: 4 sliders
+    assert "encoded drawing" in out[-2]
+    with pytest.raises(gr.Error, match="no 'encode' capability"):
+        latent.encode(ctx, "dcgan-test", latent.BASES[0], pad, {})
+
+
+def test_interpolation_strip_gif_and_every_family(ctx):
+    from ui.tabs import interpolate
+
+    strip, gif, caption = interpolate.interpolate(ctx, "dcgan-test", "two seeds", 0, 1, None, None, "slerp", 5)
+    lerp, _, _ = interpolate.interpolate(ctx, "dcgan-test", "two seeds", 0, 1, None, None, "lerp", 5)
+    assert strip.shape == (3 * (28 + 4), 3 * (5 * 30 + 2))  # 5 cells of 28 + 2 px padding, upscaled x3
+    assert not np.array_equal(strip, lerp)
+    assert Image.open(gif).n_frames == 5 + 3  # bounce: forward, then back without repeating the ends
+    both = interpolate.interpolate_all(ctx, "two seeds", 0, 1, None, None, "slerp", 4)
+    assert [c for _, c in both] == ["dcgan-test (dcgan)", "vae-test (uitest_vae)"]
+    drawn = interpolate.interpolate_all(ctx, "two drawings", 0, 1, digit_pad(0), digit_pad(1), "lerp", 4)
+    assert [c for _, c in drawn] == ["vae-test (uitest_vae)"]  # only encoders can walk between drawings
+    with pytest.raises(gr.Error, match="cannot encode images"):
+        interpolate.interpolate(ctx, "dcgan-test", "two drawings", 0, 1, digit_pad(0), digit_pad(1), "lerp", 4)
+
+
+def test_steps_stream_and_scrub(ctx, monkeypatch):
+    from ui.tabs import steps
+
+    frames = list(steps.run(ctx, "ar-test", 0, 2, 1.0))
+    *stream, last = frames
+    assert len(stream) >= 3  # the fake AR sleeps 60 ms per row, the tab streams at 20 fps
+    pics = [f[0] for f in stream]
+    assert len({p.tobytes() for p in pics}) == len(pics)  # every streamed frame is new
+    kept = last[2]
+    assert len(kept) == 29 and "done: 29 steps" in last[1]  # start + 28 rows
+    model = ctx.catalog.model("ar-test")
+    final = model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(last[0], steps._picture(final))  # the last frame is the sample
+    assert np.array_equal(steps.scrub(kept, 0), kept[0])
+    with pytest.raises(gr.Error, match="frame must be between 0 and 28"):
+        steps.scrub(kept, 99)
+
+
+def test_likelihood_table_heatmaps_and_completion(ctx):
+    from ui.images import to_model_input
+    from ui.tabs import likelihood
+
+    pad = digit_pad(0)
+    with pytest.warns(UserWarning, match="binarised"):
+        rows, maps, seen = likelihood.score(ctx, ["ar-test", "vae-test"], pad)
+    by_model = {r[0]: r for r in rows}
+    model = ctx.catalog.model("ar-test")
+    x, _ = to_model_input(pad, model.data_spec)
+    nats = -float(model.log_prob(x)[0])
+    assert by_model["ar-test"][2] == pytest.approx(nats, abs=0.01)
+    assert by_model["ar-test"][3] == pytest.approx(nats / (784 * math.log(2)), abs=1e-4)
+    assert by_model["ar-test"][4] == "exact" and by_model["vae-test"][4].startswith("bound")
+    assert len(maps) == 1 and "ar-test" in maps[0][1]  # only the AR model has per-pixel log-probs
+    pic, caption = likelihood.complete(ctx, "ar-test", pad, 14, 3, 0)
+    assert pic.shape == (3 * 32, 3 * (4 * 30 + 2))  # the given digit, then 3 completions, x3
+    top = slice(3 * 2, 3 * (2 + 14))  # the 14 given rows of each cell
+    given = pic[top, 3 * 2:3 * 30]
+    for k in (1, 2, 3):
+        assert np.array_equal(pic[top, 3 * (2 + 30 * k):3 * (30 + 30 * k)], given)
+    assert pic[3 * 17:3 * 30, 3 * 2:3 * 30].max() == 0  # below the given rows: blacked out in the first cell
+    assert "3 completions" in caption
+    with pytest.raises(gr.Error, match="cannot complete images"):
+        likelihood.complete(ctx, "vae-test", pad, 14, 3, 0)
+
+
+def test_completion_keeps_the_given_rows(ctx):
+    from ui.images import to_model_input
+
+    model = ctx.catalog.model("ar-test")
+    x, _ = to_model_input(digit_pad(0), model.data_spec)
+    out = model.sample(3, generator=torch.Generator().manual_seed(0), given=x, given_rows=14)
+    assert torch.equal(out[:, :, :14], x[:, :, :14].expand(3, -1, -1, -1))
+
+
+def test_model_cards_show_metrics_and_broken_files(ctx):
+    from ui.tabs import models
+
+    html = models.cards(ctx)
+    assert html.count("class='genlab-card'") == 3 and html.count("genlab-card broken") == 1
+    assert "fid</td><td>123.4" in html and "cannot be loaded" in html
+
+
+# ----- every shipped checkpoint works in every tab its capabilities open ------------------------
+SHIPPED = sorted(shipped_checkpoints())
+
+
+@pytest.mark.parametrize("name", SHIPPED or [pytest.param("none", marks=pytest.mark.skip("no shipped checkpoints yet"))])
+def test_every_shipped_checkpoint_in_its_tabs(name):
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import interpolate, latent, likelihood, sample, steps
+
+    c = AppContext(Catalog())
+    model = c.catalog.model(name)
+    gallery, _, _ = sample.sample(c, name, 0, 2)
+    assert len(gallery) == 2
+    pad = digit_pad(7)
+    if "latent" in model.capabilities:
+        out = latent.setup(c, name, 0, latent.BASES[0])
+        a = latent.preview(c, name, 0, latent.BASES[0], out[0], *[0.0] * 8)
+        b = latent.preview(c, name, 0, latent.BASES[0], out[0], *[2.0] * 8)
+        assert not np.array_equal(a, b), "moving every slider must change the image"
+        strip, _, _ = interpolate.interpolate(c, name, "two seeds", 0, 1, None, None, "slerp", 3)
+        assert strip.ndim >= 2
+    if "encode" in model.capabilities:
+        assert latent.encode(c, name, latent.BASES[0], pad, {})[0]["std"] is not None
+    if "log_prob" in model.capabilities:
+        rows, maps, _ = likelihood.score(c, [name], pad)
+        assert math.isfinite(rows[0][2])
+        assert len(maps) == ("pixel_log_prob" in model.capabilities)
+    if "sample_steps" in model.capabilities:
+        run = steps.run(c, name, 0, 1, *[None] * 6)
+        first = next(run)
+        run.close()
+        assert first[0].ndim >= 2
+
+
+def test_a_test_digit_on_the_canvas_reaches_the_model_exactly():
+    from ui.images import to_model_input
+
+    digit = np.array(load_mnist("test")[0][5])
+    x, notes = to_model_input(digit_pad(5), MNIST)
+    assert torch.equal(((x[0, 0] + 1) * 127.5).round().to(torch.uint8), torch.from_numpy(digit))
+    assert notes == ["reduced 280x280 -> 28x28 (exact 10x)"]
