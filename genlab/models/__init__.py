@@ -1,4 +1,6 @@
 """Every family registers itself on import: one line per family."""
 from genlab.models import dcgan  # noqa: F401
+from genlab.models import gan  # noqa: F401
+from genlab.models import infogan  # noqa: F401
 from genlab.models import vae  # noqa: F401
 from genlab.models import aae  # noqa: F401
