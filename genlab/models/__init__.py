@@ -4,3 +4,5 @@ from genlab.models import gan  # noqa: F401
 from genlab.models import infogan  # noqa: F401
 from genlab.models import vae  # noqa: F401
 from genlab.models import aae  # noqa: F401
+from genlab.models import nade  # noqa: F401
+from genlab.models import pixelcnn  # noqa: F401

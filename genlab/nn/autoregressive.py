@@ -114,7 +114,7 @@ class CategoricalHead:
         return k.float() * 2 / (self.num_outputs - 1) - 1
 
     def check(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_value(self.to_index(x))
+        return self.to_value(self.to_index(x)).to(x.dtype)
 
     def log_prob(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """out (N, C, K, H, W) logits, x (N, C, H, W) -> (N, C, H, W) nats."""
@@ -188,8 +188,13 @@ class AutoregressiveModel(GenerativeModel):
         return None
 
     # ----- likelihood -------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def check_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head.check(self.check_images(x).to(self.device))
+        """Shape, range and (Bernoulli) binary checks; x on the model's device and dtype."""
+        return self.head.check(self.check_images(x).to(self.device, self.dtype))
 
     def _labels(self, label, n: int, generator: torch.Generator | None = None,
                 draw: bool = False) -> torch.Tensor | None:
@@ -298,9 +303,9 @@ class AutoregressiveModel(GenerativeModel):
             raise ValueError(f"given_rows must be in 0..{h}, got {given_rows}")
         if given_rows and given is None:
             raise ValueError("given_rows > 0 needs the image to complete: pass given=(N, C, H, W)")
-        u = self.rand(n, h, w, c, generator=generator)  # one uniform per sub-pixel, drawn first
+        u = self.rand(n, h, w, c, generator=generator).to(self.dtype)  # one uniform per sub-pixel, drawn first
         y = self._labels(label, n, generator, draw=True)
-        start = torch.zeros(n, c, h, w, device=self.device)  # 0 = mid-grey: not yet generated
+        start = torch.zeros(n, c, h, w, device=self.device, dtype=self.dtype)  # 0 = mid-grey: not yet generated
         if given_rows:
             g = self.check_inputs(given)
             if len(g) not in (1, n):
