@@ -122,6 +122,7 @@ class GenerativeModel(nn.Module):
     paper: ClassVar[str] = ""  # short citation with arXiv id
     ema_modules: ClassVar[tuple[str, ...]] = ()  # sub-modules whose weights get an EMA copy
     log_prob_is_exact: ClassVar[bool] = False
+    default_data: ClassVar[str] = "mnist"  # data set used when a recipe names none
 
     def __init__(self, config, data_spec: DataSpec):
         super().__init__()

@@ -26,8 +26,7 @@ def make_recipe(family: str | None = None, config: str | Path | None = None, dat
             raise GenlabError("say which family to train (or give --config RECIPE.toml)")
         recipe = Recipe(family=family)
     cls = get_family(recipe.family)
-    if data is not None:
-        recipe.data = data
+    recipe.data = data or recipe.data or cls.default_data
     if data_root is not None:
         recipe.data_root = data_root
     if isinstance(overrides, dict):

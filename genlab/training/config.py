@@ -55,7 +55,7 @@ class TrainConfig:
 @dataclass
 class Recipe:
     family: str
-    data: str = "mnist"
+    data: str | None = None  # None: the family's default_data
     data_root: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     model: dict = field(default_factory=dict)  # values for the family's Config
@@ -79,7 +79,7 @@ def read_recipe(path: str | Path) -> Recipe:
         raise GenlabError(f"recipe {path} does not say which family (family = \"...\")")
     train = TrainConfig()
     _apply(train, raw.get("train", {}), f"recipe {path} [train]")
-    return Recipe(family=raw["family"], data=raw.get("data", "mnist"), data_root=raw.get("data_root"),
+    return Recipe(family=raw["family"], data=raw.get("data"), data_root=raw.get("data_root"),
                   train=train, model=dict(raw.get("model", {})), source=text)
 
 
