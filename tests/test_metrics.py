@@ -14,7 +14,8 @@ from genlab.data import load_dataset
 from genlab.metrics import evaluate, real_floor, sample_quality
 from genlab.metrics.classifier import ASSET, classify, load_classifier
 from genlab.metrics.coverage import class_shares, coverage_summary
-from genlab.metrics.distances import fid, frechet_distance, kid, mmd2_unbiased, precision_recall
+from genlab.metrics.distances import (density_coverage, fid, frechet_distance, kid, mmd2_unbiased,
+                                      precision_recall)
 from genlab.model import DataSpec, GenerativeModel
 
 
@@ -148,6 +149,19 @@ def test_dropping_half_the_digits_keeps_precision_but_halves_recall(real_feature
     p_half, r_half = precision_recall(reference, low_digits)
     assert p_half > 0.9 * p_full
     assert r_half < 0.65 * r_full
+
+
+def test_density_and_coverage_see_noise_and_dropped_digits(real_features):
+    feats, labels = real_features
+    unit = torch.nn.functional.normalize(feats, dim=1)
+    reference, candidates = unit[:1000], unit[1000:]
+    density, coverage = density_coverage(reference, candidates)
+    assert 0.8 < density < 1.2 and coverage > 0.9
+    _, half_coverage = density_coverage(reference, candidates[labels[1000:] < 5])
+    assert half_coverage < 0.65 * coverage
+    noise = torch.nn.functional.normalize(classify(_noise())[0], dim=1)
+    noise_density, noise_coverage = density_coverage(reference, noise)
+    assert noise_density < 0.1 and noise_coverage < 0.05
 
 
 # ----- class coverage ---------------------------------------------------------------

@@ -7,6 +7,7 @@ fixed 1,000-digit test split:
 - ``fid``         Fréchet distance of 128-d classifier features (lower is better)
 - ``kid``         unbiased MMD^2 with a cubic kernel, mean (``kid_std`` over subsets)
 - ``precision``, ``recall``  k-NN manifold precision/recall, k = 3 (on unit-length features)
+- ``density``, ``coverage``  the same idea on real k-NN balls only (k = 5), robust to outliers
 - ``class_shares`` (list), ``class_coverage``, ``class_entropy``  the predicted-class histogram
 - ``confidence``  mean top-class probability
 
@@ -28,18 +29,19 @@ import torch
 
 from genlab.errors import GenlabError
 from genlab.metrics import coverage as _coverage
-from genlab.metrics.distances import fid, frechet_distance, gaussian_stats, kid, precision_recall
+from genlab.metrics.distances import density_coverage, fid, frechet_distance, gaussian_stats, kid, precision_recall
 from genlab.metrics.likelihood import is_mnist_like, test_images, test_nll
 from genlab.model import iterate_in_chunks
 
 # classifier.py is imported where used, not here, so that `python -m genlab.metrics.classifier`
 # does not find itself already imported by this package.
 __all__ = ["evaluate", "sample_quality", "real_floor", "sample_images", "fid", "frechet_distance",
-           "gaussian_stats", "kid", "precision_recall", "test_nll"]
+           "gaussian_stats", "kid", "precision_recall", "density_coverage", "test_nll"]
 
 MIN_SAMPLES = 10  # k-NN radii and covariances need a handful of points
 SAMPLE_BATCH = 500  # fixed, so that (n, seed) always means the same images
 PR_K = 3  # Kynkäänniemi et al. 2019 use k = 3
+DC_K = 5  # Naeem et al. 2020 use k = 5
 
 
 def sample_images(model, n: int, seed: int = 0, batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
@@ -79,7 +81,7 @@ def _mnist_spec(binary: bool):
 
 
 def _directions(feats: torch.Tensor) -> torch.Tensor:
-    """Unit-length features for precision/recall (a deviation from Kynkäänniemi et al.).
+    """Unit-length features for the k-NN metrics (a deviation from Kynkäänniemi et al.).
 
     A ReLU classifier maps anything that is not a digit (noise, blank or
     smeared images) to small activations near the origin, where the few
@@ -87,6 +89,9 @@ def _directions(feats: torch.Tensor) -> torch.Tensor:
     uniform noise therefore scored precision 0.99 against the test digits;
     on the unit sphere it scores 0.05 while real digits keep ~0.87
     (measured with the shipped classifier; tests/test_metrics.py checks both).
+    Recall stays generous to widely spread, unrealistic samples (a 300-step
+    DCGAN: precision 0.20, recall 0.94), which is why density/coverage, built
+    on the real balls only, are reported beside it (coverage 0.16 there).
     """
     return torch.nn.functional.normalize(feats, dim=1)
 
@@ -95,10 +100,12 @@ def _compare(feats: torch.Tensor, probs: torch.Tensor, binary: bool, seed: int) 
     """All classifier-based metrics of one image set against the test split."""
     ref_feats, _, _ = _reference(binary)
     kid_mean, kid_std = kid(ref_feats, feats, seed=seed)
-    precision, recall = precision_recall(_directions(ref_feats), _directions(feats), k=PR_K)
+    ref_dirs, dirs = _directions(ref_feats), _directions(feats)
+    precision, recall = precision_recall(ref_dirs, dirs, k=PR_K)
+    density, coverage = density_coverage(ref_dirs, dirs, k=DC_K)
     shares = _coverage.class_shares(probs)
     return {"fid": fid(ref_feats, feats), "kid": kid_mean, "kid_std": kid_std,
-            "precision": precision, "recall": recall,
+            "precision": precision, "recall": recall, "density": density, "coverage": coverage,
             **_coverage.coverage_summary(shares), "confidence": _coverage.confidence(probs),
             "class_shares": shares}
 
@@ -135,7 +142,8 @@ def sample_quality(images: torch.Tensor, seed: int = 0, binary: bool = False) ->
     feats, probs = classify(images)
     ours, floor = _compare(feats, probs, binary, seed), real_floor(len(images), seed, binary)
     out = {}
-    for key in ("fid", "kid", "kid_std", "precision", "recall", "class_coverage", "class_entropy", "confidence"):
+    for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                "class_coverage", "class_entropy", "confidence"):
         out[key], out[f"{key}_floor"] = ours[key], floor[key]
     out["class_shares"] = ours["class_shares"]
     out["class_shares_floor"] = floor["class_shares"]

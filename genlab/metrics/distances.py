@@ -110,3 +110,23 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
     precision = _inside_manifold(fake, real, _kth_neighbour_radius(real, k)).double().mean().item()
     recall = _inside_manifold(real, fake, _kth_neighbour_radius(fake, k)).double().mean().item()
     return precision, recall
+
+
+def density_coverage(real, fake, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020, arXiv:2002.09797, eq. 3-4), built on real k-NN balls only.
+
+    Density: how many real balls contain each generated point, divided by k
+    (about 1 for real data, can exceed 1). Coverage: share of real points
+    whose ball holds at least one generated point. Both use only the real
+    set's radii, so a few spread-out generated outliers cannot inflate them
+    the way they inflate recall (the generated balls grow with the outliers).
+    """
+    real, fake = _as_features(real, "real features"), _as_features(fake, "generated features")
+    radii = _kth_neighbour_radius(real, k)
+    hits = torch.zeros(len(fake), dtype=torch.float64)
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    for start, c in zip(range(0, len(fake), 1024), fake.split(1024)):
+        inside = torch.cdist(c, real) <= radii[None]  # (chunk, n_real)
+        hits[start:start + len(c)] = inside.sum(1).double()
+        covered |= inside.any(0)
+    return (hits.mean() / k).item(), covered.double().mean().item()
