@@ -6,3 +6,4 @@ from genlab.models import vae  # noqa: F401
 from genlab.models import aae  # noqa: F401
 from genlab.models import nade  # noqa: F401
 from genlab.models import pixelcnn  # noqa: F401
+from genlab.models import pixelrnn  # noqa: F401
