@@ -111,7 +111,8 @@ class CategoricalHead:
         return ((x + 1) * (self.num_outputs - 1) / 2).round().long().clamp(0, self.num_outputs - 1)
 
     def to_value(self, k: torch.Tensor) -> torch.Tensor:
-        return k.float() * 2 / (self.num_outputs - 1) - 1
+        """Level index -> [-1, 1], computed as genlab.data does (k / 127.5 - 1), bit for bit."""
+        return k.float() / ((self.num_outputs - 1) / 2) - 1
 
     def check(self, x: torch.Tensor) -> torch.Tensor:
         return self.to_value(self.to_index(x)).to(x.dtype)
