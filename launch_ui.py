@@ -29,13 +29,9 @@ def main(argv=None) -> int:
                    help="torch CPU threads (default 1: lowest latency for one small image at a time)")
     args = p.parse_args(argv)
 
-    import torch
-
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     from ui.app import build_app, serve
 
-    demo = build_app(args.checkpoints, args.runs)
+    demo = build_app(args.checkpoints, args.runs, threads=args.threads if args.threads > 0 else None)
     print(f"genlab playground on http://{args.host}:{args.port or '<free port>'}  (Ctrl+C to stop)")
     serve(demo, host=args.host, port=args.port or None, share=args.share, block=True)
     return 0

@@ -110,6 +110,11 @@ class FakeAR(AutoregressiveModel):
         self.head = BernoulliHead()
         self.conv = MaskedConv2d(1, 1, 7, mask_type="A")
 
+    @classmethod
+    def check_data_spec(cls, spec):
+        if not spec.binary:
+            raise ValueError(f"uitest_ar takes binary digits (data 'mnist-binary'); got {spec.name!r}")
+
     def network(self, x, label=None):
         return self.conv(x)
 

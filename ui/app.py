@@ -45,8 +45,10 @@ INTRO = ("# genlab playground\n"
          "sample, walk its latent space, encode your drawing, score it, show its steps.")
 
 
-def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path = RUNS_DIR) -> gr.Blocks:
-    ctx = AppContext(Catalog(checkpoint_dir, runs_dir))
+def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path = RUNS_DIR,
+              threads: int | None = None) -> gr.Blocks:
+    """threads: torch CPU threads for every handler (default: what torch has now)."""
+    ctx = AppContext(Catalog(checkpoint_dir, runs_dir, threads))
     with gr.Blocks(title="genlab", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         ctx.demo = demo
         gr.Markdown(INTRO)

@@ -115,8 +115,9 @@ class ControlBank:
 def control_bank(prefix: str) -> ControlBank:
     sliders = [gr.Slider(-1, 1, value=0, step=0.01, visible=False, label=f"control {i}",
                          elem_id=f"{prefix}-control-{i}") for i in range(MAX_SLIDERS)]
-    choices = [gr.Dropdown(choices=[], visible=False, label=f"choice {i}", elem_id=f"{prefix}-choice-{i}")
-               for i in range(MAX_CHOICES)]
+    # value "" (not None) so API callers may leave hidden choices out: "" means the control's default
+    choices = [gr.Dropdown(choices=[], value="", allow_custom_value=True, visible=False, label=f"choice {i}",
+                           elem_id=f"{prefix}-choice-{i}") for i in range(MAX_CHOICES)]
     return ControlBank(sliders, choices)
 
 
@@ -167,7 +168,7 @@ def bank_updates(model: GenerativeModel | None, exclude=()) -> list:
             ups.append(gr.update(visible=True, label=c.name, info=c.help or None,
                                  choices=[str(v) for v in c.choices], value=str(c.default)))
         else:
-            ups.append(gr.update(visible=False, choices=[], value=None))
+            ups.append(gr.update(visible=False, choices=[], value=""))
     return ups
 
 
@@ -186,7 +187,7 @@ def bank_values(model: GenerativeModel, values, exclude=()) -> dict:
         out[c.name] = v
     for c, v in zip(choices, values[MAX_SLIDERS:]):
         by_text = {str(x): x for x in c.choices}
-        if v is None:
+        if v is None or v == "":
             out[c.name] = c.default
         elif str(v) in by_text:
             out[c.name] = by_text[str(v)]

@@ -3,19 +3,20 @@
 Denoising (DDPM), pixels filled in one by one (NADE, PixelRNN, PixelCNN),
 resolutions growing (progressive GAN): the model yields intermediate images,
 this tab streams them (at most STREAM_FPS a second; the last frame always
-shows) and keeps up to MAX_KEPT of them so the user can scrub back through.
+shows; the model runs in its own thread, never waiting for the page) and keeps up to MAX_KEPT of them so the user can scrub back through.
 """
 from __future__ import annotations
 
 import functools
-import itertools
+import queue
+import threading
 import time
 
 import gradio as gr
 import numpy as np
 import torch
 
-from ui.catalog import seeded
+from ui.catalog import seeded, use_threads
 from ui.common import AppContext, bank_updates, bank_values, control_bank, user_errors
 from ui.images import display_scale, to_picture
 
@@ -43,6 +44,22 @@ def on_model(ctx: AppContext, key: str) -> list:
     return bank_updates(model)
 
 
+def _produce(steps, frames: queue.Queue, stop: threading.Event, threads: int) -> None:
+    """Run the model's step iterator in its own thread, so the page's frame rate never slows
+    the model down: the streaming side shows the newest frame whenever it is ready for one."""
+    use_threads(threads)
+    try:
+        with torch.inference_mode():
+            for images in steps:
+                if stop.is_set():
+                    return
+                frames.put(_picture(images))
+    except Exception as e:  # handed to the streaming side, which shows it in the page
+        frames.put(e)
+    finally:
+        frames.put(None)
+
+
 @user_errors
 def run(ctx: AppContext, key: str, seed, count, *controls):
     """Generator: yields (picture, status, kept frames, scrub slider) as the model works."""
@@ -51,26 +68,34 @@ def run(ctx: AppContext, key: str, seed, count, *controls):
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
     knobs = bank_values(model, controls)
-    frames, last_yield, t0 = [], 0.0, time.perf_counter()
-    pic = None
-    steps = model.sample_steps(n, generator=seeded(seed), **knobs)
-    for i in itertools.count():
-        # Gradio may resume a generator on another worker thread, and grad mode is
-        # thread-local: enter inference mode around each step, not around the loop.
-        with torch.inference_mode():
-            images = next(steps, None)
-        if images is None:
-            break
-        pic = _picture(images)
-        frames.append(pic)
-        now = time.perf_counter()
-        if now - last_yield >= 1 / STREAM_FPS:
-            last_yield = now
-            yield pic, f"step {i + 1} · {now - t0:.1f} s", gr.update(), gr.update()
-    if pic is None:
+    inbox: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    producer = threading.Thread(target=_produce, args=(model.sample_steps(n, generator=seeded(seed), **knobs),
+                                                       inbox, stop, ctx.catalog.threads),
+                                daemon=True, name="genlab-ui-steps")
+    frames, t0, done = [], time.perf_counter(), False
+    producer.start()
+    try:
+        while not done:
+            new = [inbox.get()]  # wait for at least one frame, then take all that are ready
+            while not inbox.empty():
+                new.append(inbox.get())
+            for item in new:
+                if isinstance(item, Exception):
+                    raise item
+                if item is None:
+                    done = True
+                else:
+                    frames.append(item)
+            if frames and not done:
+                yield frames[-1], f"step {len(frames)} · {time.perf_counter() - t0:.1f} s", gr.update(), gr.update()
+                time.sleep(1 / STREAM_FPS)  # no more frames a second than the page can show
+    finally:
+        stop.set()  # Stop pressed or page closed: the model stops at its next step
+    if not frames:
         raise ValueError(f"{key} produced no steps")
     kept = _keep(frames)
-    yield (pic, f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
+    yield (frames[-1], f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
            gr.update(visible=True, maximum=len(kept) - 1, value=len(kept) - 1))
 
 

@@ -82,7 +82,8 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
     name = f"ui-{family}-{data}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     out = ctx.catalog.runs_dir / name
     overrides = {"batch_size": bs, "log_every": max(1, total // 60), "sample_every": max(5, total // 8),
-                 "checkpoint_every": total, "grid_size": 16}
+                 "checkpoint_every": total, "grid_size": 16,
+                 "threads": ctx.catalog.threads}  # set in the training thread itself (see use_threads)
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     job["stop"] = stop  # the Stop button reads it from this session's state
@@ -114,6 +115,7 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
                        f"training **{family}** on {data} · step {step}", gr.update())
     finally:
         stop.set()  # also when the page goes away mid-run
+        job.pop("stop", None)
     thread.join()
     if error:
         raise GenlabError(f"training stopped: {error}")
