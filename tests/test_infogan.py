@@ -1,6 +1,7 @@
 """InfoGAN (Chen et al. 2016): where the MI gradient goes, the latent codes, the controls."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -192,3 +193,34 @@ def test_decode_checks_the_latent_shape():
 def test_unsupported_image_size_is_refused():
     with pytest.raises(ValueError, match="square images of side"):
         InfoGAN(InfoGANConfig(**TINY), DataSpec(height=30, width=30))
+
+
+# ----- experiments/infogan_codes.py: the code-accuracy measurement -------------------------
+
+def test_code_matching_is_one_to_one_and_exposes_merged_digits():
+    from experiments.infogan_codes import match_codes, purity
+
+    perm = np.array([3, 0, 1, 2])  # code k shows digit perm[k]
+    counts = np.zeros((4, 10), dtype=np.int64)
+    counts[np.arange(4), perm] = 90
+    counts[np.arange(4), (perm + 1) % 4] = 10
+    mapping, acc = match_codes(counts)
+    assert mapping.tolist() == perm.tolist() and acc == pytest.approx(0.9)
+    merged = np.zeros((4, 10), dtype=np.int64)  # codes 0 and 1 both draw digit 4
+    merged[0, 4] = merged[1, 4] = merged[2, 7] = merged[3, 1] = 100
+    mapping, acc = match_codes(merged)
+    assert len(set(mapping.tolist())) == 4 and acc == pytest.approx(0.75)
+    assert purity(merged) == 1.0  # many-to-one looks perfect; one-to-one shows the merge
+
+
+def test_image_moments_read_slant_and_width():
+    from experiments.infogan_codes import moments
+
+    canvas = -torch.ones(3, 1, 28, 28)
+    for y in range(6, 22):
+        canvas[0, 0, y, 14] = 1  # upright stroke
+        canvas[1, 0, y, 14 + (14 - y) // 3] = 1  # top leans right
+        canvas[2, 0, y, 10:19] = 1  # a wide block
+    slant, width = moments(canvas)
+    assert abs(slant[0]) < 1e-6 and slant[1] > 0.2
+    assert width[0] < 1e-6 and width[2] > 2.5  # 9 columns wide: std sqrt((9**2 - 1) / 12) = 2.58
