@@ -264,6 +264,15 @@ def test_evaluate_a_perfect_model_scores_at_the_floor():
     assert evaluate(_Replay(), n=400, seed=0)["fid"] == results["fid"]  # seeded
 
 
+def test_evaluate_restores_the_training_mode():
+    model = _Replay().train()
+    evaluate(model, n=20)
+    assert model.training
+    model.eval()
+    evaluate(model, n=20)
+    assert not model.training
+
+
 def test_evaluate_a_blank_model_scores_far_from_the_floor():
     class Blank(_Replay):
         def sample(self, n, generator=None, **controls):
@@ -297,11 +306,13 @@ def test_bound_likelihood_passes_the_importance_samples():
 
 
 def test_non_mnist_data_gets_a_clear_message_and_what_can_be_computed():
-    model = _Replay(DataSpec(channels=3, height=32, width=32, name="cifar10"))
+    model = _CoinFlips(DataSpec(channels=3, height=32, width=32, name="cifar10"))
     results = evaluate(model, n=50)
     assert "only defined for MNIST-like 1x28x28" in results["sample_metrics_skipped"]
     assert "cifar10 3x32x32" in results["sample_metrics_skipped"]
-    assert "fid" not in results
+    assert "fid" not in results and "class_shares" not in results
+    # the likelihood needs CIFAR-10's test images: scored when they are on disk, else said why not
+    assert results.get("nll_bits_per_dim") == pytest.approx(1.0) or "cifar10" in results["nll_skipped"]
 
 
 def test_non_finite_samples_and_tiny_n_are_refused():

@@ -166,7 +166,17 @@ def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
     if iwae_k < 1:
         raise GenlabError(f"--iwae-k must be at least 1; got {iwae_k}")
     start = time.perf_counter()
-    model.eval()
+    was_training = model.training
+    model.eval()  # batch norm and dropout in inference mode; restored below (callable mid-training)
+    try:
+        out = _evaluate(model, n, seed, iwae_k)
+    finally:
+        model.train(was_training)
+    out["seconds"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
     spec = model.data_spec
     out: dict = {"family": getattr(model, "family", type(model).__name__), "data": spec.name,
                  "n": n, "seed": seed}
@@ -188,5 +198,4 @@ def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
         else:
             out["nll_test_set"] = description
             out.update(test_nll(model, images, iwae_k=iwae_k, seed=seed))
-    out["seconds"] = round(time.perf_counter() - start, 2)
     return out

@@ -88,7 +88,9 @@ def _kth_neighbour_radius(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.T
     """Distance from each point to its k-th nearest neighbour in the same set (itself excluded)."""
     if len(x) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} points per set; got {len(x)}")
-    radii = [torch.cdist(c, x).kthvalue(k + 1, dim=1).values for c in x.split(chunk)]  # +1: self at 0
+    # k + 1 smallest because each point is its own nearest neighbour (distance 0);
+    # topk is several times faster than kthvalue for small k.
+    radii = [torch.cdist(c, x).topk(k + 1, dim=1, largest=False).values[:, -1] for c in x.split(chunk)]
     return torch.cat(radii)
 
 
