@@ -90,8 +90,9 @@ def _directions(feats: torch.Tensor) -> torch.Tensor:
     on the unit sphere it scores 0.05 while real digits keep ~0.87
     (measured with the shipped classifier; tests/test_metrics.py checks both).
     Recall stays generous to widely spread, unrealistic samples (a 300-step
-    DCGAN: precision 0.20, recall 0.94), which is why density/coverage, built
-    on the real balls only, are reported beside it (coverage 0.16 there).
+    DCGAN at n = 2000: precision 0.20, recall 0.94), which is why density and
+    coverage, built on the real balls only, are reported beside it (coverage
+    0.16 there).
     """
     return torch.nn.functional.normalize(feats, dim=1)
 
@@ -146,7 +147,7 @@ def sample_quality(images: torch.Tensor, seed: int = 0, binary: bool = False) ->
                 "class_coverage", "class_entropy", "confidence"):
         out[key], out[f"{key}_floor"] = ours[key], floor[key]
     out["class_shares"] = ours["class_shares"]
-    out["class_shares_floor"] = floor["class_shares"]
+    out["class_shares_floor"] = list(floor["class_shares"])  # a copy: the floor dict is cached
     out["floor_n"] = floor["n"]
     out["reference"] = _reference(binary)[2]
     out["feature_extractor"] = describe(meta)
