@@ -86,6 +86,12 @@ class _Projection:
         return ("z1", "z2") if self.dim <= 2 else (f"PC1 of {self.dim}-d z", f"PC2 of {self.dim}-d z")
 
 
+# tab10 with its grey (C7) made black, so class 7 never looks like the grey prior draws
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#000000",
+                 "#bcbd22", "#17becf")
+PRIOR_COLOUR = "0.7"
+
+
 def _scatter_by_class(ax, xy: np.ndarray, labels: torch.Tensor | None, size: float = 6, alpha: float = 0.8) -> None:
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=alpha, c="tab:blue", linewidths=0, label="codes")
@@ -93,7 +99,7 @@ def _scatter_by_class(ax, xy: np.ndarray, labels: torch.Tensor | None, size: flo
     labels = labels.numpy()
     for k in np.unique(labels):
         pts = xy[labels == k]
-        ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=f"C{int(k) % 10}", linewidths=0, label=str(k))
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=CLASS_COLOURS[int(k) % 10], linewidths=0, label=str(k))
 
 
 def _title(model, what: str) -> str:
@@ -136,16 +142,22 @@ def posterior_vs_prior(model, images: torch.Tensor | None = None, labels: torch.
     fig = Figure(figsize=(6, 5.4), dpi=100)
     ax = fig.add_subplot()
     pp = proj(prior)
-    ax.scatter(pp[:, 0], pp[:, 1], s=5, c="0.6", alpha=0.5, linewidths=0, label="prior p(z)")
+    ax.scatter(pp[:, 0], pp[:, 1], s=5, c=PRIOR_COLOUR, alpha=0.6, linewidths=0, label="prior p(z)")
     _scatter_by_class(ax, proj(codes), labels, size=5, alpha=0.7)
     ax.set_xlabel(proj.labels()[0])
     ax.set_ylabel(proj.labels()[1])
-    ax.set_title(_title(model, "q(z) of test images (colour) vs p(z) (grey)") +
-                 f"\nMMD^2 = {match['mmd2']:.4f}, permutation p = {match['p_value']:.3f} (n = {match['n']})",
+    ax.set_title(_title(model, "q(z) of test images (colour) vs p(z) (grey)") + f"\n{describe_match(match)}",
                  fontsize=9)
     ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def describe_match(match: dict) -> str:
+    """One line for an MMD test result; a p-value at the permutation floor is written as a bound."""
+    floor = 1 / (match["permutations"] + 1)
+    p = f"p <= {floor:.3f}" if match["p_value"] <= floor else f"p = {match['p_value']:.3f}"
+    return f"MMD^2 = {match['mmd2']:.4f}, permutation {p} (n = {match['n']})"
 
 
 def reconstructions(model, images: torch.Tensor | None = None, n: int = 16) -> Figure:

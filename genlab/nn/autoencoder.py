@@ -339,7 +339,8 @@ def mmd_test(a: torch.Tensor, b: torch.Tensor, permutations: int = 200,
     ind = (perms < m).double()
     null = mmd2(ind)
     p_value = (1 + (null >= observed).sum().item()) / (permutations + 1)
-    return {"mmd2": observed.item(), "p_value": p_value, "bandwidth": bandwidth.item(), "n": min(m, n)}
+    return {"mmd2": observed.item(), "p_value": p_value, "bandwidth": bandwidth.item(), "n": min(m, n),
+            "permutations": permutations}
 
 
 @torch.no_grad()
