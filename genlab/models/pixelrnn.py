@@ -289,6 +289,7 @@ class PixelRNN(AutoregressiveModel):
     Config = PixelRNNConfig
     paper = "van den Oord et al. 2016, arXiv:1601.06759"
     tiny_config = {"hidden": 4, "layers": 2, "head_hidden": 8}
+    default_data = "mnist-binary"  # the paper's MNIST setting: Bernoulli pixels
     layer: ClassVar[type[nn.Module]]
     sampler: ClassVar[type]
 
