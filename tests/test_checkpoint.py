@@ -107,3 +107,12 @@ def test_a_pickle_that_carries_code_is_refused_and_nothing_runs(tmp_path, contai
         load_checkpoint(path)
     time.sleep(0.1)
     assert not marker.exists()
+
+
+def test_checkpoint_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(_state(1), tmp_path / "latest.pt")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
