@@ -208,8 +208,8 @@ def test_likelihood_table_and_heatmaps(client, digit_png):
     nats, bpd = float(rows["ar-test"][2]), float(rows["ar-test"][3])
     assert bpd == pytest.approx(nats / (784 * math.log(2)), abs=1e-3) and rows["ar-test"][4] == "exact"
     assert len(maps) == 1 and load(maps[0]["image"]).shape == (224, 224, 3)
-    digit = client.predict(0, api_name="/test_digit")
-    assert load(digit["composite"]).shape[:2] == (280, 280)
+    digit, which = client.predict(3, api_name="/test_digit")
+    assert load(digit["composite"]).shape[:2] == (280, 280) and which == "MNIST test digit #3: a **7**"
 
 
 def test_likelihood_bad_inputs(client, digit_png, tmp_path):

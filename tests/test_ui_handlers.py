@@ -317,13 +317,13 @@ def test_steps_stream_and_scrub(ctx, monkeypatch):
         steps.scrub(kept, 99)
 
 
-def test_likelihood_table_heatmaps_and_completion(ctx):
+def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
     from ui.images import to_model_input
     from ui.tabs import likelihood
 
     pad = digit_pad(0)
-    with pytest.warns(UserWarning, match="binarised"):
-        rows, maps, seen = likelihood.score(ctx, ["ar-test", "vae-test"], pad)
+    rows, maps, seen = likelihood.score(ctx, ["ar-test", "vae-test"], pad)
+    assert "drawing for ar-test: reduced 280x280 -> 28x28 (exact 10x); binarised" in capsys.readouterr().out
     by_model = {r[0]: r for r in rows}
     model = ctx.catalog.model("ar-test")
     x, _ = to_model_input(pad, model.data_spec)

@@ -44,9 +44,9 @@ def user_errors(fn):
 
 
 def tell(notes: list[str], what: str = "input") -> None:
-    """Say in the page how an input was converted (a toast per call)."""
+    """Say in the page how an input was converted (a toast per call; printed outside a request)."""
     if notes:
-        gr.Warning(f"{what}: " + "; ".join(notes))
+        gr.Info(f"{what}: " + "; ".join(notes))
 
 
 @dataclass
@@ -61,9 +61,13 @@ class AppContext:
     demo: gr.Blocks | None = None
 
     def picker(self, capability, label: str, elem_id: str, multiselect: bool = False,
-               info: str | None = None) -> gr.Dropdown:
+               info: str | None = None, prefer=None) -> gr.Dropdown:
+        """A model dropdown over the catalogue entries with `capability`; selected first: the
+        first entry with `prefer` (e.g. fast decoders for sampling), else the first entry."""
         choices = self.catalog.choices(capability)
-        value = [k for _, k in choices] if multiselect else (choices[0][1] if choices else None)
+        preferred = [k for _, k in self.catalog.choices(prefer)] if prefer else []
+        first = next((k for _, k in choices if k in preferred), choices[0][1] if choices else None)
+        value = [k for _, k in choices] if multiselect else first
         # allow_custom_value: runs made after the page loaded are still accepted (the catalogue checks keys)
         dd = gr.Dropdown(choices=choices, value=value, label=label, elem_id=elem_id, multiselect=multiselect,
                          allow_custom_value=True,
@@ -218,12 +222,11 @@ class DrawingPad(gr.ImageEditor):
 
 
 def drawing_pad(label: str, elem_id: str) -> DrawingPad:
-    """A canvas to draw a digit on (white on black, like MNIST) that also takes uploads."""
-    black = np.zeros((PAD_SIZE, PAD_SIZE, 3), np.uint8)
+    """A canvas to draw a digit on (dark ink on a light canvas, turned into MNIST's white on
+    black by ui.images) that also takes uploads and pasted images."""
     return DrawingPad(
-        value={"background": black, "layers": [], "composite": black},
         label=label, elem_id=elem_id, type="numpy", image_mode="RGBA", sources=("upload", "clipboard"),
-        brush=gr.Brush(colors=["#ffffff"], default_color="#ffffff", default_size=22, color_mode="fixed"),
-        eraser=gr.Eraser(default_size=22), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
+        brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
+        eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
         fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
     )

@@ -110,7 +110,8 @@ def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Te
     """A user image -> ((1, C, H, W) in [-1, 1] fitting `spec`, notes about the conversion)."""
     img = open_image(value, what)
     if img is None:
-        raise ImageInputError(f"no {what} given: draw a digit or upload a picture")
+        raise ImageInputError(f"no {what} given: draw a digit or upload a picture (PNG, JPEG, ...); "
+                              "an uploaded file that is not a picture cannot be shown, so it counts as none")
     notes: list[str] = []
     img = _flatten(img, notes)
     orig = img.size

@@ -97,9 +97,18 @@ def _split(values) -> tuple[list, list]:
     return values[:N_AXES], values[N_AXES:]
 
 
+def _request(key, seed, basis_name, values) -> list:
+    return [key, seed, basis_name, *[round(float(v), 6) if isinstance(v, (int, float)) else v for v in values]]
+
+
 @user_errors
-def preview(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values) -> np.ndarray:
-    """While dragging: one decode at the model's own resolution (the page scales it up)."""
+def preview(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values):
+    """While dragging: one decode at the model's own resolution (the page scales it up).
+
+    The page may send the drag's last preview after the release (it holds back all but the
+    newest pending input); when the full image for these very values is already shown, keep it."""
+    if state and state.get("rendered") == _request(key, seed, basis_name, values):
+        return gr.update()
     axes, ctrl = _split(values)
     z, _ = current_z(ctx, key, seed, basis_name, state, axes)
     model = ctx.catalog.model(key)
@@ -114,6 +123,7 @@ def render(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None,
     z, st = current_z(ctx, key, seed, basis_name, state, axes)
     model = ctx.catalog.model(key)
     image = _decode(model, z, bank_values(model, ctrl, not_for_decode(model)))
+    st["rendered"] = _request(key, seed, basis_name, values)  # the session's own dict (see preview)
     return to_picture(image, scale=display_scale(model.data_spec.height, 280)), info(ctx, key, model, z, st)
 
 
@@ -187,7 +197,7 @@ def build(ctx: AppContext) -> None:
             image = gr.Image(label="Decoded", format="png", interactive=False, elem_id="latent-image",
                              elem_classes=["pixelated"], height=320)
             about = gr.Markdown(elem_id="latent-info")
-            with gr.Group(visible=False, elem_id="latent-encode-group") as enc_group:
+            with gr.Column(visible=False, elem_id="latent-encode-group") as enc_group:
                 pad = drawing_pad("Draw or upload a digit to encode", "latent-pad")
                 enc = gr.Button("Encode", elem_id="latent-encode")
                 seen = gr.Image(label="As the model sees it", format="png", interactive=False,
@@ -202,11 +212,14 @@ def build(ctx: AppContext) -> None:
     basis_name.input(functools.partial(change_basis, ctx), [*common, *axes], [state, *axes, image, about],
                      api_name="latent_basis")
     # Dragging: cheap preview, only the newest value, no spinner. Release: the full render.
+    # One queue for both, first come first served, so a preview still in flight at release can
+    # never land after (and over) the full image.
     gr.on([s.input for s in values], functools.partial(preview, ctx), [*common, *values], image,
           trigger_mode="always_last", show_progress="hidden", api_name="latent_preview",
-          concurrency_limit=None)
+          concurrency_id="latent-image", concurrency_limit=1)
     gr.on([s.release for s in axes + bank.sliders] + [c.input for c in bank.choices],
           functools.partial(render, ctx), [*common, *values], [image, about],
-          trigger_mode="always_last", show_progress="hidden", api_name="latent_render")
+          trigger_mode="always_last", show_progress="hidden", api_name="latent_render",
+          concurrency_id="latent-image", concurrency_limit=1)
     enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state], [state, *axes, image, about, seen],
               api_name="latent_encode")

@@ -37,6 +37,13 @@ def test_digit(index) -> dict:
     return {"background": rgb, "layers": [], "composite": rgb}
 
 
+def load_test_digit(index) -> tuple[dict, str]:
+    """Put a test digit on the pad and say which one it is."""
+    _, labels = load_mnist("test")
+    pad = test_digit(index)
+    return pad, f"MNIST test digit #{int(index or 0)}: a **{int(labels[int(index or 0)])}**"
+
+
 def _takes(fn, name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
@@ -107,6 +114,7 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 index = gr.Number(0, label="MNIST test digit #", precision=0, elem_id="lik-index")
                 load = gr.Button("Use this test digit", elem_id="lik-load")
+            which = gr.Markdown(elem_id="lik-digit")
         with gr.Column(scale=2):
             pickers = ctx.picker("log_prob", "Models with a likelihood", "lik-models", multiselect=True)
             go = gr.Button("Score", variant="primary", elem_id="lik-button")
@@ -128,7 +136,7 @@ def build(ctx: AppContext) -> None:
                 done = gr.Image(label="Given rows, then completions", format="png", interactive=False,
                                 elem_id="lik-completions", elem_classes=["pixelated"])
                 caption = gr.Markdown(elem_id="lik-caption")
-    load.click(test_digit, index, pad, api_name="test_digit")
+    load.click(load_test_digit, index, [pad, which], api_name="test_digit")
     go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood")
     fill.click(functools.partial(complete, ctx), [ar, pad, rows_kept, count, seed], [done, caption],
                api_name="complete")

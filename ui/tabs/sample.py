@@ -50,7 +50,7 @@ def sample(ctx: AppContext, key: str, seed: float, count: float, *controls) -> t
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            picker = ctx.picker(None, "Model", "sample-model")
+            picker = ctx.picker(None, "Model", "sample-model", prefer="latent")  # decoders sample fastest
             about = gr.Markdown(elem_id="sample-about")
             seed = gr.Number(0, label="Seed", precision=0, elem_id="sample-seed")
             count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="How many", elem_id="sample-count")

@@ -1,0 +1,245 @@
+"""The app in a real browser: Debian's chromium, headless, driven by Playwright.
+
+Moves a slider and watches the image change, samples and counts the gallery, runs an
+interpolation, draws a digit with the mouse and encodes it, watches pixel-by-pixel generation
+stream in, scores a digit, uploads a bad file, trains a tiny model and finds it in another tab.
+Screenshots go to test-artifacts/ (git-ignored). Skipped, with the reason, without chromium.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
+                         ui_app, ui_dirs)
+import os
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def pick(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=re.compile(re.escape(option))).click()
+
+
+def src(page, sel: str) -> str | None:
+    return page.locator(sel).get_attribute("src")
+
+
+def natural_width(page, sel: str) -> int:
+    return page.locator(sel).evaluate("img => img.complete ? img.naturalWidth : -1")
+
+
+def settle_pad(page, pad_id: str) -> None:
+    """The editor draws a value set by the server asynchronously; a click before that sends an
+    empty pad. Wait for the empty-canvas prompt to go, and a moment for the export."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(f"#{pad_id}").get_by_text("Upload an image")).to_have_count(0, timeout=20_000)
+    page.wait_for_timeout(500)
+
+
+def draw_seven(page, pad_id: str) -> None:
+    """Pick the brush and draw a '7' with real mouse moves on the pad's canvas."""
+    pad = page.locator(f"#{pad_id}")
+    pad.locator("button[aria-label='Brush']").click()
+    box = pad.locator("canvas").last.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.25 * w, y0 + 0.25 * h)
+    page.mouse.down()
+    for u, v in ((0.75, 0.25), (0.45, 0.8)):
+        page.mouse.move(x0 + u * w, y0 + v * h, steps=10)
+    page.mouse.up()
+
+
+def test_slider_moves_the_image_preview_then_full_render(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Latent explorer")
+    img = page.locator("#latent-image img")
+    img.wait_for(timeout=30_000)
+    rng = page.get_by_role("slider", name="range slider for z[0]")
+    number = page.get_by_role("spinbutton", name="number input for z[0]")
+    times = []
+    for value in ("2", "-2", "1", "-1", "3"):
+        before = src(page, "#latent-image img")
+        t0 = time.perf_counter()
+        rng.fill(value)  # an input event: the light preview
+        expect(img).not_to_have_attribute("src", before, timeout=10_000)
+        times.append((time.perf_counter() - t0) * 1000)
+        expect(number).to_have_value(value)
+        page.wait_for_timeout(150)  # let always_last settle
+    page.wait_for_function("document.querySelector('#latent-image img').naturalWidth > 0")
+    assert natural_width(page, "#latent-image img") == 28  # the preview: one decode at 28x28
+    # a real drag ends in a release: the full-size render replaces the preview
+    box = rng.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] / 2, steps=12)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 280", timeout=10_000)
+    expect(page.locator("#latent-info")).to_contain_text("|z| =")
+    print(f"\nslider fill -> new image src (python clock): median {statistics.median(times):.0f} ms, {times}")
+    shot(page, "latent-slider")
+    assert page.external == [], page.external
+
+
+def test_sample_fills_the_gallery(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("slider", name="range slider for How many").fill("12")
+    expect(page.get_by_role("spinbutton", name="number input for How many")).to_have_value("12")
+    page.locator("#sample-button").click()
+    thumbs = page.locator("#sample-gallery").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    expect(thumbs).to_have_count(12, timeout=30_000)
+    expect(page.locator("#sample-summary")).to_contain_text("12 samples from dcgan-test")
+    expect(page.locator("#sample-grid a").first).to_be_visible()  # the PNG grid to download
+    page.locator("#sample-gallery").scroll_into_view_if_needed()
+    page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
+    shot(page, "sample-gallery")
+    assert page.external == [], page.external
+
+
+def test_interpolation_strip_gif_and_every_family(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Interpolation")
+    page.locator("#interp-button").click()
+    expect(page.locator("#interp-strip img")).to_be_visible(timeout=30_000)
+    expect(page.locator("#interp-caption")).to_contain_text("slerp walk, 8 steps, dcgan-test")
+    gif = page.locator("#interp-gif img")
+    expect(gif).to_be_visible()
+    assert src(page, "#interp-gif img").endswith(".gif")
+    assert natural_width(page, "#interp-strip img") == 3 * (8 * 30 + 2)
+    page.locator("#interp-all-button").click()
+    items = page.locator("#interp-all").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    expect(items).to_have_count(2, timeout=30_000)  # dcgan-test and vae-test walk side by side
+    shot(page, "interpolation")
+
+
+def test_draw_a_digit_and_encode_it(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Latent explorer")
+    page.locator("#latent-image img").wait_for(timeout=30_000)
+    pick(page, "latent-model", "vae-test")
+    expect(page.locator("#latent-pad")).to_be_visible(timeout=10_000)
+    before = page.get_by_role("spinbutton", name=re.compile(r"number input for z\[0\]")).input_value()
+    draw_seven(page, "latent-pad")
+    page.locator("#latent-encode").click()
+    seen = page.locator("#latent-seen img")
+    expect(seen).to_be_visible(timeout=20_000)
+    expect(page.locator("#latent-info")).to_contain_text("the encoded drawing")
+    label = page.locator("#latent-axis-0").inner_text()
+    assert "posterior" in label and "±" in label
+    after = page.get_by_role("spinbutton", name=re.compile(r"number input for z\[0\]")).input_value()
+    assert after != before
+    expect(page.get_by_text(re.compile("inverted to a light digit"))).to_be_visible()  # how it was converted
+    # the model saw a white 7 on black: bright pixels along the top bar, dark corners
+    png = page.request.get(src(page, "#latent-seen img")).body()
+    from io import BytesIO
+    seen_px = np.asarray(Image.open(BytesIO(png)).convert("L"))
+    assert seen_px[:10, :10].max() == 0 and seen_px.max() > 200
+    shot(page, "encode-drawing")
+
+
+def test_pixels_stream_in_step_by_step(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Step by step")
+    page.evaluate("""() => {
+        window.__frames = [];
+        const el = document.querySelector('#steps-image');
+        new MutationObserver(() => {
+            const img = el.querySelector('img');
+            if (img && img.src && window.__frames.at(-1) !== img.src) window.__frames.push(img.src);
+        }).observe(el, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    }""")
+    page.locator("#steps-button").click()
+    expect(page.locator("#steps-status")).to_contain_text("done: 29 steps", timeout=60_000)
+    frames = page.evaluate("window.__frames")
+    assert len(set(frames)) >= 4, f"only {len(set(frames))} distinct frames reached the page"
+    scrub = page.get_by_role("slider", name="range slider for Scrub through the kept frames")
+    expect(scrub).to_be_visible()
+    last = src(page, "#steps-image img")
+    scrub.fill("0")
+    expect(page.locator("#steps-image img")).not_to_have_attribute("src", last, timeout=10_000)
+    shot(page, "steps")
+
+
+def test_score_a_test_digit_and_see_heatmaps(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Likelihood")
+    page.locator("#lik-load").click()
+    expect(page.locator("#lik-digit")).to_contain_text("MNIST test digit #0", timeout=20_000)
+    settle_pad(page, "lik-pad")
+    page.locator("#lik-button").click()
+    table = page.locator("#lik-table")
+    expect(table).to_contain_text("uitest_vae", timeout=30_000)  # one row per picked model
+    for text in ("ar-test", "uitest_ar", "exact", "vae-test", "bound"):
+        expect(table).to_contain_text(text)
+    maps = page.locator("#lik-heatmaps").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    expect(maps).to_have_count(1)
+    page.locator("#lik-complete").click()
+    expect(page.locator("#lik-completions img")).to_be_visible(timeout=60_000)
+    expect(page.locator("#lik-caption")).to_contain_text("4 completions")
+    shot(page, "likelihood")
+
+
+def test_a_non_image_upload_gets_a_message_and_the_app_keeps_working(page, tmp_path):
+    from playwright.sync_api import expect
+
+    bad = tmp_path / "digit.png"
+    bad.write_text("I am a text file with a .png name")
+    open_tab(page, "Likelihood")
+    page.locator("#lik-pad input[type=file]").set_input_files(str(bad))
+    page.wait_for_timeout(1000)
+    page.locator("#lik-button").click()
+    # the browser cannot show a non-picture, so it never reaches the server: the page says so
+    expect(page.get_by_text(re.compile("no drawing given.*not a picture"))).to_be_visible(timeout=15_000)
+    shot(page, "bad-upload")
+    open_tab(page, "Sample")
+    page.locator("#sample-button").click()  # still answering
+    thumbs = page.locator("#sample-gallery").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    expect(thumbs).to_have_count(16, timeout=30_000)
+
+
+def test_train_a_tiny_model_and_use_it_in_another_tab(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Train")
+    for name, value in (("Budget (steps)", "20"), ("Batch size", "8")):
+        page.get_by_role("slider", name=f"range slider for {name}").fill(value)
+        expect(page.get_by_role("spinbutton", name=f"number input for {name}")).to_have_value(value)
+    page.locator("#train-button").click()
+    expect(page.locator("#train-status")).to_contain_text("finished after 20 steps", timeout=180_000)
+    expect(page.locator("#train-progress")).to_contain_text("step 20 / 20 (done)")
+    key = re.search(r"run:ui-dcgan-mnist-[\d-]+", page.locator("#train-status").inner_text()).group(0)
+    shot(page, "train")
+    open_tab(page, "Sample")
+    page.locator("#sample-model input").click()
+    expect(page.get_by_role("option", name=re.compile(re.escape(key)))).to_be_visible(timeout=10_000)
+    page.get_by_role("option", name=re.compile(re.escape(key))).click()
+    page.locator("#sample-button").click()
+    expect(page.locator("#sample-summary")).to_contain_text(key, timeout=30_000)
+    open_tab(page, "Models")
+    expect(page.locator(f"#models-cards [data-key='{key}']")).to_be_visible(timeout=10_000)
+    shot(page, "models")
+    assert page.external == [], page.external
