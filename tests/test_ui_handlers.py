@@ -366,15 +366,15 @@ SHIPPED = sorted(shipped_checkpoints())
 
 
 @pytest.mark.parametrize("name", SHIPPED or [pytest.param("none", marks=pytest.mark.skip("no shipped checkpoints yet"))])
-def test_every_shipped_checkpoint_in_its_tabs(name):
+def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread):
     from ui.catalog import Catalog
     from ui.common import AppContext
     from ui.tabs import interpolate, latent, likelihood, sample, steps
 
     c = AppContext(Catalog())
     model = c.catalog.model(name)
-    gallery, _, _ = sample.sample(c, name, 0, 2)
-    assert len(gallery) == 2
+    gallery, _, _ = sample.sample(c, name, 0, 1)
+    assert len(gallery) == 1
     pad = digit_pad(7)
     if "latent" in model.capabilities:
         out = latent.setup(c, name, 0, latent.BASES[0])

@@ -32,6 +32,7 @@ CSS = """
 .pixelated img, img.pixelated { image-rendering: pixelated; }
 #latent-image img { width: 300px; height: 300px; object-fit: contain; }
 #steps-image img { width: 300px; height: 300px; object-fit: contain; }
+.strips .thumbnail-item { aspect-ratio: auto !important; height: 90px !important; }
 .genlab-cards { display: flex; flex-wrap: wrap; gap: 12px; }
 .genlab-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px;
                width: 380px; font-size: 0.9em; }

@@ -67,13 +67,19 @@ class AppContext:
         choices = self.catalog.choices(capability)
         preferred = [k for _, k in self.catalog.choices(prefer)] if prefer else []
         first = next((k for _, k in choices if k in preferred), choices[0][1] if choices else None)
-        value = [k for _, k in choices] if multiselect else first
+        value = self.default_selection(choices) if multiselect else first
         # allow_custom_value: runs made after the page loaded are still accepted (the catalogue checks keys)
         dd = gr.Dropdown(choices=choices, value=value, label=label, elem_id=elem_id, multiselect=multiselect,
                          allow_custom_value=True,
                          info=info or (None if choices else "no model for this yet: train one in the Train tab"))
         self.pickers.append((dd, capability))
         return dd
+
+    def default_selection(self, choices: list[tuple[str, str]]) -> list[str]:
+        """For a multi-model picker: the shipped models (the user's runs can be added), else all."""
+        shipped = {e.key for e in self.catalog.entries() if e.shipped}
+        keys = [k for _, k in choices]
+        return [k for k in keys if k in shipped] or keys
 
     def refresh(self, *current) -> list:
         """New choices for every picker (keeping each selection where it still exists), then
@@ -84,7 +90,7 @@ class AppContext:
             keys = [k for _, k in choices]
             if dd.multiselect:
                 kept = [v for v in (value or []) if v in keys]
-                value = kept or keys
+                value = kept or self.default_selection(choices)
             elif value not in keys:
                 value = keys[0] if keys else None
             updates.append(gr.update(choices=choices, value=value))

@@ -111,7 +111,7 @@ def build(ctx: AppContext) -> None:
             caption = gr.Markdown(elem_id="interp-caption")
             gif = gr.Image(label="Animated", type="filepath", interactive=False, elem_id="interp-gif", height=240)
             every = gr.Gallery(label="Every family", columns=1, height="auto", format="png", elem_id="interp-all",
-                               elem_classes=["pixelated"])
+                               elem_classes=["pixelated", "strips"], object_fit="contain", allow_preview=False)
     source.change(show_pads, source, pads, api_name="interp_source")
     inputs = [source, seed_a, seed_b, pad_a, pad_b, method, steps]
     go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate")

@@ -132,8 +132,8 @@ def info(ctx: AppContext, key: str, model, z: torch.Tensor, st: dict) -> str:
     norm = float(z.norm())
     text = (f"z from **{st['source']}** · {model.latent_dim} dimensions · |z| = {norm:.2f} "
             f"(prior samples: {mean:.2f} ± {std:.2f})")
-    if abs(norm - mean) > 3 * std:
-        text += "  \n**|z| is far from the prior's typical shell: expect off-distribution images.**"
+    if norm > mean + 3 * std:  # inside the shell is fine (posterior means sit there); far outside is not
+        text += "  \n**|z| is far outside the prior's typical shell: expect off-distribution images.**"
     return text
 
 

@@ -8,6 +8,7 @@ shows; the model runs in its own thread, never waiting for the page) and keeps u
 from __future__ import annotations
 
 import functools
+import inspect
 import queue
 import threading
 import time
@@ -18,16 +19,18 @@ import torch
 
 from ui.catalog import seeded, use_threads
 from ui.common import AppContext, bank_updates, bank_values, control_bank, user_errors
-from ui.images import display_scale, to_picture
+from ui.images import to_picture
 
 TITLE = "Step by step"
 MAX_COUNT = 16
-STREAM_FPS = 20
+STREAM_FPS = 10
+PIXEL_FRAMES_PER_ROW = 4  # where sample_steps takes `every` (autoregressive families): a frame per 7 pixels
 MAX_KEPT = 240
 
 
 def _picture(images: torch.Tensor) -> np.ndarray:
-    return to_picture(images.float().cpu().clamp(-1, 1), scale=display_scale(images.shape[-2] * 2, 256))
+    """Native resolution (the page scales it up, pixelated): small PNGs keep the stream fluid."""
+    return to_picture(images.float().cpu().clamp(-1, 1))
 
 
 def _keep(frames: list) -> list:
@@ -68,6 +71,8 @@ def run(ctx: AppContext, key: str, seed, count, *controls):
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
     knobs = bank_values(model, controls)
+    if "every" in inspect.signature(model.sample_steps).parameters:  # pixel-by-pixel families
+        knobs["every"] = max(1, model.data_spec.width // PIXEL_FRAMES_PER_ROW)
     inbox: queue.Queue = queue.Queue()
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(model.sample_steps(n, generator=seeded(seed), **knobs),
