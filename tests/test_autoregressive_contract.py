@@ -90,15 +90,22 @@ def test_binary_probabilities_sum_to_one(family):
 
 @pytest.mark.parametrize("family", AR_FAMILIES)
 def test_256_way_probabilities_sum_to_one(family):
-    """All 256^2 two-pixel 8-bit images: sum of p(x) = 1 (families with the categorical head)."""
+    """Two-pixel 8-bit images, p(x) = p(x1) p(x2 | x1): sum over x1 of p(x1) = 1, and for several
+    x1 the sum over x2 of p(x2 | x1) = 1 (families with the categorical head)."""
     m = tiny(family, False, 1, 2)
     if m is None:
         pytest.skip(f"{family} has no 8-bit head")
+    m = m.double()
     levels = torch.arange(256, dtype=torch.float64) / 127.5 - 1
-    grid = torch.cartesian_prod(levels, levels).view(-1, 1, 1, 2)
+    first = torch.stack([levels, torch.zeros(256, dtype=torch.float64)], 1).view(256, 1, 1, 2)
+    given = levels[[0, 77, 200, 255]]
+    second = torch.cartesian_prod(given, levels).view(4 * 256, 1, 1, 2)
     with torch.no_grad():
-        logp = m.double().log_prob(grid)
-    assert torch.logsumexp(logp, 0).exp().item() == pytest.approx(1.0, abs=1e-9)
+        p1 = m.pixel_log_prob(first)[:, 0, 0]
+        p2 = m.pixel_log_prob(second)[:, 0, 1].view(4, 256)
+    assert torch.logsumexp(p1, 0).exp().item() == pytest.approx(1.0, abs=1e-9)
+    assert torch.allclose(torch.logsumexp(p2, 1).exp(), torch.ones(4, dtype=torch.float64), atol=1e-9)
+    assert not torch.allclose(p2[0], p2[3])  # the second pixel's conditional depends on the first
 
 
 @pytest.mark.parametrize("family", AR_FAMILIES)

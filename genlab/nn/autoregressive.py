@@ -74,6 +74,11 @@ SAMPLE_CHUNK = 256  # images per sampling pass (random numbers are drawn for all
 
 
 # ----- output heads ---------------------------------------------------------------
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 logits (autocast) -> fp32 for softmax and sampling; fp64 stays fp64."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 class BernoulliHead:
     """One logit per sub-pixel: p(x_i = +1 | x_<i) = sigmoid(logit)."""
 
@@ -94,7 +99,7 @@ class BernoulliHead:
 
     def sample(self, out: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         """out (N, 1) logits, u (N,) uniforms -> (N,) values in {-1, 1} (inverse CDF: 1 iff u < p)."""
-        p = torch.sigmoid(out[:, 0].float() / temperature)
+        p = torch.sigmoid(_at_least_fp32(out[:, 0]) / temperature)
         return torch.where(u < p, 1.0, -1.0).to(out.dtype)
 
 
@@ -119,12 +124,12 @@ class CategoricalHead:
 
     def log_prob(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """out (N, C, K, H, W) logits, x (N, C, H, W) -> (N, C, H, W) nats."""
-        logp = F.log_softmax(out.float(), dim=2)
+        logp = F.log_softmax(_at_least_fp32(out), dim=2)
         return logp.gather(2, self.to_index(x).unsqueeze(2)).squeeze(2)
 
     def sample(self, out: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         """out (N, K) logits, u (N,) -> (N,) values: the first level whose CDF exceeds u."""
-        cdf = torch.softmax(out.float() / temperature, dim=1).cumsum(1)  # (N, K)
+        cdf = torch.softmax(_at_least_fp32(out) / temperature, dim=1).cumsum(1)  # (N, K)
         k = (cdf < u[:, None]).sum(1).clamp(max=self.num_outputs - 1)
         return self.to_value(k).to(out.dtype)
 
