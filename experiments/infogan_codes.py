@@ -19,10 +19,11 @@ often merges 4/9 or 3/5) and some code holds the leftovers.
 
 Continuous codes: the Pearson correlation of each code's value with two image
 moments of the generated digit, slant (mu11 / mu02, the shear of the ink) and
-width (the horizontal standard deviation of the ink), measured on random digits
-and noise with c in [-1, 1]. The grid has one row per categorical code (ordered
-by matched digit) and columns c = -2 .. 2, one panel per continuous code, with
-one fixed noise vector, so only the codes change.
+width (the horizontal standard deviation of the ink once the slant is undone),
+measured on random digits and noise with c in [-1, 1]. The grid has one row per
+categorical code (ordered by matched digit) and columns c = -2 .. 2 (the middle
+five are the training range), one panel per continuous code, with one fixed
+noise vector, so only the codes change.
 
 `--store` writes the figures into the checkpoint's metrics (rewritten atomically).
 """
@@ -88,7 +89,11 @@ def moments(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     dx, dy = xs - mx[:, None, None], ys - my[:, None, None]
     mu20, mu02, mu11 = ((w * dx * dx).sum((1, 2)) / mass, (w * dy * dy).sum((1, 2)) / mass,
                         (w * dx * dy).sum((1, 2)) / mass)
-    return -mu11 / mu02, mu20.sqrt()  # slant > 0 leans right (top to the right), in pixels per pixel
+    slant = -mu11 / mu02  # > 0 leans right (top to the right): x shift per pixel of height
+    # Width after undoing the slant (x's spread left once its linear trend in y is removed),
+    # so that a slanted stroke does not count as a wide one.
+    width = (mu20 - mu11 ** 2 / mu02).clamp_min(0).sqrt()
+    return slant, width
 
 
 @torch.no_grad()

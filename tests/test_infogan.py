@@ -223,4 +223,5 @@ def test_image_moments_read_slant_and_width():
         canvas[2, 0, y, 10:19] = 1  # a wide block
     slant, width = moments(canvas)
     assert abs(slant[0]) < 1e-6 and slant[1] > 0.2
+    assert width[1] < 0.5  # a slanted stroke is not a wide one
     assert width[0] < 1e-6 and width[2] > 2.5  # 9 columns wide: std sqrt((9**2 - 1) / 12) = 2.58

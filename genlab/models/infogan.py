@@ -174,7 +174,9 @@ class InfoGAN(AdversarialModel):
     def controls(self) -> list[Control]:
         k = self.config.categories
         low, high = CODE_RANGE
-        return super().controls() + [
+        return [
+            Control("truncation", "slider", 1.0, low=0.0, high=1.5,
+                    help="scale of the noise part of z (codes untouched): below 1 trades variety for typical samples"),
             Control("digit_code", "choice", "random", choices=("random", *range(k)),
                     help=f"categorical code c1 (0..{k - 1}); unsupervised, so code i need not be digit i"),
         ] + [
