@@ -94,6 +94,7 @@ class NADESampler:
 @register
 class NADE(AutoregressiveModel):
     family = "nade"
+    default_data = "mnist-binary"  # Bernoulli conditionals: binarised digits
     Config = NADEConfig
     paper = "Larochelle & Murray 2011; Uria et al. 2016, arXiv:1605.02226"
     tiny_config = {"hidden": 16}
