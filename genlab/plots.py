@@ -169,7 +169,8 @@ def reconstructions(model, images: torch.Tensor | None = None, n: int = 16) -> F
     images = images[:n]
     recon = model.decode(model.encode(images)[0]).float().cpu().clamp(-1, 1)
     per_row = min(16, len(images))
-    fig = Figure(figsize=(per_row * 0.5, 2.4), dpi=100)
+    fig = Figure(figsize=(per_row * 0.5, 1.9), dpi=100)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.02, hspace=0.3)
     for i, (pics, what) in enumerate([(images, "data"), (recon, "reconstruction")]):
         ax = fig.add_subplot(2, 1, i + 1)
         ax.imshow(make_grid(pics, nrow=per_row), cmap="gray", vmin=0, vmax=255, interpolation="nearest")

@@ -60,8 +60,11 @@ class AAEConfig:
     likelihood: str = "auto"  # auto (bernoulli for binary data, else logistic) | bernoulli | logistic
     disc_hidden: tuple[int, ...] = (1000, 1000)  # D on codes (paper §3: two layers of 1000)
     lr_recon: float = 1e-3
-    lr_disc: float = 2e-4
-    lr_gen: float = 2e-4
+    # D and the encoder's fooling step at the same rate: a slower D (2e-4 against 1e-3) let the
+    # encoder collapse all codes onto a line; a slower encoder step (2e-4) lost to the
+    # reconstruction phase and left whole classes off their prior component (CPU pilots, 3k steps).
+    lr_disc: float = 5e-4
+    lr_gen: float = 5e-4
     beta1: float = 0.5  # Adam beta1 of the two adversarial phases (the reconstruction phase uses 0.9)
 
 
