@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/ (git-ignored). Skipped, with the reason, witho
 """
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import time
@@ -17,7 +18,6 @@ from PIL import Image
 
 from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
                          ui_app, ui_dirs)
-import os
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")

@@ -208,6 +208,7 @@ def client(app_url):
 def browser_context():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium); browser tests need it")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (never `playwright install`)")
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
