@@ -82,18 +82,21 @@ class AppContext:
         return [k for k in keys if k in shipped] or keys
 
     def refresh(self, *current) -> list:
-        """New choices for every picker (keeping each selection where it still exists), then
-        every registered view redrawn. Inputs: the pickers' current values."""
+        """New choices for every picker, then every registered view redrawn. Inputs: the pickers'
+        current values. A selection is only touched when it no longer exists: the page-load
+        refresh may come back after the user has already picked something."""
         updates = []
         for (dd, cap), value in zip(self.pickers, current):
             choices = self.catalog.choices(cap)
             keys = [k for _, k in choices]
             if dd.multiselect:
                 kept = [v for v in (value or []) if v in keys]
-                value = kept or self.default_selection(choices)
-            elif value not in keys:
-                value = keys[0] if keys else None
-            updates.append(gr.update(choices=choices, value=value))
+                valid = bool(kept) and len(kept) == len(value or [])
+                new = kept or self.default_selection(choices)
+            else:
+                valid = value in keys
+                new = value if valid else (keys[0] if keys else None)
+            updates.append(gr.update(choices=choices) if valid else gr.update(choices=choices, value=new))
         return updates + [fn() for _, fn in self.views]
 
     def save_png(self, picture: np.ndarray, stem: str) -> str:
