@@ -38,7 +38,7 @@ experiments/bench_pixelcnn_sampling.py).
 
 Deviations: one colour channel in the gated arch (grey or binary images; the
 plain arch handles R->G->B channel groups via genlab.nn.masked); a learned
-class embedding instead of a one-hot times V; Adam; 8 layers of 64 maps for
+class embedding instead of a one-hot times V; Adam; 8 layers of 32 maps for
 28x28 MNIST rather than [1]'s 15-20 layers for CIFAR/ImageNet.
 """
 from __future__ import annotations
