@@ -38,12 +38,11 @@ from torch.nn import functional as F
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
-from genlab.nn.autoencoder import (CONV_SIZES, GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
+from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding, CONV_SIZES, GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
                                    check_net_shape, mlp, pick_likelihood, reparameterize)
 from genlab.registry import register
 
 ENCODERS = ("deterministic", "gaussian")
-PIXEL_MODES = ("mean", "sample")
 
 
 @dataclass
@@ -69,7 +68,7 @@ class AAEConfig:
 
 
 @register
-class AAE(GenerativeModel):
+class AAE(PixelDecoding, GenerativeModel):
     family = "aae"
     Config = AAEConfig
     paper = "Makhzani et al. 2015, arXiv:1511.05644"
@@ -183,24 +182,6 @@ class AAE(GenerativeModel):
             return mean, torch.exp(0.5 * logvar)
         z = self.encoder(x)
         return z, torch.zeros_like(z)  # a deterministic encoder: q(z|x) is a point mass
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor, pixels: str = "mean", generator: torch.Generator | None = None,
-               **controls) -> torch.Tensor:
-        if pixels not in PIXEL_MODES:
-            raise ValueError(f"pixels must be one of {', '.join(PIXEL_MODES)}; got {pixels!r}")
-        z = z.to(self.device)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"aae latents have shape (N, {self.latent_dim}); got {tuple(z.shape)}")
-        u = None
-        if pixels == "sample":
-            c, h, w = self.data_spec.image_shape
-            u = self.rand(len(z), c * self.likelihood.params_per_channel, h, w, generator=generator)
-        return self.decoder.image(z, u).float()
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, pixels: str = "mean") -> torch.Tensor:
-        return self.decode(self.encode(x)[0], pixels=pixels)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, component=None, pixels: str = "mean",

@@ -20,21 +20,8 @@ from torch import nn
 
 from genlab.model import DataSpec
 from genlab.models.adversarial import AdversarialModel
+from genlab.nn.resolution import CONV_SIZES as SUPPORTED_SIZES, conv_plan
 from genlab.registry import register
-
-SUPPORTED_SIZES = (16, 28, 32, 56, 64, 112, 128)
-
-
-def _plan(size: int) -> tuple[int, int]:
-    """(base resolution, number of stride-2 stages) with base * 2**stages == size."""
-    for base in (7, 4):
-        stages = 0
-        while base * 2 ** stages < size:
-            stages += 1
-        if base * 2 ** stages == size and stages >= 2:
-            return base, stages
-    raise ValueError(f"size {size}")
-
 
 @dataclass
 class DCGANConfig:
@@ -102,7 +89,7 @@ class DCGAN(AdversarialModel):
 
     def __init__(self, config: DCGANConfig, data_spec: DataSpec):
         super().__init__(config, data_spec)
-        base, stages = _plan(data_spec.height)
+        base, stages = conv_plan(data_spec.height)
         self.latent_dim = config.latent_dim
         self.generator = Generator(config.latent_dim, config.width, data_spec.channels, base, stages)
         self.discriminator = Discriminator(config.width, data_spec.channels, base, stages)

@@ -37,11 +37,10 @@ from dataclasses import dataclass
 import torch
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks
-from genlab.nn.autoencoder import (CONV_SIZES, GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
+from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding, CONV_SIZES, GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
 from genlab.registry import register
 
-PIXEL_MODES = ("mean", "sample")
 
 
 @dataclass
@@ -60,7 +59,7 @@ class VAEConfig:
 
 
 @register
-class VAE(GenerativeModel):
+class VAE(PixelDecoding, GenerativeModel):
     family = "vae"
     Config = VAEConfig
     paper = "Kingma & Welling 2014, arXiv:1312.6114 (IWAE bound: Burda et al. 2016, arXiv:1509.00519)"
@@ -143,25 +142,6 @@ class VAE(GenerativeModel):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.encoder(self.check_images(x).to(self.device))
         return mean, torch.exp(0.5 * logvar)
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor, pixels: str = "mean", generator: torch.Generator | None = None,
-               **controls) -> torch.Tensor:
-        if pixels not in PIXEL_MODES:
-            raise ValueError(f"pixels must be one of {', '.join(PIXEL_MODES)}; got {pixels!r}")
-        z = z.to(self.device)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"vae latents have shape (N, {self.latent_dim}); got {tuple(z.shape)}")
-        u = None
-        if pixels == "sample":
-            c, h, w = self.data_spec.image_shape
-            u = self.rand(len(z), c * self.likelihood.params_per_channel, h, w, generator=generator)
-        return self.decoder.image(z, u).float()
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, pixels: str = "mean") -> torch.Tensor:
-        """Decode the posterior mean of each image."""
-        return self.decode(self.encode(x)[0], pixels=pixels)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, pixels: str = "mean",

@@ -24,9 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genlab.nn.resolution import CONV_SIZES, conv_plan  # noqa: F401  (re-exported)
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 NETS = ("mlp", "conv")
-CONV_SIZES = (16, 28, 32, 56, 64, 112, 128)
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -43,17 +44,6 @@ def mlp(sizes: list[int], act: str, last_act: bool = False) -> nn.Sequential:
         if i < len(sizes) - 2 or last_act:
             layers.append(activation(act))
     return nn.Sequential(*layers)
-
-
-def conv_plan(size: int) -> tuple[int, int]:
-    """(base resolution, stride-2 stages) with base * 2**stages == size, base 7 or 4."""
-    for base in (7, 4):
-        stages = 0
-        while base * 2 ** stages < size:
-            stages += 1
-        if base * 2 ** stages == size and stages >= 2:
-            return base, stages
-    raise ValueError(f"the conv net takes square images of side {', '.join(map(str, CONV_SIZES))}; got {size}")
 
 
 def check_net_shape(net: str, shape: tuple[int, int, int]) -> None:
@@ -361,3 +351,33 @@ def prior_match(model, images: torch.Tensor, seed: int = 0, permutations: int = 
     codes = aggregated_posterior(model, images, generator=g)
     prior = model.prior(len(codes), generator=g).float().cpu()
     return mmd_test(codes, prior, permutations=permutations, generator=g)
+
+
+PIXEL_MODES = ("mean", "sample")
+
+
+class PixelDecoding:
+    """`decode` and `reconstruct` shared by the autoencoder families (VAE, AAE).
+
+    Needs `self.decoder` (a PixelDecoder), `self.likelihood`, `self.latent_dim`.
+    pixels="mean" gives the decoder's mean image; "sample" draws each pixel.
+    """
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, pixels: str = "mean", generator: torch.Generator | None = None,
+               **controls) -> torch.Tensor:
+        if pixels not in PIXEL_MODES:
+            raise ValueError(f"pixels must be one of {', '.join(PIXEL_MODES)}; got {pixels!r}")
+        z = z.to(self.device)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"{self.family} latents have shape (N, {self.latent_dim}); got {tuple(z.shape)}")
+        u = None
+        if pixels == "sample":
+            c, h, w = self.data_spec.image_shape
+            u = self.rand(len(z), c * self.likelihood.params_per_channel, h, w, generator=generator)
+        return self.decoder.image(z, u).float()
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, pixels: str = "mean") -> torch.Tensor:
+        """Decode the posterior mean of each image."""
+        return self.decode(self.encode(x)[0], pixels=pixels)
