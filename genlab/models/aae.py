@@ -38,7 +38,8 @@ from torch.nn import functional as F
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
-from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding, CONV_SIZES, GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
+from genlab.nn.autoencoder import (CONV_SIZES, PIXEL_MODES, PixelDecoding,
+                                   GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
                                    check_net_shape, mlp, pick_likelihood, reparameterize)
 from genlab.registry import register
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import torch
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks
-from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding, CONV_SIZES, GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
+from genlab.nn.autoencoder import (CONV_SIZES, PIXEL_MODES, PixelDecoding,
+                                   GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
 from genlab.registry import register
 
