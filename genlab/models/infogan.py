@@ -49,6 +49,7 @@ from genlab.model import Control, DataSpec
 from genlab.models import dcgan
 from genlab.models.adversarial import AdversarialModel
 from genlab.nn import gan_losses
+from genlab.nn.resolution import conv_plan
 from genlab.registry import register
 
 CODE_RANGE = (-2.0, 2.0)  # continuous codes are trained on [-1, 1]; the controls extrapolate (paper Fig. 2)
@@ -129,7 +130,7 @@ class InfoGAN(AdversarialModel):
         if config.categories < 2 or config.continuous < 0 or config.noise_dim < 0:
             raise ValueError(f"need categories >= 2, continuous >= 0, noise_dim >= 0; got {config.categories}, "
                              f"{config.continuous}, {config.noise_dim}")
-        base, stages = dcgan._plan(data_spec.height)
+        base, stages = conv_plan(data_spec.height)
         self.latent_dim = config.noise_dim + config.categories + config.continuous
         q_outputs = config.categories + config.continuous * (2 if config.learn_std else 1)
         self.generator = Generator(self.latent_dim, config.hidden, config.width, data_spec.channels, base, stages)
