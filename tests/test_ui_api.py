@@ -84,7 +84,7 @@ def test_sample_bad_inputs_give_messages(client):
     assert "no checkpoint named 'nope'" in error_of(client, "nope", 0, 4, 1.0, api_name="/sample")
     assert "Value 9.0 is greater than maximum value 1.5" in error_of(client, "dcgan-test", 0, 4, 9.0,
                                                                      api_name="/sample")
-    assert "broken/latest.pt could not be loaded" in error_of(client, "run:broken", 0, 4, 1.0,
+    assert "broken/latest.pt is not a readable checkpoint" in error_of(client, "run:broken", 0, 4, 1.0,
                                                               api_name="/sample")
     items, _, _ = client.predict("dcgan-test", 0, 2, 1.0, api_name="/sample")  # still working
     assert len(items) == 2

@@ -154,7 +154,7 @@ def test_catalogue_lists_checkpoints_and_runs_and_names_what_is_wrong(ctx):
     with pytest.raises(GenlabError, match="uitest_ar model, which has no 'latent' capability; "
                                           "models that have it: dcgan-test, vae-test"):
         ctx.catalog.model("ar-test", need="latent")
-    with pytest.raises(GenlabError, match="broken/latest.pt could not be loaded"):
+    with pytest.raises(GenlabError, match="broken/latest.pt is not a readable checkpoint"):
         ctx.catalog.model("run:broken")
     assert ctx.catalog.model("dcgan-test") is ctx.catalog.model("dcgan-test")  # cached
 
