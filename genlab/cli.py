@@ -77,8 +77,16 @@ def _cmd_sample(args) -> int:
     if args.n < 1:
         raise GenlabError(f"--n must be at least 1, got {args.n}")
     model = load(args.checkpoint, device=args.device or "cpu")
-    controls = {"truncation": args.truncation} if args.truncation is not None else {}
-    images = model.sample(args.n, generator=_seeded(args.seed), **controls)
+    controls = {k: v for k, v in (("truncation", args.truncation), ("temperature", args.temperature)) if v is not None}
+    offered = {c.name for c in model.controls()}
+    unknown = sorted(set(controls) - offered)
+    if unknown:
+        raise GenlabError(f"{model.family} has no {', '.join(unknown)} control; its controls are "
+                          f"{', '.join(sorted(offered)) or 'none'}")
+    try:
+        images = model.sample(args.n, generator=_seeded(args.seed), **controls)
+    except ValueError as e:  # a control value the model refuses, named by the model
+        raise GenlabError(str(e)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_grid(images, out, scale=args.scale)
@@ -149,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help=".png grid or .npz with uint8 `images`")
-    s.add_argument("--truncation", type=float)
+    s.add_argument("--truncation", type=float, help="latent models: scale of z (below 1: more typical samples)")
+    s.add_argument("--temperature", type=float, help="autoregressive models: below 1 sharper, above 1 wilder")
     s.add_argument("--scale", type=int, default=2, help="pixel upscaling of the .png grid")
     s.add_argument("--device")
     s.set_defaults(func=_cmd_sample)

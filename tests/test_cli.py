@@ -93,3 +93,10 @@ def test_gallery_writes_html_grid_strip_and_gif(tiny_checkpoint, tmp_path):
     from PIL import Image
     gif = Image.open(tmp_path / "g" / "latest_interpolation.gif")
     assert gif.n_frames > 5
+
+
+def test_sample_controls_are_checked_against_the_model(tmp_path):
+    r = genlab("sample", "nade-mnist", "--n", 1, "--truncation", 0.5, "--out", tmp_path / "x.png")
+    assert r.returncode == 2 and "nade has no truncation control; its controls are temperature" in r.stderr
+    r = genlab("sample", "nade-mnist", "--n", 2, "--temperature", 0.7, "--out", tmp_path / "t.png")
+    assert r.returncode == 0, r.stderr
