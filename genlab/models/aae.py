@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
-from genlab.nn.autoencoder import (CONV_SIZES, PIXEL_MODES, PixelDecoding,
+from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
                                    GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
                                    check_net_shape, mlp, pick_likelihood, reparameterize)
 from genlab.registry import register
@@ -96,14 +96,6 @@ class AAE(PixelDecoding, GenerativeModel):
         self.decoder = PixelDecoder(config.latent_dim, data_spec.image_shape, self.likelihood, **net)
         label_dim = data_spec.num_classes if config.supervised else 0
         self.discriminator = mlp([config.latent_dim + label_dim, *config.disc_hidden, 1], config.activation)
-
-    @classmethod
-    def supported_shapes(cls) -> str:
-        return f"any (C, H, W) with net='mlp'; square sides {', '.join(map(str, CONV_SIZES))} with net='conv'"
-
-    @classmethod
-    def check_data_spec(cls, spec: DataSpec) -> None:
-        check_net_shape("mlp", spec.image_shape)  # the conv net's sizes are checked in __init__
 
     def extra_repr(self) -> str:
         c = self.config

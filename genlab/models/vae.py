@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks
-from genlab.nn.autoencoder import (CONV_SIZES, PIXEL_MODES, PixelDecoding,
+from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
                                    GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
 from genlab.registry import register
@@ -77,14 +77,6 @@ class VAE(PixelDecoding, GenerativeModel):
         self.likelihood = pick_likelihood(config.likelihood, data_spec.binary)
         self.encoder = GaussianEncoder(data_spec.image_shape, config.latent_dim, **net)
         self.decoder = PixelDecoder(config.latent_dim, data_spec.image_shape, self.likelihood, **net)
-
-    @classmethod
-    def supported_shapes(cls) -> str:
-        return f"any (C, H, W) with net='mlp'; square sides {', '.join(map(str, CONV_SIZES))} with net='conv'"
-
-    @classmethod
-    def check_data_spec(cls, spec: DataSpec) -> None:
-        check_net_shape("mlp", spec.image_shape)  # the conv net's sizes are checked in __init__
 
     def extra_repr(self) -> str:
         c = self.config

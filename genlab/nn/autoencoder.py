@@ -363,6 +363,14 @@ class PixelDecoding:
     pixels="mean" gives the decoder's mean image; "sample" draws each pixel.
     """
 
+    @classmethod
+    def supported_shapes(cls) -> str:
+        return f"any (C, H, W) with net='mlp'; square sides {', '.join(map(str, CONV_SIZES))} with net='conv'"
+
+    @classmethod
+    def check_data_spec(cls, spec) -> None:
+        check_net_shape("mlp", spec.image_shape)  # the conv net's sizes are checked in __init__
+
     @torch.no_grad()
     def decode(self, z: torch.Tensor, pixels: str = "mean", generator: torch.Generator | None = None,
                **controls) -> torch.Tensor:
