@@ -100,3 +100,12 @@ def test_sample_controls_are_checked_against_the_model(tmp_path):
     assert r.returncode == 2 and "nade has no truncation control; its controls are temperature" in r.stderr
     r = genlab("sample", "nade-mnist", "--n", 2, "--temperature", 0.7, "--out", tmp_path / "t.png")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_bad_gan_option_is_refused_before_training():
+    r = genlab("train", "dcgan", "--steps", 1, "--set", 'generator_loss="wasserstein"', "--dry-run")
+    assert r.returncode == 0  # a dry run only resolves the recipe
+    r = genlab("train", "dcgan", "--steps", 1, "--out", "/tmp/genlab-never-written", "--set",
+               'generator_loss="wasserstein"')
+    assert r.returncode == 2 and "generator_loss 'wasserstein' is not one of non_saturating, minimax" in r.stderr
+    assert "Traceback" not in r.stderr

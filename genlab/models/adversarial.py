@@ -12,9 +12,20 @@ from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
 
 
+PRIORS = ("normal", "uniform")  # z ~ N(0, I) or U(-1, 1)^d
+
+
 class AdversarialModel(GenerativeModel):
     ema_modules = ("generator",)
     latent_dim: int
+
+    def __init__(self, config, data_spec):
+        super().__init__(config, data_spec)
+        # Checked here, at build time, so a bad value never surfaces mid-training.
+        for name, allowed in (("generator_loss", gan_losses.GENERATOR_LOSSES), ("prior", PRIORS)):
+            value = getattr(config, name, allowed[0])
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
 
     # ----- latent space ---------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -53,7 +53,6 @@ from genlab.nn.resolution import conv_plan
 from genlab.registry import register
 
 CODE_RANGE = (-2.0, 2.0)  # continuous codes are trained on [-1, 1]; the controls extrapolate (paper Fig. 2)
-PRIORS = ("uniform", "normal")
 
 
 # ----- building blocks ----------------------------------------------------------------
@@ -122,11 +121,6 @@ class InfoGAN(AdversarialModel):
 
     def __init__(self, config: InfoGANConfig, data_spec: DataSpec):
         super().__init__(config, data_spec)
-        if config.generator_loss not in gan_losses.GENERATOR_LOSSES:
-            raise ValueError(f"generator_loss {config.generator_loss!r} is not one of "
-                             f"{', '.join(gan_losses.GENERATOR_LOSSES)}")
-        if config.prior not in PRIORS:
-            raise ValueError(f"prior {config.prior!r} is not one of {', '.join(PRIORS)}")
         if config.categories < 2 or config.continuous < 0 or config.noise_dim < 0:
             raise ValueError(f"need categories >= 2, continuous >= 0, noise_dim >= 0; got {config.categories}, "
                              f"{config.continuous}, {config.noise_dim}")
