@@ -135,3 +135,12 @@ def test_python_api_trains_and_loads(tmp_path):
     assert not model.training and model.checkpoint["step"] == 2
     x = model.sample(3, generator=torch.Generator().manual_seed(0))
     assert x.shape == (3, 1, 28, 28) and x.abs().max() <= 1
+
+
+def test_a_checkpoint_between_log_points_loses_no_logged_steps(tmp_path):
+    # The toy's generator logs its call count; each log row must average all steps since the last row.
+    run(tmp_path, family="toy", steps=8,
+        overrides=["batch_size=8", "log_every=4", "checkpoint_every=3", "sample_every=100"])
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8]
+    assert [r["generator/calls"] for r in rows] == [2.5, 6.5]  # calls 1..4 and 5..8

@@ -167,7 +167,7 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        self._flush()  # never save weights that came from a NaN step
+        self._check_finite()  # never save weights that came from a NaN step
         if self.dist.enabled:
             D.check_in_sync(self.model)
         if not self.dist.is_main:
@@ -197,20 +197,24 @@ class Trainer:
         scaler.update()
         self._pending.append((self.step, phase.name, loss.detach().float(), {k: v.detach().float() for k, v in logs.items()}))
 
-    def _flush(self) -> dict:
-        """Move pending losses to the host once, check them, log their means."""
+    def _check_finite(self) -> None:
+        """Raise TrainingDiverged at the first non-finite pending loss (they stay pending for the log)."""
         if not self._pending:
-            return {}
-        pending, self._pending = self._pending, []
-        losses = torch.stack([l for _, _, l, _ in pending]).cpu()
+            return
+        losses = torch.stack([l for _, _, l, _ in self._pending]).cpu()
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
-            step, phase, _, _ = pending[int(bad[0])]
+            step, phase, _, _ = self._pending[int(bad[0])]
             value = losses[int(bad[0])].item()
             kept = f"the last good checkpoint {self.checkpoint_path} is untouched" if self.checkpoint_path.exists() \
                 else "no checkpoint was written"
             raise TrainingDiverged(f"loss of phase '{phase}' became {value} at step {step}; training stopped and "
                                    f"{kept}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
+
+    def _flush(self) -> dict:
+        """Check the pending losses and return their means per phase (for the log)."""
+        self._check_finite()
+        pending, self._pending = self._pending, []
         means: dict[str, float] = {}
         for name in self._phase_params:
             rows = [(l, logs) for _, p, l, logs in pending if p == name]
