@@ -40,12 +40,12 @@ def _cmd_list(args) -> int:
 
 def _cmd_train(args) -> int:
     from genlab.training import default_out, make_recipe
-    from genlab.training.config import recipe_to_toml
+    from genlab.training.config import recipe_to_toml, toml_literal
     from genlab.training.trainer import Trainer
 
     overrides = list(args.set or [])
     if args.device:
-        overrides.append(f"device={args.device!r}".replace("'", '"'))
+        overrides.append(f"device={toml_literal(args.device)}")
     recipe = make_recipe(args.family, args.config, args.data, args.steps, overrides, args.data_root)
     if args.dry_run:
         print(recipe_to_toml(recipe), end="")

@@ -5,7 +5,7 @@ import datetime as _dt
 from pathlib import Path
 
 from genlab.registry import get_family
-from genlab.training.config import Recipe, TrainConfig, apply_overrides, read_recipe
+from genlab.training.config import Recipe, TrainConfig, apply_overrides, read_recipe, toml_literal
 from genlab.training.trainer import CHECKPOINT_NAME, Trainer
 
 RUNS_DIR = Path("runs")
@@ -30,19 +30,11 @@ def make_recipe(family: str | None = None, config: str | Path | None = None, dat
     if data_root is not None:
         recipe.data_root = data_root
     if isinstance(overrides, dict):
-        overrides = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={_toml(v)}" for k, v in overrides.items()]
+        overrides = [f"{k}={toml_literal(v)}" for k, v in overrides.items()]
     apply_overrides(recipe, list(overrides or []), cls.Config)
     if steps is not None:
         recipe.train.steps = steps
     return recipe
-
-
-def _toml(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return repr(v)
 
 
 def default_out(recipe: Recipe, resume: bool) -> Path:

@@ -136,22 +136,24 @@ def apply_overrides(recipe: Recipe, overrides: list[str], model_config_cls) -> N
                               f"{recipe.family} options: {', '.join(sorted(model_hints))}")
 
 
+def toml_literal(v) -> str:
+    """A Python value as a TOML literal (the inverse of parse_value)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_literal(x) for x in v) + "]"
+    return repr(v)
+
+
 def recipe_to_toml(recipe: Recipe) -> str:
     """The resolved recipe as TOML (written next to every run's checkpoints)."""
-    def fmt(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return repr(v)
-
-    lines = [f"family = {fmt(recipe.family)}", f"data = {fmt(recipe.data)}"]
+    lines = [f"family = {toml_literal(recipe.family)}", f"data = {toml_literal(recipe.data)}"]
     if recipe.data_root:
-        lines.append(f"data_root = {fmt(recipe.data_root)}")
+        lines.append(f"data_root = {toml_literal(recipe.data_root)}")
     lines.append("\n[train]")
-    lines += [f"{k} = {fmt(v)}" for k, v in dataclasses.asdict(recipe.train).items()]
+    lines += [f"{k} = {toml_literal(v)}" for k, v in dataclasses.asdict(recipe.train).items()]
     lines.append("\n[model]")
-    lines += [f"{k} = {fmt(v)}" for k, v in recipe.model.items() if v is not None]
+    lines += [f"{k} = {toml_literal(v)}" for k, v in recipe.model.items() if v is not None]
     return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.gallery import save_grid
 from genlab.model import GenerativeModel, Phase
-from genlab.registry import build, get_family, make_config
+from genlab.registry import build, make_config
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
 from genlab.training.checkpoint import load_checkpoint, save_checkpoint
