@@ -99,8 +99,8 @@ def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
-        raise CheckpointError(f"weights do not fit a {state['family']} model with this config: "
-                              f"{str(e).splitlines()[0]}") from None
+        detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+        raise CheckpointError(f"weights do not fit a {state['family']} model with this config ({detail})") from None
     return model
 
 
@@ -113,7 +113,11 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", use_ema: 
 
     path = resolve_checkpoint(name_or_path)
     state = load_checkpoint(path)
-    model = model_from_state(state, use_ema=use_ema).to(device).eval()
+    try:
+        model = model_from_state(state, use_ema=use_ema)
+    except GenlabError as e:  # unknown family, misfit weights: say which file
+        raise CheckpointError(f"{path}: {e}") from None
+    model = model.to(device).eval()
     model.checkpoint = {k: v for k, v in state.items() if k not in ("model", "ema", "optimizers", "scalers", "rng")}
     model.checkpoint["path"] = str(path)
     return model

@@ -121,3 +121,19 @@ def test_checkpoint_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_checkpoint_of_an_unknown_family_or_misfit_weights_is_refused_naming_the_file(tmp_path):
+    import genlab
+
+    state = _state(1)
+    state.update(family="stylegan9", config={}, data_spec={})
+    alien = save_checkpoint(state, tmp_path / "alien.pt")
+    with pytest.raises(CheckpointError, match=r"alien.pt: unknown model family 'stylegan9'; choose one of .*dcgan"):
+        genlab.load(alien)
+    model = genlab.build("dcgan", {"width": 8, "latent_dim": 8})
+    state.update(family="dcgan", config={"width": 16, "latent_dim": 8}, data_spec={},
+                 model=model.state_dict())
+    misfit = save_checkpoint(state, tmp_path / "misfit.pt")
+    with pytest.raises(CheckpointError, match=r"misfit.pt: weights do not fit a dcgan model.*size mismatch"):
+        genlab.load(misfit)
