@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     if args.grid:
         print(f"  grid: {code_grid(model, np.argsort(mapping), args.grid, seed=args.seed)}")
     if args.store:
-        from genlab.training.checkpoint import load_checkpoint, save_checkpoint
+        from genlab.checkpoint import load_checkpoint, save_checkpoint
 
         state = load_checkpoint(args.checkpoint)
         state["metrics"] = {**state.get("metrics", {}), **figures}

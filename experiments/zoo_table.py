@@ -3,7 +3,7 @@
     python experiments/zoo_table.py
 """
 from genlab.registry import shipped_checkpoints
-from genlab.training.checkpoint import load_checkpoint
+from genlab.checkpoint import load_checkpoint
 
 
 def fmt(metrics: dict, key: str, digits: int = 1) -> str:

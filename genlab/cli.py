@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_list(args) -> int:
     from genlab.registry import get_family, list_families, shipped_checkpoints
-    from genlab.training.checkpoint import load_checkpoint
+    from genlab.checkpoint import load_checkpoint
 
     print("families:")
     for name in list_families():
@@ -39,18 +39,18 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from genlab.training import default_out, make_recipe
+    from genlab.training import resolve_run
     from genlab.training.config import recipe_to_toml, toml_literal
     from genlab.training.trainer import Trainer
 
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"device={toml_literal(args.device)}")
-    recipe = make_recipe(args.family, args.config, args.data, args.steps, overrides, args.data_root)
+    recipe, out = resolve_run(args.family, args.config, args.data, args.steps, overrides, args.data_root,
+                              args.out, args.resume)
     if args.dry_run:
         print(recipe_to_toml(recipe), end="")
         return 0
-    out = Path(args.out) if args.out else default_out(recipe, args.resume)
     trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress)
     path = trainer.fit()
     if path is not None:
@@ -77,13 +77,16 @@ def _cmd_sample(args) -> int:
     if args.n < 1:
         raise GenlabError(f"--n must be at least 1, got {args.n}")
     model = load(args.checkpoint, device=args.device or "cpu")
+    from genlab.training.config import parse_value
+
     controls = {k: v for k, v in (("truncation", args.truncation), ("temperature", args.temperature)) if v is not None}
-    offered = {c.name for c in model.controls()}
-    unknown = sorted(set(controls) - offered)
-    if unknown:
-        raise GenlabError(f"{model.family} has no {', '.join(unknown)} control; its controls are "
-                          f"{', '.join(sorted(offered)) or 'none'}")
+    for item in args.control or []:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise GenlabError(f"--control {item!r} is not NAME=VALUE")
+        controls[name.strip()] = parse_value(text.strip())
     try:
+        controls = model.check_controls("sample", controls)  # the model's declared controls, checked
         images = model.sample(args.n, generator=_seeded(args.seed), **controls)
     except ValueError as e:  # a control value the model refuses, named by the model
         raise GenlabError(str(e)) from None
@@ -159,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".png grid or .npz with uint8 `images`")
     s.add_argument("--truncation", type=float, help="latent models: scale of z (below 1: more typical samples)")
     s.add_argument("--temperature", type=float, help="autoregressive models: below 1 sharper, above 1 wilder")
+    s.add_argument("--control", action="append", metavar="NAME=VALUE",
+                   help="any control the model declares for sampling (repeatable), e.g. digit_code=3")
     s.add_argument("--scale", type=int, default=2, help="pixel upscaling of the .png grid")
     s.add_argument("--device")
     s.set_defaults(func=_cmd_sample)

@@ -26,10 +26,27 @@ and CLI look at `model.capabilities`, never at names):
 ``translate``      `translate(x, target)`
 ``sample_steps``   `sample_steps(n, generator=None, **kw)` yields intermediate
                    images (denoising steps, pixels filled in, resolutions)
+
+``complete``       `complete(given, keep_rows, generator=None, **controls)`: the
+                   top `keep_rows` rows of `given` kept, the rest generated
 =================  ==========================================================
 
+Controls are declared, never guessed from signatures: each `Control` says
+which calls it applies to (`CONTROL_USES`) and which group it belongs to.
+
 Batches are dicts: ``image`` (N, C, H, W) float in [-1, 1] (binary data sets
-use exactly -1 and 1) and ``label`` (N,) int64.
+use exactly -1 and 1), ``label`` (N,) int64, and whatever named tensors the data
+set adds (``domain``, ``target_domain``, ``attributes``, ...).
+
+Step-dependent training (a fade-in alpha, a resolution stage, a patch scale):
+the trainer calls `advance(step)` before every step; the model updates its
+state and returns the names of the phases whose optimiser must start afresh.
+`step_state()` / `load_step_state()` put that state in the checkpoint.
+
+Optimiser settings are not part of `Config`: each family declares an `Optim`
+dataclass (learning rates, betas) whose values come from the recipe's
+``[optim]`` section, so a resumed run may change them. `phases()` reads
+`self.optim`.
 """
 from __future__ import annotations
 
@@ -47,7 +64,34 @@ CAPABILITY_METHODS = {
     "pixel_log_prob": "pixel_log_prob",
     "translate": "translate",
     "sample_steps": "sample_steps",
+    "complete": "complete",
 }
+
+# What a control can apply to: drawing from scratch (`sample`), decoding a chosen
+# latent (`decode`), the step-by-step view (`sample_steps`), completion (`complete`).
+CONTROL_USES = ("sample", "decode", "steps", "complete")
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """The camera distribution of multi-view data (degrees; a look-at camera on a sphere).
+
+    Training images come without poses; the model knows this distribution and draws
+    its own cameras from it (GRAF). Angles are drawn uniformly in the given ranges.
+    """
+
+    azimuth: tuple[float, float] = (0.0, 360.0)
+    elevation: tuple[float, float] = (0.0, 90.0)  # the upper hemisphere
+    radius: tuple[float, float] = (4.0, 4.0)
+    fov: float = 30.0  # vertical field of view
+
+    def __post_init__(self):
+        for name in ("azimuth", "elevation", "radius"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"camera {name} range ({lo}, {hi}) is empty")
+        if not 0 < self.fov < 180:
+            raise ValueError(f"camera fov must be in (0, 180) degrees, got {self.fov}")
 
 
 @dataclass(frozen=True)
@@ -60,13 +104,39 @@ class DataSpec:
     num_classes: int = 0  # 0 = unlabelled
     binary: bool = False  # pixels are exactly -1 or 1 (binarised MNIST)
     name: str = "mnist"
+    # Image-to-image data: the domains' names (CycleGAN: two; StarGAN: one per attribute
+    # combination) and, where domains are combinations of binary attributes, their names.
+    domains: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    camera: CameraSpec | None = None  # multi-view (3-D) data
+    pad: int = 0  # pixels of padding added around the source images (evaluation crops them off)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)
 
+    @property
+    def num_domains(self) -> int:
+        return len(self.domains)
+
     def describe(self) -> str:
-        return f"{self.channels}x{self.height}x{self.width}"
+        extra = f", {self.num_domains} domains" if self.domains else ""
+        return f"{self.channels}x{self.height}x{self.width}{extra}"
+
+    def to_dict(self) -> dict:
+        """Plain Python values (checkpoints are read with weights_only)."""
+        d = dataclasses.asdict(self)
+        d["domains"], d["attributes"] = list(self.domains), list(self.attributes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        """Inverse of to_dict; also reads checkpoints written before domains and cameras existed."""
+        d = dict(d)
+        d["domains"], d["attributes"] = tuple(d.get("domains", ())), tuple(d.get("attributes", ()))
+        if d.get("camera") is not None:
+            d["camera"] = CameraSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["camera"].items()})
+        return cls(**d)
 
 
 @dataclass
@@ -75,7 +145,6 @@ class OptimizerSpec:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    warmup_steps: int = 0  # linear learning-rate warm-up
 
     def build(self, params) -> torch.optim.Optimizer:
         if self.kind == "adam":
@@ -105,7 +174,13 @@ class Phase:
 
 @dataclass
 class Control:
-    """A named latent control the UI can show (a choice or a slider)."""
+    """A named control the UI and CLI can show (a choice or a slider).
+
+    `applies_to` says which calls take it (see CONTROL_USES): a truncation scales the
+    prior draw, so it applies to `sample` but not to `decode` of a chosen z; an
+    InfoGAN code applies to both. `group` gathers related controls (GRAF: "shape
+    code", "appearance code", "camera") so the app lays them out together.
+    """
 
     name: str
     kind: str  # "choice" | "slider"
@@ -114,6 +189,38 @@ class Control:
     low: float = -1.0
     high: float = 1.0
     help: str = ""
+    applies_to: tuple[str, ...] = ("sample",)
+    group: str = ""
+    step: float | None = None  # slider resolution; None: (high - low) / 100; 1 for integer sliders
+
+    def __post_init__(self):
+        if self.kind not in ("choice", "slider"):
+            raise ValueError(f"control {self.name}: kind must be 'choice' or 'slider', got {self.kind!r}")
+        unknown = set(self.applies_to) - set(CONTROL_USES)
+        if unknown:
+            raise ValueError(f"control {self.name}: applies_to {sorted(unknown)} not among {CONTROL_USES}")
+
+    def check(self, value) -> Any:
+        """The value as the model takes it; ValueError naming the accepted values otherwise."""
+        if self.kind == "slider":
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name} must be a number in [{self.low}, {self.high}], got {value!r}") from None
+            if not self.low <= v <= self.high:
+                raise ValueError(f"{self.name} must lie in [{self.low}, {self.high}], got {value}")
+            return int(round(v)) if self.step == 1 else v
+        by_text = {str(x): x for x in self.choices}
+        if value in self.choices:
+            return value
+        if str(value) in by_text:
+            return by_text[str(value)]
+        raise ValueError(f"{self.name} must be one of {', '.join(by_text)}, got {value!r}")
+
+
+@dataclass
+class NoOptim:
+    """Families with no trainable phases (or none yet) have no optimiser settings."""
 
 
 class GenerativeModel(nn.Module):
@@ -121,7 +228,10 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type] = object
     paper: ClassVar[str] = ""  # short citation with arXiv id
     ema_modules: ClassVar[tuple[str, ...]] = ()  # sub-modules whose weights get an EMA copy
+    Optim: ClassVar[type] = NoOptim  # optimiser settings (the recipe's [optim] section)
     log_prob_is_exact: ClassVar[bool] = False
+    # log_prob(x, k=..., generator=...) is a Monte Carlo bound over k samples (IWAE)
+    log_prob_is_sampled: ClassVar[bool] = False
     default_data: ClassVar[str] = "mnist"  # data set used when a recipe names none
 
     def __init__(self, config, data_spec: DataSpec):
@@ -131,6 +241,7 @@ class GenerativeModel(nn.Module):
         self.check_data_spec(data_spec)
         self.config = config
         self.data_spec = data_spec
+        self.optim = self.Optim()  # the trainer lays the recipe's [optim] values over these defaults
 
     # ----- construction checks -------------------------------------------------
     @classmethod
@@ -166,12 +277,52 @@ class GenerativeModel(nn.Module):
         self._phase_losses = {p.name: p.loss for p in phases}
         return phases
 
+    # ----- step-dependent training ---------------------------------------------
+    def advance(self, step: int) -> set[str]:
+        """Called by the trainer before training step `step` (0-based). Update any state that
+        depends on the step (fade-in alpha, resolution stage, patch scale) and return the
+        names of the phases whose optimiser must start afresh (a new resolution); an empty
+        set when nothing structural changed. After a non-empty answer the trainer calls
+        `phases()` again, so the phase set itself may change here."""
+        return set()
+
+    def step_state(self) -> dict:
+        """The step-dependent state, as plain values and tensors (saved in checkpoints)."""
+        return {}
+
+    def load_step_state(self, state: dict) -> None:
+        """Restore what `step_state` returned (resume; loading a checkpoint)."""
+
+    # ----- evaluation -------------------------------------------------------------
+    def extra_metrics(self, n: int, seed: int = 0) -> dict:
+        """The family's own figures for `python -m genlab eval` (InfoGAN code accuracy,
+        AAE posterior-vs-prior MMD, equivariance, translation error), as a flat dict of
+        numbers and short strings. Seeded: the same call gives the same figures."""
+        return {}
+
     # ----- generation ----------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, **controls) -> torch.Tensor:
         raise NotImplementedError
 
     def controls(self) -> list[Control]:
         return []
+
+    def controls_for(self, use: str) -> list[Control]:
+        """The declared controls that apply to `use` (one of CONTROL_USES), in order."""
+        if use not in CONTROL_USES:
+            raise ValueError(f"unknown control use {use!r}; one of {', '.join(CONTROL_USES)}")
+        return [c for c in self.controls() if use in c.applies_to]
+
+    def check_controls(self, use: str, values: dict) -> dict:
+        """Validate {name: value} for `use`: unknown names and out-of-range values are refused
+        with a message naming what is accepted; missing names take their defaults."""
+        known = {c.name: c for c in self.controls_for(use)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{self.family} has no {use} control {', '.join(unknown)}; "
+                             f"it takes {', '.join(known) or 'none'}")
+        return {name: (c.check(values[name]) if name in values and values[name] is not None else c.default)
+                for name, c in known.items()}
 
     @property
     def device(self) -> torch.device:

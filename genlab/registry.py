@@ -42,9 +42,14 @@ def get_family(name: str) -> type[GenerativeModel]:
 
 
 def make_config(family: str, values: dict | None = None):
-    """Build a family's Config from a dict, naming any key it does not have."""
-    cls = get_family(family).Config
-    values = dict(values or {})
+    """Build a family's Config from a dict, naming any key it does not have.
+
+    Optimiser settings (the family's Optim fields) are skipped: checkpoints written
+    before they left the model config still carry them."""
+    family_cls = get_family(family)
+    cls = family_cls.Config
+    optim_names = {f.name for f in dataclasses.fields(family_cls.Optim)}
+    values = {k: v for k, v in (values or {}).items() if k not in optim_names}
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -89,8 +94,9 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
 
 
 def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
-    spec = DataSpec(**state["data_spec"])
+    spec = DataSpec.from_dict(state["data_spec"])
     model = build(state["family"], state["config"], spec)
+    model.load_step_state(state.get("step_state") or {})
     weights = dict(state["model"])
     if use_ema:
         weights.update(state.get("ema") or {})
@@ -109,7 +115,7 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", use_ema: 
 
     `model.checkpoint` keeps the file's metadata (step, metrics, recipe, ...).
     """
-    from genlab.training.checkpoint import load_checkpoint
+    from genlab.checkpoint import load_checkpoint
 
     path = resolve_checkpoint(name_or_path)
     state = load_checkpoint(path)

@@ -13,7 +13,7 @@ import sys
 
 from genlab.errors import GenlabError
 from genlab.registry import CHECKPOINT_DIR, model_from_state
-from genlab.training.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
+from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
 
 
 def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, evaluate: bool = True,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genlab.errors import CheckpointError
-from genlab.training.checkpoint import load_checkpoint, save_checkpoint
+from genlab.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path)
     script = textwrap.dedent(f"""
         import os, sys, time, torch
         sys.path.insert(0, {str(ROOT)!r})
-        from genlab.training import checkpoint
+        from genlab import checkpoint
         real_fsync = os.fsync
         def slow_fsync(fd):
             print("writing", flush=True)

@@ -97,7 +97,11 @@ def test_gallery_writes_html_grid_strip_and_gif(tiny_checkpoint, tmp_path):
 
 def test_sample_controls_are_checked_against_the_model(tmp_path):
     r = genlab("sample", "nade-mnist", "--n", 1, "--truncation", 0.5, "--out", tmp_path / "x.png")
-    assert r.returncode == 2 and "nade has no truncation control; its controls are temperature" in r.stderr
+    assert r.returncode == 2 and "nade has no sample control truncation; it takes temperature" in r.stderr
+    r = genlab("sample", "infogan-mnist", "--n", 2, "--control", "digit_code=11", "--out", tmp_path / "y.png")
+    assert r.returncode == 2 and "digit_code must be one of random, 0, 1" in r.stderr
+    r = genlab("sample", "infogan-mnist", "--n", 2, "--control", "digit_code=3", "--out", tmp_path / "y.png")
+    assert r.returncode == 0, r.stderr
     r = genlab("sample", "nade-mnist", "--n", 2, "--temperature", 0.7, "--out", tmp_path / "t.png")
     assert r.returncode == 0, r.stderr
 

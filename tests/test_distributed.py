@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.training.checkpoint import load_checkpoint
+from genlab.checkpoint import load_checkpoint
 from genlab.training.distributed import DistInfo, shard_indices
 
 ROOT = Path(__file__).resolve().parent.parent

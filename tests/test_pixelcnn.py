@@ -82,7 +82,8 @@ def test_conditional_model_is_normalised_per_class_and_in_the_marginal():
 
 def test_label_control():
     m = model(4, 4, conditional=True, layers=2)
-    assert [c.name for c in m.controls()] == ["temperature", "label"]
+    assert [c.name for c in m.controls_for("sample")] == ["temperature", "label"]
+    assert [c.name for c in m.controls_for("steps")] == ["temperature", "label", "every"]
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert not torch.equal(m.sample(8, g(), label=1), m.sample(8, g(), label=7))
     assert torch.equal(m.sample(8, g(), label=[3] * 8), m.sample(8, g(), label=3))

@@ -6,7 +6,7 @@ import torch
 import toy_models  # noqa: F401  (registers the 'toy' family)
 from genlab.errors import GenlabError, TrainingDiverged
 from genlab.training import make_recipe
-from genlab.training.checkpoint import load_checkpoint
+from genlab.checkpoint import load_checkpoint
 from genlab.training.trainer import Trainer
 
 TINY_DCGAN = ["width=8", "latent_dim=8", "batch_size=16", "log_every=2", "sample_every=1000",
@@ -108,8 +108,8 @@ def test_logs_samples_recipe_and_ema_are_written(tmp_path):
 
 
 def test_warmup_scales_the_learning_rate(tmp_path):
-    trainer = Trainer(make_recipe("toy", steps=1, overrides=["batch_size=8"]), tmp_path, progress=False)
-    trainer.phases[0].optimizer.warmup_steps = 10
+    trainer = Trainer(make_recipe("toy", steps=1, overrides=["batch_size=8", "schedule.warmup_steps=10"]),
+                      tmp_path, progress=False)
     trainer._run_phase(trainer.phases[0], next(trainer.batches))
     assert trainer.optimizers["critic"].param_groups[0]["lr"] == pytest.approx(1e-2 / 10)
 

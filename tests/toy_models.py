@@ -13,6 +13,10 @@ from genlab.registry import register
 @dataclass
 class ToyConfig:
     nan_at_call: int = -1  # the generator-phase loss becomes NaN on this call (-1: never)
+
+
+@dataclass
+class ToyOptim:
     lr: float = 1e-2
 
 
@@ -22,6 +26,7 @@ class Toy(GenerativeModel):
 
     family = "toy"
     Config = ToyConfig
+    Optim = ToyOptim
     ema_modules = ("mean",)
 
     def __init__(self, config: ToyConfig, data_spec: DataSpec):
@@ -47,7 +52,7 @@ class Toy(GenerativeModel):
         return loss, {"calls": self.calls.float()}
 
     def phases(self):
-        spec = OptimizerSpec("adam", lr=self.config.lr)
+        spec = OptimizerSpec("adam", lr=self.optim.lr)
         return [Phase("critic", list(self.critic.parameters()), self.critic_loss, spec),
                 Phase("generator", list(self.mean.parameters()), self.generator_loss, spec)]
 

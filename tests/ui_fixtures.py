@@ -32,7 +32,7 @@ from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phas
 from genlab.models.dcgan import DCGAN, DCGANConfig  # noqa: E402
 from genlab.nn.autoregressive import AutoregressiveModel, BernoulliHead  # noqa: E402
 from genlab.nn.masked import MaskedConv2d  # noqa: E402
-from genlab.training.checkpoint import save_checkpoint  # noqa: E402
+from genlab.checkpoint import save_checkpoint  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

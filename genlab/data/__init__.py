@@ -12,7 +12,7 @@ through a DataLoader. Names:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +35,35 @@ DATASET_NAMES = EMBEDDED + tuple(TORCHVISION) + ("folder:PATH",)
 
 @dataclass
 class ImageDataset:
-    """Either `images`/`labels` tensors (in memory) or a torch `stream` dataset."""
+    """Either `images`/`labels` tensors (in memory) or a torch `stream` dataset.
+
+    In-memory sets may carry more per-example tensors in `extras` (``domain``,
+    ``attributes``, ``pose``, ``source``: the index of the source image a rendering
+    came from). Those named in `eval_only` (ground-truth poses, pairings) are kept
+    for evaluation and never put into a training batch.
+
+    `unpaired_by` names an extra (``domain``) that splits the set into groups drawn
+    independently: each training batch then holds `batch_size` examples of every
+    group, group after group, from separate shuffles, and where a ``source`` extra
+    exists no position ever holds two renderings of the same source (unpaired
+    training, as CycleGAN's: the pairing is never seen).
+    """
 
     spec: DataSpec
     images: torch.Tensor | None = None  # (N, C, H, W) float32 in [-1, 1]
     labels: torch.Tensor | None = None  # (N,) int64
     stream: torch.utils.data.Dataset | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    eval_only: tuple[str, ...] = ("source", "pose")
+    unpaired_by: str | None = None
+
+    def __post_init__(self):
+        if self.in_memory:
+            for name, t in self.extras.items():
+                if len(t) != len(self.images):
+                    raise ValueError(f"extra {name!r} has {len(t)} entries for {len(self.images)} images")
+            if self.unpaired_by is not None and self.unpaired_by not in self.extras:
+                raise ValueError(f"unpaired_by={self.unpaired_by!r} names no extra; extras: {', '.join(self.extras)}")
 
     @property
     def in_memory(self) -> bool:

@@ -59,6 +59,10 @@ class AAEConfig:
     activation: str = "relu"
     likelihood: str = "auto"  # auto (bernoulli for binary data, else logistic) | bernoulli | logistic
     disc_hidden: tuple[int, ...] = (1000, 1000)  # D on codes (paper §3: two layers of 1000)
+
+
+@dataclass
+class AAEOptim:
     lr_recon: float = 1e-3
     # D and the encoder's fooling step at the same rate: a slower D (2e-4 against 1e-3) let the
     # encoder collapse all codes onto a line; a slower encoder step (2e-4) lost to the
@@ -72,6 +76,7 @@ class AAEConfig:
 class AAE(PixelDecoding, GenerativeModel):
     family = "aae"
     Config = AAEConfig
+    Optim = AAEOptim
     paper = "Makhzani et al. 2015, arXiv:1511.05644"
 
     def __init__(self, config: AAEConfig, data_spec: DataSpec):
@@ -138,15 +143,15 @@ class AAE(PixelDecoding, GenerativeModel):
         return gan_losses.generator_loss(fake, "non_saturating"), {}
 
     def phases(self) -> list[Phase]:
-        c = self.config
-        adv = (c.beta1, 0.999)
+        o = self.optim
+        adv = (o.beta1, 0.999)
         return [
             Phase("reconstruction", [*self.encoder.parameters(), *self.decoder.parameters()],
-                  self.reconstruction_loss, OptimizerSpec("adam", lr=c.lr_recon, betas=(0.9, 0.999))),
+                  self.reconstruction_loss, OptimizerSpec("adam", lr=o.lr_recon, betas=(0.9, 0.999))),
             Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss,
-                  OptimizerSpec("adam", lr=c.lr_disc, betas=adv)),
+                  OptimizerSpec("adam", lr=o.lr_disc, betas=adv)),
             Phase("generator", list(self.encoder.parameters()), self.generator_loss,
-                  OptimizerSpec("adam", lr=c.lr_gen, betas=adv)),
+                  OptimizerSpec("adam", lr=o.lr_gen, betas=adv)),
         ]
 
     # ----- latent space and generation ---------------------------------------------------------
@@ -184,7 +189,7 @@ class AAE(PixelDecoding, GenerativeModel):
         return self.decode(z, pixels=pixels, generator=generator).clamp(-1, 1)
 
     def controls(self) -> list[Control]:
-        out = [Control("pixels", "choice", "mean", choices=PIXEL_MODES,
+        out = [Control("pixels", "choice", "mean", choices=PIXEL_MODES, applies_to=("sample", "decode"),
                        help="mean: the decoder's expected image; sample: draw every pixel from p(x|z)")]
         if self.latent_prior.components:
             what = "digit class" if self.config.supervised else "prior component"

@@ -6,6 +6,8 @@ A subclass builds `self.generator` (z -> image in [-1, 1]) and
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
@@ -15,8 +17,19 @@ from genlab.nn import gan_losses
 PRIORS = ("normal", "uniform")  # z ~ N(0, I) or U(-1, 1)^d
 
 
+@dataclass
+class AdversarialOptim:
+    """Adam for D and G (DCGAN's settings: lr 2e-4, beta1 0.5)."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
 class AdversarialModel(GenerativeModel):
     ema_modules = ("generator",)
+    Optim = AdversarialOptim
     latent_dim: int
 
     def __init__(self, config, data_spec):
@@ -64,13 +77,13 @@ class AdversarialModel(GenerativeModel):
         return gan_losses.generator_loss(fake_logits, getattr(self.config, "generator_loss", "non_saturating")), {}
 
     def optimizer(self, lr: float) -> OptimizerSpec:
-        c = self.config
-        return OptimizerSpec("adam", lr=lr, betas=(c.beta1, c.beta2))
+        o = self.optim
+        return OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))
 
     def phases(self) -> list[Phase]:
-        c = self.config
+        o = self.optim
         return [
             Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss,
-                  self.optimizer(c.lr_d)),
-            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(c.lr_g)),
+                  self.optimizer(o.lr_d)),
+            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(o.lr_g)),
         ]

@@ -29,10 +29,6 @@ class DCGANConfig:
     width: int = 64  # channels of G's last hidden layer / D's first; doubled per stage
     prior: str = "normal"  # normal | uniform
     generator_loss: str = "non_saturating"  # or "minimax"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
 
 
 class Generator(nn.Module):

@@ -98,10 +98,6 @@ class GANConfig:
     input_dropout: float = 0.2  # dropout on D's input pixels (keep 0.8)
     dropout: float = 0.5  # dropout on D's hidden layers
     generator_loss: str = "non_saturating"  # non_saturating | minimax
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
 
 
 @register

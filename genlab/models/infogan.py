@@ -47,7 +47,7 @@ from torch import nn
 
 from genlab.model import Control, DataSpec
 from genlab.models import dcgan
-from genlab.models.adversarial import AdversarialModel
+from genlab.models.adversarial import AdversarialModel, AdversarialOptim
 from genlab.nn import gan_losses
 from genlab.nn.resolution import conv_plan
 from genlab.registry import register
@@ -107,16 +107,18 @@ class InfoGANConfig:
     lambda_cont: float = 1.0  # lambda for the continuous codes (paper, MNIST: 1)
     learn_std: bool = False  # Q outputs the continuous codes' std too (else fixed at 1)
     generator_loss: str = "non_saturating"  # non_saturating | minimax
-    lr_g: float = 1e-3
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+
+
+@dataclass
+class InfoGANOptim(AdversarialOptim):
+    lr_g: float = 1e-3  # the authors' G (and Q) rate; D keeps 2e-4
 
 
 @register
 class InfoGAN(AdversarialModel):
     family = "infogan"
     Config = InfoGANConfig
+    Optim = InfoGANOptim
     paper = "Chen et al. 2016, arXiv:1606.03657"
 
     def __init__(self, config: InfoGANConfig, data_spec: DataSpec):
@@ -169,13 +171,14 @@ class InfoGAN(AdversarialModel):
     def controls(self) -> list[Control]:
         k = self.config.categories
         low, high = CODE_RANGE
+        both = ("sample", "decode")  # codes are slots of z: they act on a chosen z too
         return [
             Control("truncation", "slider", 1.0, low=0.0, high=1.5,
                     help="scale of the noise part of z (codes untouched): below 1 trades variety for typical samples"),
-            Control("digit_code", "choice", "random", choices=("random", *range(k)),
+            Control("digit_code", "choice", "random", choices=("random", *range(k)), applies_to=both, group="codes",
                     help=f"categorical code c1 (0..{k - 1}); unsupervised, so code i need not be digit i"),
         ] + [
-            Control(f"code_{i + 1}", "slider", 0.0, low=low, high=high,
+            Control(f"code_{i + 1}", "slider", 0.0, low=low, high=high, applies_to=both, group="codes",
                     help=f"continuous code c{i + 2}, trained on [-1, 1] (learned factor such as slant or width)")
             for i in range(self.config.continuous)
         ]

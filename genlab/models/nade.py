@@ -40,7 +40,6 @@ from genlab.registry import register
 @dataclass
 class NADEConfig:
     hidden: int = 500  # H, hidden units shared by all conditionals
-    lr: float = 1e-3  # Adam
 
 
 def nade_logits_reference(x: torch.Tensor, W, c, V, b) -> torch.Tensor:

@@ -205,7 +205,6 @@ class PixelCNNConfig:
     head_features: int = 128  # hidden width of the output head
     head: str = "auto"  # auto (bernoulli on binary data, else categorical) | bernoulli | categorical
     conditional: bool = False  # class-conditional p(x | label) ([1] §2.3)
-    lr: float = 1e-3  # Adam
 
 
 @register

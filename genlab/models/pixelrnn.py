@@ -280,7 +280,6 @@ class PixelRNNConfig:
     layers: int = 7  # LSTM layers (the paper's MNIST model: 7 layers, h = 16)
     head_hidden: int = 32  # width of the ReLU -> 1x1 -> ReLU -> 1x1 output head
     head: str = "auto"  # auto | bernoulli | categorical (256-way softmax)
-    lr: float = 1e-3  # Adam
 
 
 class PixelRNN(AutoregressiveModel):

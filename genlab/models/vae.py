@@ -53,16 +53,22 @@ class VAEConfig:
     activation: str = "tanh"  # relu | tanh | elu | leaky_relu
     likelihood: str = "auto"  # auto (bernoulli for binary data, else logistic) | bernoulli | logistic
     train_k: int = 1  # importance samples in the training objective: 1 = ELBO (VAE), k > 1 = IWAE bound
-    lr: float = 1e-3
+    eval_k: int = 1000  # default importance samples of log_prob
+
+
+@dataclass
+class VAEOptim:
+    lr: float = 1e-3  # Adam
     beta1: float = 0.9
     beta2: float = 0.999
-    eval_k: int = 1000  # default importance samples of log_prob
 
 
 @register
 class VAE(PixelDecoding, GenerativeModel):
     family = "vae"
     Config = VAEConfig
+    Optim = VAEOptim
+    log_prob_is_sampled = True  # log_prob(x, k, generator): the IWAE bound over k samples
     paper = "Kingma & Welling 2014, arXiv:1312.6114 (IWAE bound: Burda et al. 2016, arXiv:1509.00519)"
     log_prob_is_exact = False
 
@@ -109,7 +115,7 @@ class VAE(PixelDecoding, GenerativeModel):
     def phases(self) -> list[Phase]:
         c = self.config
         return [Phase("elbo" if c.train_k == 1 else "iwae", list(self.parameters()), self.loss,
-                      OptimizerSpec("adam", lr=c.lr, betas=(c.beta1, c.beta2)))]
+                      OptimizerSpec("adam", lr=self.optim.lr, betas=(self.optim.beta1, self.optim.beta2)))]
 
     # ----- likelihood -------------------------------------------------------------------
     @torch.no_grad()
@@ -144,6 +150,6 @@ class VAE(PixelDecoding, GenerativeModel):
         return self.decode(z, pixels=pixels, generator=generator).clamp(-1, 1)
 
     def controls(self):
-        return [Control("pixels", "choice", "mean", choices=PIXEL_MODES,
+        return [Control("pixels", "choice", "mean", choices=PIXEL_MODES, applies_to=("sample", "decode"),
                         help="mean: the decoder's expected image; sample: draw every pixel from p(x|z)"),
                 Control("temperature", "slider", 1.0, low=0.0, high=1.5, help="scale of z ~ N(0, I)")]

@@ -15,8 +15,7 @@ A family subclasses `AutoregressiveModel` and supplies
   channels grouped as C consecutive blocks of K. It MUST be causal: the output
   at sub-pixel i may depend only on sub-pixels before i (tested with input
   gradients in tests/test_autoregressive_contract.py);
-- a config with ``lr`` (Adam) and, to enable class conditioning,
-  ``conditional: bool``; optionally ``tiny_config`` (class attribute: config
+- to enable class conditioning, a config with ``conditional: bool``; optionally ``tiny_config`` (class attribute: config
   overrides for a tiny CPU model, used by the contract tests);
 - optionally ``fast_sampler(label)`` returning a `PixelSampler` that caches
   what earlier pixels computed. The reference (`ReferenceSampler`) re-runs
@@ -61,6 +60,7 @@ which is exact for 8-bit images loaded by genlab.data.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Iterator, Protocol
 
 import torch
@@ -172,7 +172,13 @@ class ReferenceSampler:
 
 
 # ----- the base class -------------------------------------------------------------
+@dataclass
+class LikelihoodOptim:
+    lr: float = 1e-3  # Adam
+
+
 class AutoregressiveModel(GenerativeModel):
+    Optim = LikelihoodOptim
     log_prob_is_exact = True
     ordering: ClassVar[str] = "raster"  # rows top->bottom, columns left->right, channels R->G->B
     tiny_config: ClassVar[dict] = {}  # overrides for a tiny CPU model (contract tests)
@@ -255,19 +261,30 @@ class AutoregressiveModel(GenerativeModel):
         return nll, {"nats": nll.detach(), "bits_per_dim": self.bits_per_dim(nll.detach())}
 
     def optimizer_spec(self) -> OptimizerSpec:
-        return OptimizerSpec("adam", lr=self.config.lr)
+        return OptimizerSpec("adam", lr=self.optim.lr)
 
     def phases(self) -> list[Phase]:
         return [Phase("likelihood", list(self.parameters()), self.likelihood_loss, self.optimizer_spec())]
 
     # ----- generation ---------------------------------------------------------------------
     def controls(self) -> list[Control]:
-        out = [Control("temperature", "slider", 1.0, low=0.05, high=2.0,
+        drawing = ("sample", "steps", "complete")
+        out = [Control("temperature", "slider", 1.0, low=0.05, high=2.0, applies_to=drawing,
                        help="divides the logits: below 1 gives cleaner, less varied images")]
         if self.num_classes:
-            out.append(Control("label", "choice", None, choices=[None, *range(self.num_classes)],
+            out.append(Control("label", "choice", None, choices=[None, *range(self.num_classes)], applies_to=drawing,
                                help="class to draw (None: a random class per image)"))
+        h, w = self.data_spec.height, self.data_spec.width
+        out.append(Control("every", "slider", max(1, w // 4), low=1, high=h * w, step=1, applies_to=("steps",),
+                           help="pixels filled in between two frames of the step-by-step view"))
         return out
+
+    @torch.no_grad()
+    def complete(self, given: torch.Tensor, keep_rows: int, generator: torch.Generator | None = None,
+                 **controls) -> torch.Tensor:
+        """Each image of `given` with its top `keep_rows` rows kept and the rest drawn from
+        p(rest | top): exact conditional sampling, as raster order makes it."""
+        return self.sample(len(given), generator=generator, given=given, given_rows=keep_rows, **controls)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,

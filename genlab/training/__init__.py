@@ -2,27 +2,45 @@
 from __future__ import annotations
 
 import datetime as _dt
+import tomllib
 from pathlib import Path
 
 from genlab.registry import get_family
-from genlab.training.config import Recipe, TrainConfig, apply_overrides, read_recipe, toml_literal
-from genlab.training.trainer import CHECKPOINT_NAME, Trainer
+from genlab.training.config import (Recipe, TrainConfig, apply_overrides, move_optimizer_settings, parse_recipe,
+                                    read_recipe, toml_literal)
+from genlab.checkpoint import CHECKPOINT_NAME, RUNS_DIR
+from genlab.training.trainer import Trainer
 
-RUNS_DIR = Path("runs")
 
 
 def make_recipe(family: str | None = None, config: str | Path | None = None, data: str | None = None,
                 steps: int | None = None, overrides: list[str] | dict | None = None,
-                data_root: str | None = None) -> Recipe:
-    """A recipe from a TOML file and/or a family name, with overrides applied."""
-    if config is not None:
+                data_root: str | None = None, base: Recipe | None = None) -> Recipe:
+    """A recipe from a TOML file and/or a family name, with overrides applied.
+
+    With `base` (a resumed run's own recipe) the run continues its recipe: a --config
+    file's sections and the overrides are laid over it, everything else is kept."""
+    from genlab.errors import GenlabError
+
+    if base is not None:
+        recipe = parse_recipe(base.source, "the run's recipe") if base.source else base
+        if config is not None:
+            given = read_recipe(config)
+            if given.family != recipe.family:
+                raise GenlabError(f"recipe {config} is for {given.family}, not {recipe.family} (the run's family)")
+            for k in tomllib.loads(given.source).get("train", {}):  # only what the file sets
+                setattr(recipe.train, k, getattr(given.train, k))
+            recipe.model.update(given.model)
+            recipe.optim.update(given.optim)
+            recipe.schedule.update(given.schedule)
+        if family is not None and family != recipe.family:
+            raise GenlabError(f"the run to resume is a {recipe.family} run, not {family}")
+    elif config is not None:
         recipe = read_recipe(config)
         if family is not None and family != recipe.family:
-            from genlab.errors import GenlabError
             raise GenlabError(f"recipe {config} is for {recipe.family}, not {family}")
     else:
         if family is None:
-            from genlab.errors import GenlabError
             raise GenlabError("say which family to train (or give --config RECIPE.toml)")
         recipe = Recipe(family=family)
     cls = get_family(recipe.family)
@@ -31,7 +49,8 @@ def make_recipe(family: str | None = None, config: str | Path | None = None, dat
         recipe.data_root = data_root
     if isinstance(overrides, dict):
         overrides = [f"{k}={toml_literal(v)}" for k, v in overrides.items()]
-    apply_overrides(recipe, list(overrides or []), cls.Config)
+    move_optimizer_settings(recipe, cls.Optim)
+    apply_overrides(recipe, list(overrides or []), cls.Config, cls.Optim)
     if steps is not None:
         recipe.train.steps = steps
     return recipe
@@ -47,6 +66,25 @@ def default_out(recipe: Recipe, resume: bool) -> Path:
     return RUNS_DIR / f"{stem}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def resolve_run(family: str | None = None, config: str | Path | None = None, data: str | None = None,
+                steps: int | None = None, overrides: list[str] | dict | None = None,
+                data_root: str | None = None, out: str | Path | None = None,
+                resume: bool = False) -> tuple[Recipe, Path]:
+    """(recipe, run folder) for a new run or a resume. A resume continues the run's own
+    recipe (stored in its checkpoint); what is given here overrides it explicitly."""
+    recipe = make_recipe(family, config, data, steps, overrides, data_root)
+    out = Path(out) if out is not None else default_out(recipe, resume)
+    checkpoint = out / CHECKPOINT_NAME
+    if resume and checkpoint.is_file():
+        from genlab.checkpoint import load_checkpoint
+
+        stored = load_checkpoint(checkpoint).get("recipe") or ""
+        if stored:
+            base = parse_recipe(stored, f"the recipe stored in {checkpoint}")
+            recipe = make_recipe(family, config, data, steps, overrides, data_root, base=base)
+    return recipe, out
+
+
 def train(family: str | None = None, *, config: str | Path | None = None, data: str | None = None,
           steps: int | None = None, out: str | Path | None = None, resume: bool = False,
           overrides: list[str] | dict | None = None, data_root: str | None = None,
@@ -57,8 +95,7 @@ def train(family: str | None = None, *, config: str | Path | None = None, data: 
     """
     from genlab.registry import load
 
-    recipe = make_recipe(family, config, data, steps, overrides, data_root)
-    out = Path(out) if out is not None else default_out(recipe, resume)
+    recipe, out = resolve_run(family, config, data, steps, overrides, data_root, out, resume)
     trainer = Trainer(recipe, out, resume=resume, progress=progress, on_event=on_event, stop=stop)
     path = trainer.fit()
     if path is None:  # not the main rank
@@ -66,4 +103,4 @@ def train(family: str | None = None, *, config: str | Path | None = None, data: 
     return load(path)
 
 
-__all__ = ["train", "Trainer", "TrainConfig", "Recipe", "make_recipe", "read_recipe"]
+__all__ = ["train", "Trainer", "TrainConfig", "Recipe", "make_recipe", "read_recipe", "resolve_run"]

@@ -1,7 +1,8 @@
 """Endless, resumable streams of training batches.
 
 In-memory sets live on the training device whole (no per-step host-to-device
-copy); each step gathers a batch by index. Streamed sets go through a
+copy); each step gathers a batch by index, with every extra tensor the data
+set carries (domains, attributes) except its evaluation-only ones. Streamed sets go through a
 DataLoader. Both shuffle per epoch from a seed and remember where they are,
 so a resumed run sees exactly the batches an uninterrupted run would.
 """
@@ -13,25 +14,22 @@ from genlab.data import ImageDataset
 from genlab.training.distributed import DistInfo, shard_indices
 
 
-class InMemoryBatches:
-    def __init__(self, data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo):
-        shard = shard_indices(len(data), dist)
-        if len(shard) < batch_size:
-            raise ValueError(f"batch_size {batch_size} is larger than this rank's {len(shard)} examples")
-        self.images = data.images[shard].to(device)
-        self.labels = data.labels[shard].to(device)
+class _Shuffled:
+    """Endless epochs over n indices from one generator; remembers its place."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
         self.batch_size = batch_size
-        self.generator = torch.Generator().manual_seed(seed + 7919 * dist.rank)
-        self.perm = torch.randperm(len(shard), generator=self.generator)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.generator)
         self.pos = 0
 
-    def __next__(self) -> dict:
+    def take(self) -> torch.Tensor:
         if self.pos + self.batch_size > len(self.perm):  # drop the ragged tail, reshuffle
             self.perm = torch.randperm(len(self.perm), generator=self.generator)
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + self.batch_size].to(self.images.device)
+        idx = self.perm[self.pos:self.pos + self.batch_size]
         self.pos += self.batch_size
-        return {"image": self.images[idx], "label": self.labels[idx]}
+        return idx
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "perm": self.perm.clone(), "pos": self.pos}
@@ -40,6 +38,68 @@ class InMemoryBatches:
         self.generator.set_state(state["generator"])
         self.perm = state["perm"].clone()
         self.pos = int(state["pos"])
+
+
+class InMemoryBatches:
+    """Batches gathered by index from tensors that live on the device. With `unpaired_by`,
+    one shuffle per group (domain), concatenated group after group."""
+
+    def __init__(self, data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo):
+        shard = shard_indices(len(data), dist)
+        if len(shard) < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than this rank's {len(shard)} examples")
+        self.tensors = {"image": data.images[shard], "label": data.labels[shard],
+                        **{k: v[shard] for k, v in data.extras.items()}}
+        self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        self.train_keys = [k for k in self.tensors if k not in data.eval_only]
+        seed = seed + 7919 * dist.rank
+        if data.unpaired_by is None:
+            self.groups = [torch.arange(len(shard))]
+        else:
+            key = data.extras[data.unpaired_by][shard]
+            self.groups = [(key == g).nonzero().flatten() for g in key.unique(sorted=True)]
+            small = min(len(g) for g in self.groups)
+            if small < batch_size:
+                raise ValueError(f"batch_size {batch_size} is larger than a {data.unpaired_by} group's "
+                                 f"{small} examples on this rank")
+        self.source = data.extras["source"][shard] if "source" in data.extras else None
+        self.streams = [_Shuffled(len(g), batch_size, seed + 104729 * i) for i, g in enumerate(self.groups)]
+        self.last_indices: torch.Tensor | None = None  # rows of the last batch in this rank's shard (tests)
+
+    def _unpaired(self, picks: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Where a later group's pick at some position renders the same source as the first
+        group's pick there, take the next example of that group's shuffle instead (sources
+        are unique within a group, so the replacement never clashes)."""
+        if self.source is None or len(picks) < 2:
+            return picks
+        first = self.source[picks[0]]
+        for gi in range(1, len(picks)):
+            group, local = self.groups[gi], self.streams[gi]
+            clash = self.source[picks[gi]] == first
+            if clash.any():
+                perm_pos = (torch.searchsorted(group, picks[gi][clash]))  # positions inside the group
+                picks[gi] = picks[gi].clone()
+                picks[gi][clash] = group[(perm_pos + 1) % len(group)]
+        return picks
+
+    def __next__(self) -> dict:
+        picks = [g[s.take()] for g, s in zip(self.groups, self.streams)]
+        idx = torch.cat(self._unpaired(picks))
+        self.last_indices = idx
+        idx = idx.to(self.tensors["image"].device)
+        return {k: self.tensors[k][idx] for k in self.train_keys}
+
+    def state_dict(self) -> dict:
+        if len(self.streams) == 1:  # the layout of checkpoints written before groups existed
+            return self.streams[0].state_dict()
+        return {"groups": [s.state_dict() for s in self.streams]}
+
+    def load_state_dict(self, state: dict) -> None:
+        states = state["groups"] if "groups" in state else [state]
+        if len(states) != len(self.streams):
+            raise ValueError(f"saved data order has {len(states)} groups, this data set {len(self.streams)}")
+        for stream, st in zip(self.streams, states):
+            stream.load_state_dict(st)
 
 
 class _OffsetSampler(torch.utils.data.Sampler):

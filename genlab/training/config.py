@@ -8,13 +8,23 @@ A recipe (experiments/*.toml) is a diff of the defaults:
     steps = 3000
     [model]
     latent_dim = 100
+    [optim]
+    lr_g = 1e-4
+    [schedule]
+    kind = "cosine"
 
-`--set lr=1e-4` finds `lr` in [train] or [model]; a name in both needs a prefix
-(`--set model.lr=1e-4`).
+[model] builds the network (a resumed run cannot change it); [train], [optim]
+(the family's optimiser settings) and [schedule] (learning-rate schedules,
+see schedules.py) say how it is trained, and a resume may change them.
+
+`--set lr_g=1e-4` finds `lr_g` in [train], [model] or [optim]; a name in more
+than one needs a prefix (`--set model.width=32`); schedules always take one
+(`--set schedule.kind=cosine`, `--set schedule.generator.warmup_steps=100`).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -59,28 +69,35 @@ class Recipe:
     data_root: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     model: dict = field(default_factory=dict)  # values for the family's Config
+    optim: dict = field(default_factory=dict)  # values for the family's Optim (learning rates, betas)
+    schedule: dict = field(default_factory=dict)  # the [schedule] table (see schedules.py)
     source: str = ""  # the recipe's TOML text, stored in checkpoints
+
+
+def parse_recipe(text: str, where: str) -> Recipe:
+    """A recipe from TOML text (a file's, or the one stored in a checkpoint)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise GenlabError(f"{where} is not valid TOML: {e}") from None
+    allowed = {"family", "data", "data_root", "train", "model", "optim", "schedule", "description"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise GenlabError(f"{where}: unknown key {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    if "family" not in raw:
+        raise GenlabError(f"{where} does not say which family (family = \"...\")")
+    train = TrainConfig()
+    _apply(train, raw.get("train", {}), f"{where} [train]")
+    return Recipe(family=raw["family"], data=raw.get("data"), data_root=raw.get("data_root"), train=train,
+                  model=dict(raw.get("model", {})), optim=dict(raw.get("optim", {})),
+                  schedule=dict(raw.get("schedule", {})), source=text)
 
 
 def read_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise GenlabError(f"recipe {path} does not exist")
-    text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise GenlabError(f"recipe {path} is not valid TOML: {e}") from None
-    allowed = {"family", "data", "data_root", "train", "model", "description"}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise GenlabError(f"recipe {path}: unknown key {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    if "family" not in raw:
-        raise GenlabError(f"recipe {path} does not say which family (family = \"...\")")
-    train = TrainConfig()
-    _apply(train, raw.get("train", {}), f"recipe {path} [train]")
-    return Recipe(family=raw["family"], data=raw.get("data"), data_root=raw.get("data_root"),
-                  train=train, model=dict(raw.get("model", {})), source=text)
+    return parse_recipe(path.read_text(), f"recipe {path}")
 
 
 def parse_value(text: str):
@@ -111,29 +128,69 @@ def _apply(obj, values: dict, where: str) -> None:
         setattr(obj, k, _coerce(v, hints[k], f"{where} {k}"))
 
 
-def apply_overrides(recipe: Recipe, overrides: list[str], model_config_cls) -> None:
-    """Apply `key=value` strings to the recipe's train or model section."""
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
-    model_hints = typing.get_type_hints(model_config_cls)
+def move_optimizer_settings(recipe: Recipe, optim_cls) -> None:
+    """Recipes and checkpoints written before optimiser settings left the model config kept
+    them under [model]: move any such key to [optim]."""
+    for name in [f.name for f in dataclasses.fields(optim_cls)]:
+        if name in recipe.model:
+            recipe.optim.setdefault(name, recipe.model.pop(name))
+
+
+def check_optim_values(optim) -> None:
+    """Learning rates must be finite and positive, betas in [0, 1): one line naming the option."""
+    for f in dataclasses.fields(optim):
+        v = getattr(optim, f.name)
+        if f.name.startswith("lr") and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise GenlabError(f"[optim] {f.name} must be a finite learning rate > 0, got {v}")
+        if f.name.startswith("beta") and not 0.0 <= v < 1.0:
+            raise GenlabError(f"[optim] {f.name} must be in [0, 1), got {v}")
+
+
+def make_optim(family_cls, values: dict | None = None):
+    """A family's Optim (optimiser settings) from the recipe's [optim] values, checked."""
+    cls = family_cls.Optim
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values or {}) - names)
+    if unknown:
+        raise GenlabError(f"{family_cls.family} has no optimiser option {', '.join(unknown)}; "
+                          f"options are {', '.join(sorted(names)) or 'none'}")
+    optim = cls(**(values or {}))
+    check_optim_values(optim)
+    return optim
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str], model_config_cls, optim_cls) -> None:
+    """Apply `key=value` strings to the recipe's train, model, optim or schedule section."""
+    sections = {"train": {f.name for f in dataclasses.fields(TrainConfig)},
+                "model": set(typing.get_type_hints(model_config_cls)),
+                "optim": set(typing.get_type_hints(optim_cls))}
     for item in overrides:
         if "=" not in item:
             raise GenlabError(f"--set {item!r} is not key=value")
         key, text = (s.strip() for s in item.split("=", 1))
         value = parse_value(text)
+        if key.startswith("schedule."):  # schedule.kind or schedule.PHASE.kind
+            *phase, name = key.split(".")[1:]
+            table = recipe.schedule.setdefault(phase[0], {}) if phase else recipe.schedule
+            table[name] = value
+            continue
         section, _, name = key.rpartition(".")
-        in_train, in_model = name in train_names, name in model_hints
-        if section == "train" or (not section and in_train and not in_model):
+        if section and section not in sections:
+            raise GenlabError(f"--set {key}: no section {section!r}; sections are train, model, optim, schedule")
+        owners = [section] if section else [s for s, names in sections.items() if name in names]
+        if section and name not in sections[section] or not owners:
+            raise GenlabError(f"--set: unknown option {key!r}; " + "; ".join(
+                f"{s} options: {', '.join(sorted(names)) or 'none'}" for s, names in sections.items()))
+        if len(owners) > 1:
+            raise GenlabError(f"--set {name} is an option of {' and '.join(owners)}; write "
+                              f"{' or '.join(f'{s}.{name}' for s in owners)}")
+        owner = owners[0]
+        if owner == "train":
             _apply(recipe.train, {name: value}, "--set train")
-        elif section == "model" or (not section and in_model and not in_train):
-            if name not in model_hints:
-                raise GenlabError(f"--set: {recipe.family} has no model option {name!r}; "
-                                  f"options are {', '.join(sorted(model_hints))}")
-            recipe.model[name] = _coerce(value, model_hints[name], f"--set model {name}")
-        elif in_train and in_model:
-            raise GenlabError(f"--set {name} is both a train and a model option; write train.{name} or model.{name}")
         else:
-            raise GenlabError(f"--set: unknown option {key!r}; train options: {', '.join(sorted(train_names))}; "
-                              f"{recipe.family} options: {', '.join(sorted(model_hints))}")
+            cls = model_config_cls if owner == "model" else optim_cls
+            target = recipe.model if owner == "model" else recipe.optim
+            target[name] = _coerce(value, typing.get_type_hints(cls)[name], f"--set {owner} {name}")
 
 
 def toml_literal(v) -> str:
@@ -154,6 +211,33 @@ def recipe_to_toml(recipe: Recipe) -> str:
         lines.append(f"data_root = {toml_literal(recipe.data_root)}")
     lines.append("\n[train]")
     lines += [f"{k} = {toml_literal(v)}" for k, v in dataclasses.asdict(recipe.train).items()]
-    lines.append("\n[model]")
-    lines += [f"{k} = {toml_literal(v)}" for k, v in recipe.model.items() if v is not None]
+    for section in ("model", "optim"):
+        lines.append(f"\n[{section}]")
+        lines += [f"{k} = {toml_literal(v)}" for k, v in getattr(recipe, section).items() if v is not None]
+    common = {k: v for k, v in recipe.schedule.items() if not isinstance(v, dict)}
+    if recipe.schedule:
+        lines.append("\n[schedule]")
+        lines += [f"{k} = {toml_literal(v)}" for k, v in common.items()]
+    for phase, table in recipe.schedule.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[schedule.{phase}]")
+            lines += [f"{k} = {toml_literal(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple]:
+    """{"section.key": (old, new)} for every value that differs (what a resume changed)."""
+    def flat(r: Recipe) -> dict:
+        out = {"data": r.data, "data_root": r.data_root}
+        out.update({f"train.{k}": v for k, v in dataclasses.asdict(r.train).items()})
+        for section in ("model", "optim"):
+            out.update({f"{section}.{k}": v for k, v in getattr(r, section).items()})
+        for k, v in r.schedule.items():
+            if isinstance(v, dict):
+                out.update({f"schedule.{k}.{kk}": vv for kk, vv in v.items()})
+            else:
+                out[f"schedule.{k}"] = v
+        return out
+
+    a, b = flat(old), flat(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}

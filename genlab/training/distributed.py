@@ -43,7 +43,9 @@ def init_from_env(device_type: str) -> DistInfo:
 
 
 def shard_indices(n: int, info: DistInfo) -> torch.Tensor:
-    """This rank's share of n examples: every world_size-th, starting at rank."""
+    """This rank's share of n examples: every world_size-th, starting at rank. Shards
+    differ in length by one where n does not split evenly; each rank's data-order state
+    is saved separately, so that is no obstacle to resuming."""
     return torch.arange(info.rank, n, info.world_size)
 
 
@@ -63,6 +65,13 @@ def average_gradients(params, world_size: int) -> None:
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """Every rank's `obj` (picklable), in rank order, on every rank."""
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def check_in_sync(module: torch.nn.Module) -> None:

@@ -2,7 +2,12 @@
 
 The shadow copy is keyed like the model's state_dict, so a checkpoint's
 ``ema`` entry can simply be laid over ``model`` weights at load time.
-Buffers (e.g. batch-norm running statistics) are copied, not averaged.
+
+Floating-point buffers (batch-norm running means and variances) are averaged
+with the same decay as the weights, so the statistics used at sampling time
+belong to (approximately) the averaged weights rather than to the live ones;
+integer buffers (num_batches_tracked) are copied. For exact statistics of the
+EMA weights, `recalibrate_batchnorm` re-estimates them from fresh forward passes.
 """
 from __future__ import annotations
 
@@ -34,7 +39,10 @@ class EMA:
         shadow_params = [self.shadow[n] for n in self.param_names]
         torch._foreach_lerp_(shadow_params, [p.detach() for p in self._params], 1.0 - decay)
         for n, b in zip(self.buffer_names, self._buffers):
-            self.shadow[n].copy_(b)
+            if b.is_floating_point():
+                self.shadow[n].lerp_(b, 1.0 - decay)
+            else:
+                self.shadow[n].copy_(b)
 
     def state_dict(self) -> dict:
         return dict(self.shadow)
@@ -57,3 +65,26 @@ class EMA:
             with torch.no_grad():
                 for n, t in tensors.items():
                     t.copy_(live[n])
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, make_input, batches: int = 50) -> int:
+    """Re-estimate every BatchNorm's running statistics of `module` for its current weights
+    (the cumulative average over `batches` forward passes of `make_input()`), then leave it in
+    eval mode. Returns the number of BatchNorm layers reset; 0 means nothing to do."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch counts equally
+    module.train()
+    try:
+        for _ in range(batches):
+            module(make_input())
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        module.eval()
+    return len(norms)

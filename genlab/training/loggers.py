@@ -7,10 +7,17 @@ from pathlib import Path
 
 
 class MetricsLog:
-    def __init__(self, folder: Path, resume: bool):
+    """`resume_step`: None starts a new log; a step keeps the rows up to it and drops later
+    ones (logged after the checkpoint the run resumes from), so each step appears once."""
+
+    def __init__(self, folder: Path, resume_step: int | None = None):
         self.path = folder / "metrics.jsonl"
-        if not resume:
+        if resume_step is None or not self.path.exists():
             self.path.write_text("")
+        else:
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and _step_of(line) <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
         self._tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -31,6 +38,13 @@ class MetricsLog:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return 1 << 62  # a torn line (killed mid-write): dropped
 
 
 def read_metrics(path: str | Path) -> list[dict]:

@@ -1,8 +1,16 @@
 """The one training loop every family shares.
 
 The model supplies phases (parameters, optimiser settings, a loss); the
-trainer owns everything else: device and precision, optimisers, EMA,
-gradient averaging across ranks, checkpoints, logs, progress and sample grids.
+trainer owns everything else: device and precision, optimisers and their
+learning-rate schedules, EMA, gradient averaging across ranks, checkpoints,
+logs, progress and sample grids. Before every step it calls the model's
+`advance(step)`, and rebuilds the optimisers of the phases the model names
+(a progressive GAN's new resolution).
+
+Random numbers: the weights are initialised from `seed` alone (the same on
+every rank); the noise a model draws while training comes from the global RNG,
+which each rank reseeds with its own offset, so the ranks' fake batches
+differ. Every rank's RNG and data-order state goes into the checkpoint.
 
 Losses stay on the device between log points (no per-step host sync); at each
 log point they are checked for NaN/Inf *before* anything is saved, so a
@@ -24,16 +32,17 @@ from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.gallery import save_grid
 from genlab.model import GenerativeModel, Phase
-from genlab.registry import build, make_config
+from genlab.registry import build, get_family, make_config
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
-from genlab.training.checkpoint import load_checkpoint, save_checkpoint
-from genlab.training.config import Recipe, recipe_to_toml
+from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from genlab.training.config import Recipe, make_optim, parse_recipe, recipe_changes, recipe_to_toml
+from genlab.training.schedules import phase_schedules
 from genlab.training.ema import EMA
 from genlab.training.loggers import MetricsLog
 
-CHECKPOINT_NAME = "latest.pt"
 GRID_SEED = 1234  # fixed noise for sample grids, so grids compare across steps
+RANK_SEED_STRIDE = 1_000_003  # rank r draws its training noise from seed + r * stride
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -65,6 +74,7 @@ class Trainer:
         tc.validate()
         self.recipe, self.tc, self.out = recipe, tc, Path(out)
         self.on_event, self.stop, self.progress = on_event, stop, progress
+        self.changes: dict[str, tuple] = {}  # what a resume changed in the run's recipe
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
 
@@ -82,13 +92,19 @@ class Trainer:
         data = load_dataset(recipe.data, "train", root=recipe.data_root)
         config = make_config(recipe.family, state["config"] if state else recipe.model)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
-        self.phases: list[Phase] = self.model.bind_phases()
-        self._all_params = list(self.model.parameters())
-        self._phase_params = {p.name: set(map(id, p.params)) for p in self.phases}
-        self.optimizers = {p.name: p.optimizer.build(p.params) for p in self.phases}
-        self.base_lrs = {p.name: p.optimizer.lr for p in self.phases}
+        self.model.optim = make_optim(get_family(recipe.family), recipe.optim)
+        if self.dist.enabled:
+            D.broadcast_parameters(self.model)  # (already equal: same seed) then own noise per rank
+            torch.manual_seed(tc.seed + RANK_SEED_STRIDE * self.dist.rank)
         fp16 = self.amp_dtype == torch.float16 and self.device.type == "cuda"
-        self.scalers = {p.name: torch.amp.GradScaler(self.device.type, enabled=fp16) for p in self.phases}
+        self._grad_scaling = fp16
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        if state is not None:  # the stage the run had reached decides which phases exist
+            self.model.load_state_dict(state["model"])
+            self.model.load_step_state(state.get("step_state") or {})
+        self._bind(set())
+        self.schedules = phase_schedules(recipe.schedule, [p.name for p in self.phases])
         self.ema = None
         if tc.ema_decay > 0 and self.model.ema_modules:
             self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
@@ -99,14 +115,32 @@ class Trainer:
         self.step, self.train_seconds = 0, 0.0
         if state is not None:
             self._restore(state)
-        if self.dist.enabled:
-            D.broadcast_parameters(self.model)
         self.forward = torch.compile(self.model) if tc.compile else self.model
         self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "recipe.toml").write_text(recipe_to_toml(recipe))
-        self.log = MetricsLog(self.out, resume=state is not None) if self.dist.is_main else None
+        self.log = MetricsLog(self.out, resume_step=self.step if state is not None else None) \
+            if self.dist.is_main else None
+        if self.changes and self.log is not None:
+            self.log.write(self.step, {"event": "resume", "changed": {k: list(v) for k, v in self.changes.items()}})
+            print("genlab: resumed with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()),
+                  file=sys.stderr)
+
+    def _bind(self, reset: set[str]) -> None:
+        """(Re)read the model's phases; build optimisers for new phases and for those in `reset`
+        (fresh state: Adam's moments start again), keep the others, drop vanished ones."""
+        self.phases: list[Phase] = self.model.bind_phases()
+        names = [p.name for p in self.phases]
+        self._all_params = list(self.model.parameters())
+        self._phase_params = {p.name: set(map(id, p.params)) for p in self.phases}
+        for p in self.phases:
+            if p.name in reset or p.name not in self.optimizers:
+                self.optimizers[p.name] = p.optimizer.build(p.params)
+                self.scalers[p.name] = torch.amp.GradScaler(self.device.type, enabled=self._grad_scaling)
+        for gone in set(self.optimizers) - set(names):
+            del self.optimizers[gone], self.scalers[gone]
+        self.base_lrs = {p.name: p.optimizer.lr for p in self.phases}
 
     # ----- resume ---------------------------------------------------------------
     @property
@@ -122,6 +156,8 @@ class Trainer:
     def _check_same_model(self, state: dict) -> None:
         if state["family"] != self.recipe.family:
             raise CheckpointError(f"{self.checkpoint_path} holds a {state['family']} run, not {self.recipe.family}")
+        if state.get("recipe"):
+            self.changes = recipe_changes(parse_recipe(state["recipe"], "the stored recipe"), self.recipe)
         wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
         saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
         changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k]]
@@ -130,26 +166,43 @@ class Trainer:
                               f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out")
 
     def _restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        """Weights and step state were laid in before the phases were bound; now the rest."""
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
+            if name in state["optimizers"]:
+                opt.load_state_dict(state["optimizers"][name])
+                # The recipe may change a learning rate at resume: the new base rate wins.
+                for group in opt.param_groups:
+                    group["lr"] = self.base_lrs[name]
         for name, scaler in self.scalers.items():
             if name in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][name])
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         self.step, self.train_seconds = int(state["step"]), float(state.get("train_seconds", 0.0))
-        rng = state["rng"]
+        per_rank = state.get("rng_ranks") or [state["rng"]]
+        if len(per_rank) != self.dist.world_size:
+            print(f"genlab: the run was saved by {len(per_rank)} process(es) and resumes with "
+                  f"{self.dist.world_size}: data order and noise start afresh (weights and optimisers are exact)",
+                  file=sys.stderr)
+            return
+        rng = per_rank[self.dist.rank]
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda"):
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.batches.load_state_dict(rng["batches"])
 
+    def _rng_state(self) -> dict:
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "batches": self.batches.state_dict()}
+
     def state_dict(self) -> dict:
         return {
             "family": self.recipe.family,
             "config": self.model.config_dict(),
-            "data_spec": dataclasses.asdict(self.model.data_spec),
+            "data_spec": self.model.data_spec.to_dict(),
+            "optim": dataclasses.asdict(self.model.optim),
+            "step_state": self.model.step_state(),
             "train_config": dataclasses.asdict(self.tc),
             "recipe": recipe_to_toml(self.recipe),
             "step": self.step,
@@ -157,9 +210,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema else {},
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-                    "batches": self.batches.state_dict()},
+            "rng": self._rng_state(),
             "metrics": {},
             "train_seconds": self.train_seconds,
             "device": str(self.device) + (f" x{self.dist.world_size}" if self.dist.enabled else ""),
@@ -168,11 +219,16 @@ class Trainer:
 
     def save(self) -> Path | None:
         self._check_finite()  # never save weights that came from a NaN step
+        rng_ranks = None
         if self.dist.enabled:
             D.check_in_sync(self.model)
+            rng_ranks = D.gather_objects(self._rng_state(), self.dist)  # every rank's own streams
         if not self.dist.is_main:
             return None
-        return save_checkpoint(self.state_dict(), self.checkpoint_path)
+        state = self.state_dict()
+        if rng_ranks is not None:
+            state["rng_ranks"] = rng_ranks
+        return save_checkpoint(state, self.checkpoint_path)
 
     # ----- one step -------------------------------------------------------------
     def _run_phase(self, phase: Phase, batch: dict) -> None:
@@ -180,10 +236,9 @@ class Trainer:
         for p in self._all_params:  # other phases' weights are constants here
             p.requires_grad_(id(p) in own)
         opt, scaler = self.optimizers[phase.name], self.scalers[phase.name]
-        if phase.optimizer.warmup_steps:
-            scale = min(1.0, (self.step + 1) / phase.optimizer.warmup_steps)
-            for group in opt.param_groups:
-                group["lr"] = self.base_lrs[phase.name] * scale
+        lr = self.learning_rate(phase.name, self.step)
+        for group in opt.param_groups:
+            group["lr"] = lr
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             loss, logs = self.forward(phase.name, batch)
         opt.zero_grad(set_to_none=True)
@@ -196,6 +251,12 @@ class Trainer:
         scaler.step(opt)
         scaler.update()
         self._pending.append((self.step, phase.name, loss.detach().float(), {k: v.detach().float() for k, v in logs.items()}))
+
+    def learning_rate(self, phase: str, step: int) -> float:
+        """The phase's rate at 0-based `step`: its base rate times its schedule's factor."""
+        sched = self.schedules.get(phase)
+        factor = sched.factor(step, self.tc.steps) if sched is not None else 1.0
+        return self.base_lrs[phase] * factor
 
     def _check_finite(self) -> None:
         """Raise TrainingDiverged at the first non-finite pending loss (they stay pending for the log)."""
@@ -261,6 +322,11 @@ class Trainer:
             while self.step < tc.steps:
                 if self.stop is not None and self.stop.is_set():
                     break
+                reset = self.model.advance(self.step)
+                if reset:
+                    self._bind(set(reset))
+                    self.schedules = phase_schedules(self.recipe.schedule, [p.name for p in self.phases])
+                    self._emit({"kind": "stage", "step": self.step, "reset": sorted(reset)})
                 batch = next(self.batches)
                 for phase in self.phases:
                     if self.step % phase.every == 0:

@@ -1,5 +1,8 @@
 """One self-describing checkpoint file, written atomically, read without running code.
 
+Training writes it and inference (registry, CLI sample/eval, the app) reads it,
+so it sits beside the registry rather than inside genlab.training.
+
 Layout (a plain dict of tensors and Python literals, so `torch.load(...,
 weights_only=True)` can read it and a pickle that carries code is refused):
 
@@ -17,6 +20,9 @@ from pathlib import Path
 import torch
 
 from genlab.errors import CheckpointError
+
+CHECKPOINT_NAME = "latest.pt"  # a run folder's checkpoint
+RUNS_DIR = Path("runs")  # where runs go unless told otherwise
 
 FORMAT = "genlab-checkpoint"
 FORMAT_VERSION = 1
