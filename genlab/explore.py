@@ -108,3 +108,28 @@ def typical_norm(model, n: int = 512, seed: int = 0) -> tuple[float, float]:
     """Mean and std of |z| under the prior, to say when a latent is off-distribution."""
     norms = model.prior(n, generator=torch.Generator().manual_seed(seed)).float().norm(dim=1)
     return float(norms.mean()), float(norms.std())
+
+
+def even_frames(frames, k: int) -> list:
+    """At most k frames of an iterable (of any length, read once), evenly spaced, the first
+    and the last always included: a 1,000-step denoising chain ends on its finished image.
+
+    Memory stays bounded: frames are kept at a stride that doubles whenever 2k are held.
+    """
+    if k < 2:
+        raise ValueError(f"keep at least 2 frames (first and last), got {k}")
+    kept, stride, last, count = [], 1, None, 0
+    for i, frame in enumerate(frames):
+        last, count = frame, i + 1
+        if i % stride == 0:
+            kept.append(frame)
+            if len(kept) >= 2 * k:
+                kept, stride = kept[::2], stride * 2
+    if count == 0:
+        return []
+    if (count - 1) % stride:  # the last frame fell between kept ones
+        kept.append(last)
+    if len(kept) <= k:
+        return kept
+    idx = [round(j * (len(kept) - 1) / (k - 1)) for j in range(k)]
+    return [kept[j] for j in idx]

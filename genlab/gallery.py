@@ -74,13 +74,14 @@ def write_html(entries: list[dict], path: str | Path, title: str = "genlab galle
     return path
 
 
+GIF_FRAMES = 41  # frames of a step-by-step GIF, evenly spaced over the whole chain, the last included
+
+
 def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: int = 0) -> Path:
     """For each checkpoint: a sample grid, and where the model allows it an
     interpolation strip and GIF (latent models) or a generation GIF (sample_steps).
     Writes out/index.html and returns its path."""
-    import itertools
-
-    from genlab.explore import walk
+    from genlab.explore import even_frames, walk
     from genlab.registry import load, shipped_checkpoints
 
     out = Path(out)
@@ -110,8 +111,7 @@ def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: i
                          "caption": "each row walks between two prior samples"},
                         {"title": f"{stem}: the same walk as a GIF", "image": f"{stem}_interpolation.gif"}]
         if "sample_steps" in model.capabilities:
-            steps = list(itertools.islice(model.sample_steps(16, generator=torch.Generator().manual_seed(seed)), 200))
-            frames = steps[:: max(1, len(steps) // 40)] + steps[-1:]
+            frames = even_frames(model.sample_steps(16, generator=torch.Generator().manual_seed(seed)), GIF_FRAMES)
             save_gif([f.float() for f in frames], out / f"{stem}_steps.gif", scale=3, bounce=False)
             entries.append({"title": f"{stem}: generation step by step", "image": f"{stem}_steps.gif"})
     return write_html(entries, out / "index.html")

@@ -59,3 +59,60 @@ class Toy(GenerativeModel):
     @torch.no_grad()
     def sample(self, n, generator=None, **controls):
         return torch.tanh(self.mean(self.randn(n, 1, generator=generator))).view(n, *self.data_spec.image_shape)
+
+
+@dataclass
+class StagedConfig:
+    stage_at: int = 5  # the step at which the second stage starts
+    fade_steps: int = 3  # the new stage's weight fades in over this many steps
+
+
+@register
+class ToyStaged(Toy):
+    """The toy with a stage schedule, as a progressive GAN has one: at `stage_at` a second
+    generator phase ('refine') appears, the generator's optimiser starts afresh, and an
+    alpha fades the refinement in. Alpha enters the loss, so a resume that restored the
+    wrong stage state would train different weights."""
+
+    family = "toy_staged"
+    Config = StagedConfig
+
+    def __init__(self, config: StagedConfig, data_spec: DataSpec):
+        GenerativeModel.__init__(self, config, data_spec)
+        size = data_spec.channels * data_spec.height * data_spec.width
+        self.mean = nn.Linear(1, size)
+        self.refine = nn.Linear(size, size)
+        self.critic = nn.Linear(size, 1)
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self.stage, self.alpha = 0, 0.0
+        self.config.nan_at_call = -1
+
+    def advance(self, step):
+        stage = int(step >= self.config.stage_at)
+        self.alpha = min(1.0, (step - self.config.stage_at + 1) / self.config.fade_steps) if stage else 0.0
+        if stage != self.stage:
+            self.stage = stage
+            return {"generator"}
+        return set()
+
+    def step_state(self):
+        return {"stage": self.stage, "alpha": self.alpha}
+
+    def load_step_state(self, state):
+        self.stage, self.alpha = int(state.get("stage", 0)), float(state.get("alpha", 0.0))
+
+    def _fake(self, n):
+        x = self.mean(self.randn(n, 1))
+        if self.stage:
+            x = x + self.alpha * self.refine(x)
+        return torch.tanh(x).view(n, *self.data_spec.image_shape)
+
+    def refine_loss(self, batch):
+        return (self._fake(len(batch["image"])) - batch["image"]).abs().mean(), {"alpha": torch.tensor(self.alpha)}
+
+    def phases(self):
+        out = super().phases()
+        if self.stage:
+            out.append(Phase("refine", list(self.refine.parameters()), self.refine_loss,
+                             OptimizerSpec("sgd", lr=self.optim.lr, betas=(0.9, 0.999))))
+        return out

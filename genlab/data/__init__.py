@@ -9,11 +9,13 @@ through a DataLoader. Names:
 - ``tv-mnist``, ``fashion-mnist``, ``cifar10``, ``celeba``: torchvision sets
   under ``root`` (they are downloaded only with ``download=True``)
 - ``folder:PATH``    an ImageFolder of the user's own pictures
+- any name added with `register_dataset` (procedural sets, a family's own data)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -87,8 +89,22 @@ def unit_to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.numpy()
 
 
+_REGISTERED: dict[str, Callable[..., ImageDataset]] = {}
+
+
+def register_dataset(name: str, loader: Callable[..., ImageDataset]) -> None:
+    """Make `load_dataset(name, split, root=..., image_size=...)` call `loader(split, root, image_size)`."""
+    _REGISTERED[name] = loader
+
+
+def dataset_names() -> tuple[str, ...]:
+    return DATASET_NAMES + tuple(sorted(_REGISTERED))
+
+
 def load_dataset(name: str = "mnist", split: str = "train", root: str | None = None,
                  image_size: int | None = None, download: bool = False) -> ImageDataset:
+    if name in _REGISTERED:
+        return _REGISTERED[name](split, root, image_size)
     if name in EMBEDDED:
         binarised = name == "mnist-binary"
         images, labels = load_mnist(split, binarised=binarised)
@@ -99,7 +115,7 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | None = N
         return _torchvision_dataset(name, split, root, image_size, download)
     if name.startswith("folder:"):
         return _folder_dataset(Path(name[len("folder:"):]), image_size)
-    raise GenlabError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    raise GenlabError(f"unknown data set {name!r}; choose one of {', '.join(dataset_names())}")
 
 
 def _to_unit_transform(size: int, channels: int):
