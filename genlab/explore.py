@@ -110,26 +110,33 @@ def typical_norm(model, n: int = 512, seed: int = 0) -> tuple[float, float]:
     return float(norms.mean()), float(norms.std())
 
 
-def even_frames(frames, k: int) -> list:
-    """At most k frames of an iterable (of any length, read once), evenly spaced, the first
-    and the last always included: a 1,000-step denoising chain ends on its finished image.
+def even_frames(frames, k: int, memory: int = 8) -> list:
+    """At most k frames of an iterable (of any length, read once), evenly spaced in time, the
+    first and the last always included: a 1,000-step denoising chain ends on its finished image.
 
-    Memory stays bounded: frames are kept at a stride that doubles whenever 2k are held.
+    Memory stays bounded: frames are held at a stride that doubles whenever memory * k are
+    held; each of the k evenly spaced times then takes the nearest held frame.
     """
     if k < 2:
         raise ValueError(f"keep at least 2 frames (first and last), got {k}")
-    kept, stride, last, count = [], 1, None, 0
+    held, stride, last, count = [], 1, None, 0  # held: (index, frame)
     for i, frame in enumerate(frames):
         last, count = frame, i + 1
         if i % stride == 0:
-            kept.append(frame)
-            if len(kept) >= 2 * k:
-                kept, stride = kept[::2], stride * 2
+            held.append((i, frame))
+            if len(held) >= memory * k:
+                held, stride = held[::2], stride * 2
     if count == 0:
         return []
-    if (count - 1) % stride:  # the last frame fell between kept ones
-        kept.append(last)
-    if len(kept) <= k:
-        return kept
-    idx = [round(j * (len(kept) - 1) / (k - 1)) for j in range(k)]
-    return [kept[j] for j in idx]
+    if held[-1][0] != count - 1:
+        held.append((count - 1, last))
+    if len(held) <= k:
+        return [f for _, f in held]
+    times = [j * (count - 1) / (k - 1) for j in range(k)]
+    index = [i for i, _ in held]
+    out, h = [], 0
+    for t in times:  # nearest held frame to each time (both lists ascend)
+        while h + 1 < len(held) and abs(index[h + 1] - t) <= abs(index[h] - t):
+            h += 1
+        out.append(held[h][1])
+    return out

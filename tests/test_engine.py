@@ -217,4 +217,5 @@ def test_even_frames_keep_the_first_and_last_and_spread_evenly(length):
     kept = even_frames(iter(range(length)), 41)
     assert kept[0] == 0 and kept[-1] == length - 1 and len(kept) == min(length, 41)
     gaps = [b - a for a, b in zip(kept, kept[1:])] or [0]
-    assert max(gaps) - min(gaps) <= max(2, length // 200 + 2)  # evenly spaced, up to rounding
+    ideal = (length - 1) / 40
+    assert max(gaps) - min(gaps) <= max(2, 0.25 * ideal)  # evenly spaced, up to the holding stride
