@@ -107,9 +107,20 @@ def _cmd_eval(args) -> int:
     results = evaluate(model, n=args.n, seed=args.seed, iwae_k=args.iwae_k)
     out = Path(args.out) if args.out else Path(model.checkpoint["path"]).with_suffix(".eval.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
+    own = results.get("family_metrics", [])
+    width = max([28, *map(len, own)])
+
+    def show(key, value):
         if not isinstance(value, (dict, list)):
-            print(f"{key:28s} {value:.5g}" if isinstance(value, float) else f"{key:28s} {value}")
+            print(f"{key:{width}s} {value:.5g}" if isinstance(value, float) else f"{key:{width}s} {value}")
+
+    for key, value in results.items():
+        if key not in own:
+            show(key, value)
+    if own:
+        print(f"{model.family}'s own figures:")
+        for key in own:
+            show(key, results[key])
     print(f"wrote {out}")
     return 0
 

@@ -15,8 +15,15 @@ Each comes with its real-vs-real floor (``fid_floor``, ...): the same metric
 for n *train* digits against the same test split, so a figure can be read
 against what real data scores at the same sample size.
 
+Models of MNIST digits padded on every side (``DataSpec.pad``, e.g. 32x32 with
+pad = 2) are scored on their samples with the padding cropped off.
+
 Likelihood (models with ``log_prob``): ``nll_nats`` per test image,
 ``nll_bits_per_dim``, ``nll_exact`` and for bounds ``nll_iwae_k``.
+
+The family's own figures (``model.extra_metrics(n, seed)``: InfoGAN code
+accuracy, AAE posterior-vs-prior MMD, ...) follow, each named
+``<family>_<name>``; ``family_metrics`` lists them.
 
 Details and how to read the numbers: docs/metrics.md.
 """
@@ -25,17 +32,18 @@ from __future__ import annotations
 import functools
 import time
 
+import numpy as np
 import torch
 
 from genlab.errors import GenlabError
 from genlab.metrics import coverage as _coverage
 from genlab.metrics.distances import density_coverage, fid, frechet_distance, gaussian_stats, kid, precision_recall
-from genlab.metrics.likelihood import is_mnist_like, test_images, test_nll
+from genlab.metrics.likelihood import crop_padding, is_mnist_like, test_images, test_nll
 from genlab.model import iterate_in_chunks
 
 # classifier.py is imported where used, not here, so that `python -m genlab.metrics.classifier`
 # does not find itself already imported by this package.
-__all__ = ["evaluate", "sample_quality", "real_floor", "sample_images", "fid", "frechet_distance",
+__all__ = ["evaluate", "family_metrics", "sample_quality", "real_floor", "sample_images", "fid", "frechet_distance",
            "gaussian_stats", "kid", "precision_recall", "density_coverage", "test_nll"]
 
 MIN_SAMPLES = 10  # k-NN radii and covariances need a handful of points
@@ -185,12 +193,14 @@ def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
         t = time.perf_counter()
         images = sample_images(model, n, seed)
         out["sampling_seconds"] = round(time.perf_counter() - t, 2)
-        out.update(sample_quality(images, seed=seed, binary=spec.binary))
+        if spec.pad:
+            out["sample_padding_cropped"] = spec.pad  # padded digits are scored as the 28x28 digits
+        out.update(sample_quality(crop_padding(images, spec), seed=seed, binary=spec.binary))
     else:
         out["sample_metrics_skipped"] = (
             f"FID, KID, precision/recall and class coverage use genlab's MNIST digit classifier and are "
-            f"only defined for MNIST-like 1x28x28 digit data; this model's data is {spec.name} "
-            f"{spec.describe()}")
+            f"only defined for MNIST-like 1x28x28 digit data (or such digits padded on every side); "
+            f"this model's data is {spec.name} {spec.describe()}")
     if "log_prob" in model.capabilities:
         try:
             images, description = test_images(spec)
@@ -199,4 +209,30 @@ def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
         else:
             out["nll_test_set"] = description
             out.update(test_nll(model, images, iwae_k=iwae_k, seed=seed))
+    out.update(family_metrics(model, n, seed, taken=out))
+    return out
+
+
+def family_metrics(model, n: int, seed: int = 0, taken=()) -> dict:
+    """The family's own figures (`model.extra_metrics(n, seed)`), checked to be flat and JSON-able,
+    each named ``<family>_<name>``; ``family_metrics`` lists their names (and the time they took)."""
+    family = getattr(model, "family", "") or type(model).__name__.lower()
+    t = time.perf_counter()
+    raw = model.extra_metrics(n, seed)
+    if not isinstance(raw, dict):
+        raise TypeError(f"{type(model).__name__}.extra_metrics must return a dict; got {type(raw).__name__}")
+    out = {}
+    for key, value in raw.items():
+        name = key if key.startswith(f"{family}_") else f"{family}_{key}"
+        if isinstance(value, (torch.Tensor, np.generic)) and value.ndim == 0:
+            value = value.item()
+        if not isinstance(value, (bool, int, float, str)):
+            raise TypeError(f"{type(model).__name__}.extra_metrics()[{key!r}] must be a number or a short "
+                            f"string; got {type(value).__name__}")
+        if name in taken or name in out:
+            raise ValueError(f"{type(model).__name__}.extra_metrics() names {name!r} twice")
+        out[name] = value
+    if out:
+        out[f"{family}_metrics_seconds"] = round(time.perf_counter() - t, 2)
+    out["family_metrics"] = list(out)
     return out

@@ -20,14 +20,31 @@ MNIST_NAMES = ("mnist", "mnist-binary", "tv-mnist")
 # Images per log_prob call are capped so that images x importance samples stays
 # near this many decoder evaluations per call (k=1000 -> 50 images per call).
 SAMPLES_PER_CALL = 50_000
+MNIST_SIDE = 28  # the digits' own size; a model of padded digits sees 28 + 2 * pad
 
 
 def is_mnist_like(spec: DataSpec) -> bool:
-    return spec.image_shape == (1, 28, 28) and spec.name in MNIST_NAMES
+    """MNIST digits (8-bit, binarised or TV-MNIST), as they are or with `spec.pad` pixels of
+    padding on every side (MNIST padded to 32x32 has pad = 2)."""
+    side = MNIST_SIDE + 2 * spec.pad
+    return spec.name in MNIST_NAMES and spec.pad >= 0 and spec.image_shape == (1, side, side)
 
 
-def test_images(spec: DataSpec, limit: int = 1000) -> tuple[torch.Tensor, str]:
-    """The test images a model of `spec` is scored on, and a description of them.
+def crop_padding(images: torch.Tensor, spec: DataSpec) -> torch.Tensor:
+    """(N, C, H, W) images of `spec` without their `spec.pad` border (the source images' size)."""
+    p = spec.pad
+    return images[..., p:images.shape[-2] - p, p:images.shape[-1] - p] if p else images
+
+
+def pad_images(images: torch.Tensor, spec: DataSpec) -> torch.Tensor:
+    """Source-size images with the `spec.pad` border added as background (-1), as the model saw them."""
+    p = spec.pad
+    return torch.nn.functional.pad(images, (p, p, p, p), value=-1.0) if p else images
+
+
+def test_split(spec: DataSpec, limit: int = 1000) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """The test images a model of `spec` is scored on (at the model's size, padding included),
+    their labels (None for unlabelled data) and a description of them.
 
     MNIST-like models use genlab's fixed 1,000-digit test split: binarised
     ({-1, 1}, fixed binarisation) when the model is Bernoulli, else the 8-bit
@@ -38,16 +55,26 @@ def test_images(spec: DataSpec, limit: int = 1000) -> tuple[torch.Tensor, str]:
     if is_mnist_like(spec):
         name = "mnist-binary" if spec.binary else "mnist"
         ds = load_dataset(name, "test")
-        return ds.images, f"{name} test split ({len(ds)} digits)"
+        padded = f", padded by {spec.pad} px" if spec.pad else ""
+        return pad_images(ds.images, spec), ds.labels, f"{name} test split ({len(ds)} digits{padded})"
     ds = load_dataset(spec.name, "test", image_size=spec.height)
     if ds.in_memory:
         images = ds.images[:limit]
+        labels = ds.labels[:limit] if ds.labels is not None else None
     else:
-        images = torch.stack([ds.stream[i][0] for i in range(min(limit, len(ds)))])
+        items = [ds.stream[i] for i in range(min(limit, len(ds)))]
+        images = torch.stack([item[0] for item in items])
+        labels = None
     if tuple(images.shape[1:]) != spec.image_shape:
         raise ValueError(f"test images of {spec.name!r} have shape {tuple(images.shape[1:])}, "
                          f"the model expects {spec.image_shape}")
-    return images, f"{spec.name} test split (first {len(images)} images)"
+    return images, labels, f"{spec.name} test split (first {len(images)} images)"
+
+
+def test_images(spec: DataSpec, limit: int = 1000) -> tuple[torch.Tensor, str]:
+    """The test images of `test_split` and their description."""
+    images, _, description = test_split(spec, limit)
+    return images, description
 
 
 def _accepts_k(fn) -> bool:

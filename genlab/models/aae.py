@@ -197,3 +197,10 @@ class AAE(PixelDecoding, GenerativeModel):
                                choices=("random", *range(self.latent_prior.components)),
                                help=f"draw z from one {what} of the {self.config.prior} prior"))
         return out
+
+    def extra_metrics(self, n: int, seed: int = 0) -> dict:
+        """Posterior vs prior: MMD^2 of test-image codes against prior draws (with its permutation
+        p-value) and, for a supervised AAE of digits, how often component k draws digit k."""
+        from genlab.metrics.latent import prior_figures
+
+        return {f"{self.family}_{k}": v for k, v in prior_figures(self, n, seed).items()}

@@ -53,6 +53,7 @@ from genlab.nn.resolution import conv_plan
 from genlab.registry import register
 
 CODE_RANGE = (-2.0, 2.0)  # continuous codes are trained on [-1, 1]; the controls extrapolate (paper Fig. 2)
+CONTINUOUS_DRAWS = 2000  # draws per continuous code for its correlations (extra_metrics)
 
 
 # ----- building blocks ----------------------------------------------------------------
@@ -253,6 +254,22 @@ class InfoGAN(AdversarialModel):
         """Q's reading of images: categorical probabilities (N, K) and continuous means (N, C)."""
         logits, mean, _ = self.q_posterior(self.discriminator.heads(self.check_images(x).to(self.device))[1])
         return {"digit_code": logits.softmax(1), "continuous": mean}
+
+    # ----- evaluation ------------------------------------------------------------------
+    def extra_metrics(self, n: int, seed: int = 0) -> dict:
+        """The categorical code as a digit classifier (one-to-one matched accuracy and purity on
+        n generated digits, n / K per code, and on the test digits) and each continuous code's
+        correlation with slant and width (n draws each, at most 2,000); see genlab.metrics.codes."""
+        from genlab.metrics import codes
+
+        why = codes.check_model(self)
+        if why:
+            return {f"{self.family}_code_accuracy_skipped": why}
+        report = codes.code_report(self, max(1, n // self.config.categories), min(n, CONTINUOUS_DRAWS), seed,
+                                   real_limit=n)
+        figures = report.figures()
+        figures["code_to_digit"] = " ".join(map(str, figures["code_to_digit"]))  # flat: a short string
+        return {f"{self.family}_{k}": v for k, v in figures.items()}
 
     # ----- training phases (parameters split as AdversarialModel.phases: D + Q head | G) ---
     def discriminator_loss(self, batch: dict):
