@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from genlab.gallery import make_grid, to_pil
-from genlab.metrics.codes import code_report, match_codes, moments, purity  # noqa: F401 (tests import them here)
+from genlab.metrics.codes import code_report, match_codes, purity
 from genlab.registry import load
 
 

@@ -85,6 +85,9 @@ def _cmd_sample(args) -> int:
         if not eq:
             raise GenlabError(f"--control {item!r} is not NAME=VALUE")
         controls[name.strip()] = parse_value(text.strip())
+    if "sample" not in model.capabilities:
+        raise GenlabError(f"{model.family} does not sample from scratch (it has {', '.join(sorted(model.capabilities))}); "
+                          "use it from Python or the app")
     try:
         controls = model.check_controls("sample", controls)  # the model's declared controls, checked
         images = model.sample(args.n, generator=_seeded(args.seed), **controls)

@@ -92,7 +92,13 @@ def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: i
         model = load(name)
         stem = Path(name).stem if Path(name).suffix else name
         g = torch.Generator().manual_seed(seed)
-        save_grid(model.sample(n, generator=g), out / f"{stem}_samples.png", scale=2)
+        if "sample" in model.capabilities:
+            images = model.sample(n, generator=g)
+        else:  # a family that only translates: fixed test images and their translations
+            from genlab.data import load_dataset
+
+            images = model.preview(load_dataset(model.data_spec.name, "test").images[:n], generator=g)
+        save_grid(images, out / f"{stem}_samples.png", scale=2)
         metrics = model.checkpoint.get("metrics", {})
         figures = ", ".join(f"{k} {metrics[k]:.3g}" for k in ("fid", "fid_floor", "nll_nats") if k in metrics)
         entries.append({"title": f"{stem}: samples", "image": f"{stem}_samples.png",

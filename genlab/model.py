@@ -11,7 +11,10 @@ A family is a `GenerativeModel` subclass in `genlab/models/<family>.py`:
   calls `.backward()` or `.step()` itself;
 - `sample(n, generator=None, **controls)` returns images in [-1, 1]; the same
   generator seed gives the same images. Random numbers are drawn on the CPU
-  from `generator` so that a seed means the same on every device.
+  from `generator` so that a seed means the same on every device. Families
+  that only translate (CycleGAN) have no `sample`: "sample" is then missing
+  from their capabilities, and `preview(images, generator)` (what the trainer's
+  sample grids show) translates fixed real images instead.
 
 Optional capabilities, present only where a family really has them (the UI
 and CLI look at `model.capabilities`, never at names):
@@ -345,9 +348,16 @@ class GenerativeModel(nn.Module):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        caps = {"sample"}
-        caps.update(c for c, m in CAPABILITY_METHODS.items() if callable(getattr(self, m, None)))
+        caps = {c for c, m in CAPABILITY_METHODS.items() if callable(getattr(self, m, None))}
+        if type(self).sample is not GenerativeModel.sample:
+            caps.add("sample")
         return frozenset(caps)
+
+    def preview(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The images of a training sample grid, given as many fixed real images: samples
+        for a family that can sample; a translating family overrides this (real images
+        beside their translations)."""
+        return self.sample(len(images), generator=generator)
 
     def config_dict(self) -> dict:
         return dataclasses.asdict(self.config)

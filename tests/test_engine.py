@@ -131,15 +131,8 @@ def test_old_recipes_and_checkpoints_with_learning_rates_in_model_still_work():
 
 
 # ----- data beyond image + label ---------------------------------------------------------------------
-def _two_domain_set(n=40):
-    """n sources rendered in two domains (the second is the first, inverted): pairs known by `source`."""
-    base = torch.rand(n, 1, 4, 4) * 2 - 1
-    images = torch.cat([base, -base])
-    source = torch.cat([torch.arange(n), torch.arange(n)])
-    domain = torch.cat([torch.zeros(n), torch.ones(n)]).long()
-    spec = DataSpec(channels=1, height=4, width=4, name="toy-pairs", domains=("plain", "inverted"))
-    return ImageDataset(spec, images, torch.zeros(2 * n, dtype=torch.long),
-                        extras={"domain": domain, "source": source}, unpaired_by="domain")
+def _two_domain_set():
+    return toy_models.two_domain_toy("train")
 
 
 def test_unpaired_batches_never_line_up_by_index():
@@ -166,6 +159,21 @@ def test_batches_carry_the_data_sets_extra_tensors_and_resume_exactly():
     two.load_state_dict(one.state_dict())
     for _ in range(20):
         _same(next(one), next(two))
+
+
+def test_a_family_that_only_translates_trains_on_unpaired_domains(tmp_path):
+    trainer = fit(tmp_path, "toy_translator", steps=30, overrides=["batch_size=8", "log_every=10", "sample_every=30",
+                                                                 "checkpoint_every=30", "grid_size=4", "lr=0.05"])
+    model = trainer.model
+    assert "sample" not in model.capabilities and "translate" in model.capabilities
+    assert (tmp_path / "samples/step_0000030.png").exists()  # the grid shows translations
+    x = toy_models.two_domain_toy("test").images[:40]  # domain 0 of the test split
+    truth = 0.5 * x + 0.3  # the true counterparts, never seen paired in training
+    before = (x - truth).abs().mean()
+    after = (model.translate(x, 1).detach() - truth).abs().mean()
+    assert after < 0.5 * before
+    from genlab.registry import load
+    assert "sample" not in load(tmp_path / "latest.pt").capabilities
 
 
 def test_data_spec_round_trips_with_domains_and_camera_and_reads_old_checkpoints():

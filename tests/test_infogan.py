@@ -195,10 +195,10 @@ def test_unsupported_image_size_is_refused():
         InfoGAN(InfoGANConfig(**TINY), DataSpec(height=30, width=30))
 
 
-# ----- experiments/infogan_codes.py: the code-accuracy measurement -------------------------
+# ----- genlab.metrics.codes: the code-accuracy measurement ---------------------------------
 
 def test_code_matching_is_one_to_one_and_exposes_merged_digits():
-    from experiments.infogan_codes import match_codes, purity
+    from genlab.metrics.codes import match_codes, purity
 
     perm = np.array([3, 0, 1, 2])  # code k shows digit perm[k]
     counts = np.zeros((4, 10), dtype=np.int64)
@@ -214,7 +214,7 @@ def test_code_matching_is_one_to_one_and_exposes_merged_digits():
 
 
 def test_image_moments_read_slant_and_width():
-    from experiments.infogan_codes import moments
+    from genlab.metrics.codes import moments
 
     canvas = -torch.ones(3, 1, 28, 28)
     for y in range(6, 22):

@@ -116,3 +116,62 @@ class ToyStaged(Toy):
             out.append(Phase("refine", list(self.refine.parameters()), self.refine_loss,
                              OptimizerSpec("sgd", lr=self.optim.lr, betas=(0.9, 0.999))))
         return out
+
+
+@dataclass
+class TranslatorConfig:
+    pass
+
+
+def two_domain_toy(split, root=None, image_size=None, n=40):
+    """n random 4x4 sources in two domains (plain; dimmed and lifted: 0.5 x + 0.3), pairs known by `source`."""
+    from genlab.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    base = torch.rand(n, 1, 4, 4, generator=g) * 2 - 1
+    spec = DataSpec(channels=1, height=4, width=4, name="toy-pairs", domains=("plain", "dimmed"))
+    return ImageDataset(spec, torch.cat([base, 0.5 * base + 0.3]), torch.zeros(2 * n, dtype=torch.long),
+                        extras={"domain": torch.cat([torch.zeros(n), torch.ones(n)]).long(),
+                                "source": torch.cat([torch.arange(n), torch.arange(n)])},
+                        unpaired_by="domain")
+
+
+from genlab.data import register_dataset  # noqa: E402
+
+register_dataset("toy-pairs", two_domain_toy)
+
+
+@register
+class ToyTranslator(GenerativeModel):
+    """A family that only translates (no `sample`): one per-pixel affine map per direction,
+    trained without pairs to match the other domain's mean and spread."""
+
+    family = "toy_translator"
+    Config = TranslatorConfig
+    Optim = ToyOptim
+    default_data = "toy-pairs"
+
+    def __init__(self, config, data_spec: DataSpec):
+        super().__init__(config, data_spec)
+        if data_spec.num_domains != 2:
+            raise ValueError(f"toy_translator needs 2 domains, got {data_spec.num_domains}")
+        self.scale = nn.Parameter(torch.ones(2))
+        self.shift = nn.Parameter(torch.zeros(2))
+
+    def translate(self, x, target):
+        t = torch.as_tensor(target).long().expand(len(x))
+        return torch.tanh(self.scale[t].view(-1, 1, 1, 1) * x + self.shift[t].view(-1, 1, 1, 1))
+
+    def loss(self, batch):
+        x, d = batch["image"], batch["domain"]
+        a, b = x[d == 0], x[d == 1]
+        fake_b, fake_a = self.translate(a, 1), self.translate(b, 0)
+        moments = lambda u: torch.stack([u.mean(), u.std()])  # noqa: E731
+        loss = (moments(fake_b) - moments(b)).pow(2).sum() + (moments(fake_a) - moments(a)).pow(2).sum()
+        return loss, {}
+
+    def phases(self):
+        return [Phase("translate", list(self.parameters()), self.loss, OptimizerSpec("adam", lr=self.optim.lr))]
+
+    def preview(self, images, generator=None):
+        return torch.cat([images, self.translate(images, 1)])

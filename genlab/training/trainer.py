@@ -89,7 +89,7 @@ class Trainer:
         if state is not None:
             self._check_same_model(state)
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
-        data = load_dataset(recipe.data, "train", root=recipe.data_root)
+        self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root)
         config = make_config(recipe.family, state["config"] if state else recipe.model)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
         self.model.optim = make_optim(get_family(recipe.family), recipe.optim)
@@ -286,6 +286,14 @@ class Trainer:
                 means[f"{name}/{key}"] = torch.stack([logs[key] for _, logs in rows]).mean().item()
         return means
 
+    def grid_inputs(self) -> torch.Tensor:
+        """The same grid_size real images at every grid (the data set's first ones)."""
+        if not hasattr(self, "_grid_inputs"):
+            images = self.data.images[:self.tc.grid_size] if self.data.in_memory else \
+                torch.stack([self.data.stream[i][0] for i in range(min(self.tc.grid_size, len(self.data)))])
+            self._grid_inputs = images.to(self.device)
+        return self._grid_inputs
+
     @torch.no_grad()
     def save_samples(self) -> Path | None:
         if not self.dist.is_main:
@@ -295,9 +303,9 @@ class Trainer:
             g = torch.Generator().manual_seed(GRID_SEED)
             if self.ema is not None:
                 with self.ema.swapped_in(self.model):
-                    images = self.model.sample(self.tc.grid_size, generator=g)
+                    images = self.model.preview(self.grid_inputs(), generator=g)
             else:
-                images = self.model.sample(self.tc.grid_size, generator=g)
+                images = self.model.preview(self.grid_inputs(), generator=g)
         finally:
             self.model.train()
         path = save_grid(images.float(), self.out / "samples" / f"step_{self.step:07d}.png", scale=2)
