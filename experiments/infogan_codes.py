@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from genlab.gallery import make_grid, to_pil
-from genlab.metrics.codes import code_report, match_codes, purity
+from genlab.metrics.codes import code_report, purity
 from genlab.registry import load
 
 
