@@ -55,6 +55,9 @@ def _cmd_train(args) -> int:
     path = trainer.fit()
     if path is not None:
         print(f"checkpoint: {path}  ({trainer.step} steps, {trainer.train_seconds:.0f} s of training)")
+    from genlab.training.distributed import shutdown
+
+    shutdown(trainer.dist)
     return 0
 
 
