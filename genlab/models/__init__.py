@@ -7,3 +7,4 @@ from genlab.models import aae  # noqa: F401
 from genlab.models import nade  # noqa: F401
 from genlab.models import pixelcnn  # noqa: F401
 from genlab.models import pixelrnn  # noqa: F401
+from genlab.models import ddpm  # noqa: F401
