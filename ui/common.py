@@ -1,12 +1,16 @@
-"""Pieces every tab uses: error translation, model pickers, the control bank, drawing pad."""
+"""Pieces every tab uses: error translation, model pickers, declared controls, drawing pad."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
+import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 import numpy as np
@@ -17,7 +21,7 @@ from genlab.model import Control, GenerativeModel
 from ui.catalog import Catalog
 from ui.images import ImageInputError, open_image
 
-PAD_SIZE = 280  # drawing canvas side: 10x MNIST
+PAD_SIZE = 280  # drawing canvas side in screen pixels (images are fitted to each model's own size)
 
 
 def user_errors(fn):
@@ -111,102 +115,125 @@ class AppContext:
         return self.scratch / f"{stem}-{hashlib.sha1(payload).hexdigest()[:16]}{suffix}"
 
 
-# ----- the control bank: a fixed set of widgets relabelled for each model's controls() ------------
-MAX_SLIDERS, MAX_CHOICES = 4, 2
+# ----- declared controls: one widget per Control, built per model with gr.render -----------------
+# A model declares its controls (genlab.model.Control: kind, range, group, and the calls it
+# applies_to); nothing here reads signatures or names a family. A tab keeps the values of the
+# controls it shows in one hidden gr.JSON ({name: value}), which is also what API callers pass:
+# its events take that dict, and model.check_controls validates it (unknown names, values out of
+# range) with one message naming what is accepted.
 
 
-@dataclass
-class ControlBank:
-    sliders: list[gr.Slider]
-    choices: list[gr.Dropdown]
-
-    @property
-    def components(self) -> list:
-        return [*self.sliders, *self.choices]
+def widget_value(control: Control, value):
+    """A control's value as its widget (and the JSON) holds it: a number, or a choice's text."""
+    if control.kind == "slider":
+        return int(value) if control.step == 1 else float(value)
+    return str(value)
 
 
-def control_bank(prefix: str) -> ControlBank:
-    sliders = [gr.Slider(-1, 1, value=0, step=0.01, visible=False, label=f"control {i}",
-                         elem_id=f"{prefix}-control-{i}") for i in range(MAX_SLIDERS)]
-    # value "" (not None) so API callers may leave hidden choices out: "" means the control's default
-    choices = [gr.Dropdown(choices=[], value="", allow_custom_value=True, visible=False, label=f"choice {i}",
-                           elem_id=f"{prefix}-choice-{i}") for i in range(MAX_CHOICES)]
-    return ControlBank(sliders, choices)
+def default_values(model: GenerativeModel | None, use: str) -> dict:
+    """{name: default} for the controls `model` declares for `use` (empty without a model)."""
+    if model is None:
+        return {}
+    return {c.name: widget_value(c, c.default) for c in model.controls_for(use)}
 
 
-def _named_params(fn, skip: tuple[str, ...]) -> tuple[set[str], bool]:
-    """(named parameters of fn minus `skip`, whether it takes **kwargs)."""
-    params = inspect.signature(fn).parameters.values()
-    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - set(skip)
-    return named, any(p.kind == p.VAR_KEYWORD for p in params)
+def control_values(model: GenerativeModel, use: str, values) -> dict:
+    """The keyword arguments for a `use` call (sample, decode, steps, complete) from a
+    {name: value} dict sent by the page or an API caller; missing names take their defaults."""
+    if values is None or values == "":
+        values = {}
+    if isinstance(values, str):
+        try:
+            values = json.loads(values)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"controls must be a JSON object of name -> value; could not read {values!r}: {e}")
+    if not isinstance(values, dict):
+        raise ValueError(f"controls must be a JSON object of name -> value, e.g. "
+                         f"{json.dumps(default_values(model, use))}; got {values!r}")
+    return model.check_controls(use, values)
 
 
-def decode_controls(model: GenerativeModel) -> tuple[str, ...]:
-    """Names of the controls that act on `decode(z, ...)`, not only on `sample` (e.g. truncation
-    and temperature scale the prior draw, so they mean nothing for a chosen z). Read from the
-    signatures: a control decode names, or one that sample does not name while decode takes
-    **controls (InfoGAN's codes)."""
-    dec, dec_kwargs = _named_params(model.decode, ("z", "generator"))
-    smp, _ = _named_params(model.sample, ("n", "generator"))
-    return tuple(c.name for c in model.controls() if c.name in dec or (dec_kwargs and c.name not in smp))
+def describe_values(values: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
-def not_for_decode(model: GenerativeModel) -> tuple[str, ...]:
-    """Controls to leave off the bank where a chosen z is decoded."""
-    keep = decode_controls(model)
-    return tuple(c.name for c in model.controls() if c.name not in keep)
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
-def shown_controls(model: GenerativeModel, exclude=()) -> tuple[list[Control], list[Control]]:
-    """(slider controls, choice controls) as they are laid on the bank, in the model's order."""
-    ctrls = [c for c in model.controls() if c.name not in exclude]
-    return ([c for c in ctrls if c.kind == "slider"][:MAX_SLIDERS],
-            [c for c in ctrls if c.kind == "choice"][:MAX_CHOICES])
+def groups_of(controls: list[Control]) -> list[tuple[str, list[Control]]]:
+    """The controls gathered by `group`, groups in order of first appearance ("" = ungrouped)."""
+    out: dict[str, list[Control]] = {}
+    for c in controls:
+        out.setdefault(c.group, []).append(c)
+    return list(out.items())
 
 
-def bank_updates(model: GenerativeModel | None, exclude=()) -> list:
-    """gr.update()s that show the model's controls on the bank and hide the rest."""
-    sliders, choices = shown_controls(model, exclude) if model is not None else ([], [])
-    ups = []
-    for i in range(MAX_SLIDERS):
-        if i < len(sliders):
-            c = sliders[i]
-            ups.append(gr.update(visible=True, label=c.name, info=c.help or None, minimum=c.low, maximum=c.high,
-                                 value=c.default, step=(c.high - c.low) / 100))
-        else:
-            ups.append(gr.update(visible=False))
-    for i in range(MAX_CHOICES):
-        if i < len(choices):
-            c = choices[i]
-            ups.append(gr.update(visible=True, label=c.name, info=c.help or None,
-                                 choices=[str(v) for v in c.choices], value=str(c.default)))
-        else:
-            ups.append(gr.update(visible=False, choices=[], value=""))
-    return ups
+def control_widget(control: Control, prefix: str, value=None):
+    """A slider or a dropdown for one declared control."""
+    c = control
+    value = widget_value(c, c.default if value is None else value)
+    elem_id = f"{prefix}-control-{_slug(c.name)}"
+    if c.kind == "slider":
+        step = c.step if c.step is not None else (c.high - c.low) / 100
+        return gr.Slider(c.low, c.high, value=value, step=step, label=c.name, info=c.help or None,
+                         elem_id=elem_id, elem_classes=["genlab-control"], interactive=True)
+    return gr.Dropdown(choices=[str(v) for v in c.choices], value=value, label=c.name, info=c.help or None,
+                       elem_id=elem_id, elem_classes=["genlab-control"], interactive=True)
 
 
-def bank_values(model: GenerativeModel, values, exclude=()) -> dict:
-    """Map the bank's widget values back to {control name: value} for sample()/decode().
+def control_widgets(controls: list[Control], prefix: str) -> list:
+    """Widgets for every control, laid out by group: ungrouped ones as they come, each named
+    group in its own titled box. Call inside a gr.render function (the set depends on the model)."""
+    widgets = []
+    for group, members in groups_of(controls):
+        box = (gr.Accordion(group, open=True, elem_id=f"{prefix}-group-{_slug(group)}",
+                            elem_classes=["genlab-control-group"]) if group else contextlib.nullcontext())
+        with box:
+            widgets.extend(control_widget(c, prefix) for c in members)
+    return widgets
 
-    Missing or None values fall back to the control's default, so API callers may leave them out.
-    """
-    sliders, choices = shown_controls(model, exclude)
-    values = list(values) + [None] * (MAX_SLIDERS + MAX_CHOICES - len(values))
-    out = {}
-    for c, v in zip(sliders, values[:MAX_SLIDERS]):
-        v = c.default if v is None else float(v)
-        if not c.low <= v <= c.high:
-            raise GenlabError(f"{c.name} must lie in [{c.low}, {c.high}], got {v}")
-        out[c.name] = v
-    for c, v in zip(choices, values[MAX_SLIDERS:]):
-        by_text = {str(x): x for x in c.choices}
-        if v is None or v == "":
-            out[c.name] = c.default
-        elif str(v) in by_text:
-            out[c.name] = by_text[str(v)]
-        else:
-            raise GenlabError(f"{c.name} must be one of {', '.join(by_text)}, got {v!r}")
-    return out
+
+def collect(names: list[str]):
+    """fn(*widget values) -> {name: value}: the widgets of one render, written into the tab's JSON."""
+    def values(*vals) -> dict:
+        return dict(zip(names, vals))
+    return values
+
+
+def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str, need: str | None = None,
+                   wire: Callable | None = None) -> gr.JSON:
+    """The per-model controls of one tab: a hidden gr.JSON holding {name: value} (the tab's
+    events take it; API callers pass the same dict), and a gr.render, placed here, that builds
+    the picked model's widgets for `use` (any number, by group) and keeps the JSON in step with
+    them. `wire(model, key, widgets, names)`, called inside the render, may add events of the
+    tab's own on those widgets (the latent explorer redraws as a control moves)."""
+    values = gr.JSON({}, visible=False, label=f"controls ({use})", elem_id=f"{prefix}-controls-json")
+    # Another model: forget the last one's values at once, in the page ({} = the new model's defaults,
+    # which its widgets show when drawn), so a click before the server answers never sends them.
+    picker.change(None, None, values, js="() => ({})", queue=False)
+
+    @gr.render(inputs=[picker])
+    def panel(key):
+        if not key:
+            return
+        try:
+            model = ctx.catalog.model(key, need=need)
+        except (GenlabError, OSError) as e:
+            gr.Markdown(f"_{e}_", elem_id=f"{prefix}-controls-note")
+            return
+        controls = model.controls_for(use)
+        if not controls:
+            return
+        with gr.Column(elem_id=f"{prefix}-controls", elem_classes=["genlab-controls"]):
+            widgets = control_widgets(controls, prefix)
+        names = [c.name for c in controls]
+        gr.on([w.change for w in widgets], collect(names), widgets, values, show_progress="hidden",
+              queue=False, trigger_mode="always_last")
+        if wire is not None:
+            wire(model, key, widgets, names)
+
+    return values
 
 
 class DrawingPad(gr.ImageEditor):

@@ -15,7 +15,7 @@ from genlab import explore
 from genlab.errors import GenlabError
 from genlab.gallery import save_gif
 from ui.catalog import seeded
-from ui.common import AppContext, decode_controls, drawing_pad, tell, user_errors
+from ui.common import AppContext, drawing_pad, tell, user_errors
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Interpolation"
@@ -48,8 +48,7 @@ def walk_images(model, source, seed_a, seed_b, pad_a, pad_b, method: str, steps)
         raise ValueError(f"steps must be between 2 and {MAX_STEPS}, got {steps}")
     a, b = endpoints(model, source, seed_a, seed_b, pad_a, pad_b)
     z = explore.walk(a, b, n, method)  # (n, D)
-    keep = decode_controls(model)
-    defaults = {c.name: c.default for c in model.controls() if c.name in keep}
+    defaults = model.check_controls("decode", {})  # the declared decode controls at their defaults
     with torch.inference_mode():
         return model.decode(z.to(model.device), **defaults).float().cpu().clamp(-1, 1)
 

@@ -21,7 +21,7 @@ import torch
 from genlab import explore
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import (AppContext, bank_updates, bank_values, control_bank, drawing_pad, not_for_decode, tell,
+from ui.common import (AppContext, control_values, controls_panel, default_values, drawing_pad, tell,
                        user_errors)
 from ui.images import display_scale, to_model_input, to_picture
 
@@ -92,13 +92,16 @@ def _decode(model, z: torch.Tensor, controls: dict) -> torch.Tensor:
         return model.decode(z.unsqueeze(0).to(model.device), **controls).float().cpu().clamp(-1, 1)
 
 
-def _split(values) -> tuple[list, list]:
+def _split(values) -> tuple[list, dict | None]:
+    """(the axis slider values, the {name: value} of the decode controls) from an event's inputs."""
     values = list(values)
-    return values[:N_AXES], values[N_AXES:]
+    return values[:N_AXES], (values[N_AXES] if len(values) > N_AXES else None)
 
 
 def _request(key, seed, basis_name, values) -> list:
-    return [key, seed, basis_name, *[round(float(v), 6) if isinstance(v, (int, float)) else v for v in values]]
+    axes, controls = _split(values)
+    return [key, seed, basis_name, *[round(float(v), 6) if isinstance(v, (int, float)) else v for v in axes],
+            dict(controls or {})]
 
 
 @user_errors
@@ -109,20 +112,22 @@ def preview(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None
     newest pending input); when the full image for these very values is already shown, keep it."""
     if state and state.get("rendered") == _request(key, seed, basis_name, values):
         return gr.update()
-    axes, ctrl = _split(values)
+    axes, controls = _split(values)
     z, _ = current_z(ctx, key, seed, basis_name, state, axes)
     model = ctx.catalog.model(key)
-    image = _decode(model, z, bank_values(model, ctrl, not_for_decode(model)))
+    image = _decode(model, z, control_values(model, "decode", controls))
     return to_picture(image, scale=1)
 
 
 @user_errors
 def render(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values) -> tuple[np.ndarray, str]:
-    """On release: the full-size image and where z sits relative to the prior."""
-    axes, ctrl = _split(values)
+    """On release: the full-size image and where z sits relative to the prior.
+
+    values: the 8 axis sliders, then {name: value} of the model's decode controls."""
+    axes, controls = _split(values)
     z, st = current_z(ctx, key, seed, basis_name, state, axes)
     model = ctx.catalog.model(key)
-    image = _decode(model, z, bank_values(model, ctrl, not_for_decode(model)))
+    image = _decode(model, z, control_values(model, "decode", controls))
     st["rendered"] = _request(key, seed, basis_name, values)  # the session's own dict (see preview)
     return to_picture(image, scale=display_scale(model.data_spec.height, 280)), info(ctx, key, model, z, st)
 
@@ -137,39 +142,60 @@ def info(ctx: AppContext, key: str, model, z: torch.Tensor, st: dict) -> str:
     return text
 
 
-def _setup_outputs(ctx, key, model, st) -> list:
+def _with_widgets(fn, names: list[str]):
+    """An event on the rendered control widgets: their values (after the axes) become the dict."""
+    def handler(ctx, key, seed, basis_name, state, *values):
+        axes, widgets = list(values[:N_AXES]), values[N_AXES:]
+        return fn(ctx, key, seed, basis_name, state, *axes, dict(zip(names, widgets)))
+    return handler
+
+
+def _setup_outputs(ctx, key, model, st, controls: dict | None = None) -> list:
     B, labels = basis(ctx, key, model, st["basis"])
     z = torch.tensor(st["z"])
     spread = explore.spread_along(torch.tensor(st["std"]), B) if st.get("std") else None
-    image = _decode(model, z, bank_values(model, [], not_for_decode(model)))
+    image = _decode(model, z, control_values(model, "decode", controls))
     pic = to_picture(image, scale=display_scale(model.data_spec.height, 280))
     return [st, *_axis_updates(explore.coordinates(z, B), labels, spread), pic, info(ctx, key, model, z, st)]
 
 
 @user_errors
 def setup(ctx: AppContext, key: str, seed, basis_name: str) -> list:
-    """New model or seed: z from the seed, sliders at its coordinates, the model's controls shown."""
+    """New model or seed: z from the seed, sliders at its coordinates, the model's decode
+    controls at their defaults ({name: value}; the page shows them through a gr.render)."""
     if not key:
-        return [{}, *[gr.update(visible=False)] * N_AXES, *bank_updates(None), None,
+        return [{}, *[gr.update(visible=False)] * N_AXES, {}, None,
                 "No model with a latent space yet.", gr.update(visible=False)]
     model = ctx.catalog.model(key, need="latent")
     st = _fresh_state(model, key, seed, basis_name)
     out = _setup_outputs(ctx, key, model, st)
-    return [*out[:1 + N_AXES], *bank_updates(model, not_for_decode(model)), *out[1 + N_AXES:],
+    return [*out[:1 + N_AXES], default_values(model, "decode"), *out[1 + N_AXES:],
             gr.update(visible="encode" in model.capabilities)]
 
 
 @user_errors
-def change_basis(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *axes) -> list:
-    """Same z (sliders included), seen along another basis."""
-    z, st = current_z(ctx, key, seed, basis_name, state, axes)
-    model = ctx.catalog.model(key)
-    st = {**st, "z": z.tolist(), "basis": basis_name}
-    return _setup_outputs(ctx, key, model, st)
+def reseed(ctx: AppContext, key: str, seed, basis_name: str, controls: dict | None = None) -> list:
+    """A new seed for the same model: z from it, sliders at its coordinates, the controls as they are."""
+    if not key:
+        return [{}, *[gr.update(visible=False)] * N_AXES, None, "No model with a latent space yet.",
+                gr.update(visible=False)]
+    model = ctx.catalog.model(key, need="latent")
+    st = _fresh_state(model, key, seed, basis_name)
+    return [*_setup_outputs(ctx, key, model, st, controls), gr.update(visible="encode" in model.capabilities)]
 
 
 @user_errors
-def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None) -> list:
+def change_basis(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None, *values) -> list:
+    """Same z (sliders included), seen along another basis. values: the axes, then the controls."""
+    axes, controls = _split(values)
+    z, st = current_z(ctx, key, seed, basis_name, state, axes)
+    model = ctx.catalog.model(key)
+    st = {**st, "z": z.tolist(), "basis": basis_name}
+    return _setup_outputs(ctx, key, model, st, controls)
+
+
+@user_errors
+def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None, controls: dict | None = None) -> list:
     """Encode a drawn/uploaded digit: sliders start at the posterior mean, labels show its spread."""
     model = ctx.catalog.model(key, need="encode")
     x, notes = to_model_input(pad, model.data_spec, "drawing")
@@ -179,10 +205,23 @@ def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None) 
     st = {"key": key, "z": mean.float().cpu()[0].tolist(), "std": std.float().cpu()[0].tolist(),
           "basis": basis_name, "source": "the encoded drawing (posterior mean)"}
     seen = to_picture(x, scale=display_scale(model.data_spec.height, 140))
-    return [*_setup_outputs(ctx, key, model, st), seen]
+    return [*_setup_outputs(ctx, key, model, st, controls), seen]
 
 
 def build(ctx: AppContext) -> None:
+    page: dict = {}  # components made further down, for the control widgets' own events
+
+    def wire(model, key, widgets, names):
+        """Inside the controls' render: moving a control previews, releasing it renders."""
+        sliders = [w for w in widgets if isinstance(w, gr.Slider)]
+        others = [w for w in widgets if not isinstance(w, gr.Slider)]
+        inputs = [*page["common"], *page["axes"], *widgets]
+        gr.on([w.input for w in sliders], functools.partial(_with_widgets(preview, names), ctx), inputs,
+              page["image"], trigger_mode="always_last", show_progress="hidden", queue=False)
+        gr.on([s.release for s in sliders] + [c.input for c in others],
+              functools.partial(_with_widgets(render, names), ctx), inputs, [page["image"], page["about"]],
+              trigger_mode="always_last", show_progress="hidden")
+
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             picker = ctx.picker("latent", "Model (with a latent space)", "latent-model")
@@ -192,32 +231,35 @@ def build(ctx: AppContext) -> None:
                                       elem_id="latent-basis")
             axes = [gr.Slider(-AXIS_RANGE, AXIS_RANGE, value=0, step=0.05, label=f"z[{i}]",
                               elem_id=f"latent-axis-{i}") for i in range(N_AXES)]
-            bank = control_bank("latent")
+            controls = controls_panel(ctx, picker, "decode", "latent", need="latent", wire=wire)
         with gr.Column(scale=1, min_width=300):
             image = gr.Image(label="Decoded", format="png", interactive=False, elem_id="latent-image",
                              elem_classes=["pixelated"], height=320)
             about = gr.Markdown(elem_id="latent-info")
             with gr.Column(visible=False, elem_id="latent-encode-group") as enc_group:
-                pad = drawing_pad("Draw or upload a digit to encode", "latent-pad")
+                pad = drawing_pad("Draw or upload a picture to encode", "latent-pad")
                 enc = gr.Button("Encode", elem_id="latent-encode")
                 seen = gr.Image(label="As the model sees it", format="png", interactive=False,
                                 elem_id="latent-seen", elem_classes=["pixelated"], height=160)
     state = gr.State({})
-    values = [*axes, *bank.components]
     common = [picker, seed, basis_name, state]
+    page.update(common=common, axes=axes, image=image, about=about)
     setup_fn = functools.partial(setup, ctx)
-    setup_out = [state, *axes, *bank.components, image, about, enc_group]
-    gr.on([picker.change, seed.change], setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model")
+    setup_out = [state, *axes, controls, image, about, enc_group]
+    picker.change(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model")
     ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load")
-    basis_name.input(functools.partial(change_basis, ctx), [*common, *axes], [state, *axes, image, about],
+    # a new seed keeps the model, so its controls keep the values the user gave them
+    seed.change(functools.partial(reseed, ctx), [picker, seed, basis_name, controls],
+                [state, *axes, image, about, enc_group], api_name="latent_seed")
+    basis_name.input(functools.partial(change_basis, ctx), [*common, *axes, controls], [state, *axes, image, about],
                      api_name="latent_basis")
     # Dragging: cheap preview, only the newest value, no spinner, and no queue (a plain HTTP call
     # is faster than joining the queue; a decode takes ~3 ms). Release: the full render. A preview
-    # that arrives after the release is ignored (see preview()).
-    gr.on([s.input for s in values], functools.partial(preview, ctx), [*common, *values], image,
+    # that arrives after the release is ignored (see preview()). The model's own controls get the
+    # same two events inside their render (see wire above); here they come in as one dict.
+    gr.on([s.input for s in axes], functools.partial(preview, ctx), [*common, *axes, controls], image,
           trigger_mode="always_last", show_progress="hidden", api_name="latent_preview", queue=False)
-    gr.on([s.release for s in axes + bank.sliders] + [c.input for c in bank.choices],
-          functools.partial(render, ctx), [*common, *values], [image, about],
+    gr.on([s.release for s in axes], functools.partial(render, ctx), [*common, *axes, controls], [image, about],
           trigger_mode="always_last", show_progress="hidden", api_name="latent_render")
-    enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state], [state, *axes, image, about, seen],
-              api_name="latent_encode")
+    enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state, controls],
+              [state, *axes, image, about, seen], api_name="latent_encode")

@@ -1,61 +1,105 @@
-"""Likelihood: how probable does each model find your digit?
+"""Likelihood: how probable does each model find your image?
 
 NLL in nats and bits per dimension from every model with `log_prob` (exact
-for autoregressive models, a lower bound on log p for VAEs and diffusion), a
-per-pixel -log2 p heatmap from those with `pixel_log_prob`, and completion of
-the top half of a digit by the models whose `sample` takes `given`/`given_rows`.
+for autoregressive models, a lower bound on log p for VAEs and diffusion; a
+seeded estimate where `log_prob_is_sampled`), a per-pixel -log2 p heatmap
+from those with `pixel_log_prob`, and completion of the top rows of an image
+by the models with the `complete` capability, with the controls they declare
+for it. Test images come from the test split of the chosen model's own data
+(only data that is bundled or already on disk: nothing is downloaded), at the
+model's size; the rows-kept range is the model's height.
 """
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 
 import gradio as gr
 import numpy as np
 import torch
 
-from genlab.data.mnist import load_mnist
+from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
+from genlab.metrics.likelihood import is_mnist_like
+from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, user_errors
+from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, drawing_pad, tell,
+                       user_errors)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Likelihood"
 HEADERS = ["model", "family", "NLL (nats)", "bits/dim", "kind"]
 MAX_COMPLETIONS = 8
+MAX_TEST_IMAGES = 1000  # of a test split that is not held in memory
 
 
-def test_digit(index) -> dict:
-    """A digit from the embedded MNIST test split, as a drawing-pad value (upscaled to the canvas)."""
-    images, _ = load_mnist("test")
+# ----- test images -----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def test_set(spec: DataSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The test split of the data a model of `spec` was trained on, at the model's size:
+    ((N, C, H, W) in [-1, 1], labels or None). MNIST-like data is bundled; other data sets
+    only where they are already on disk (never downloaded here)."""
+    try:
+        ds = load_dataset(spec.name, "test", image_size=None if is_mnist_like(spec) else spec.height)
+        if ds.in_memory:
+            images, labels = ds.images, ds.labels
+        else:
+            items = [ds.stream[i] for i in range(min(MAX_TEST_IMAGES, len(ds.stream)))]
+            images = torch.stack([it[0] for it in items])
+            labels = torch.tensor([int(it[1]) for it in items]) if len(items[0]) > 1 else None
+    except (GenlabError, OSError, RuntimeError, ValueError) as e:
+        raise GenlabError(f"no test images of {spec.name!r} are available here ({e}); "
+                          "draw or upload an image instead") from None
+    c, h, w = spec.image_shape
+    if images.shape[1] == c and images.shape[2] <= h and images.shape[3] <= w:  # padded data: pad as the model saw it
+        top, left = (h - images.shape[2]) // 2, (w - images.shape[3]) // 2
+        images = torch.nn.functional.pad(images, (left, w - images.shape[3] - left, top, h - images.shape[2] - top),
+                                         value=-1.0)
+    if tuple(images.shape[1:]) != spec.image_shape:
+        raise GenlabError(f"the test images of {spec.name!r} are {tuple(images.shape[1:])}, "
+                          f"the model takes {spec.image_shape}")
+    return images, labels
+
+
+def _spec_for(ctx: AppContext, keys, complete_key) -> DataSpec:
+    """The data spec of the chosen model: the first one scored, else the one completing."""
+    keys = [k for k in (keys or []) if k] + ([complete_key] if complete_key else [])
+    if not keys:
+        raise GenlabError("pick a model first: test images come from the data it was trained on")
+    return ctx.catalog.model(keys[0]).data_spec
+
+
+def test_image(spec: DataSpec, index) -> tuple[dict, str]:
+    """A test image of `spec` as a drawing-pad value (enlarged to the canvas), and what it is."""
+    images, labels = test_set(spec)
     i = int(index or 0)
     if not 0 <= i < len(images):
-        raise gr.Error(f"test digit index must be between 0 and {len(images) - 1}, got {index}")
-    big = np.asarray(images[i]).repeat(PAD_SIZE // 28, 0).repeat(PAD_SIZE // 28, 1)
-    rgb = np.stack([big] * 3, axis=-1)
-    return {"background": rgb, "layers": [], "composite": rgb}
+        raise GenlabError(f"test image index must be between 0 and {len(images) - 1}, got {index}")
+    pic = unit_to_uint8(images[i:i + 1])[0]  # (H, W) or (H, W, C)
+    k = max(1, PAD_SIZE // max(spec.height, spec.width))
+    big = pic.repeat(k, 0).repeat(k, 1)
+    rgb = np.stack([big] * 3, axis=-1) if big.ndim == 2 else big
+    what = f"{spec.name} test image #{i}" + (f": a **{int(labels[i])}**" if labels is not None else "")
+    return {"background": rgb, "layers": [], "composite": rgb}, what
 
 
-def load_test_digit(index) -> tuple[dict, str]:
-    """Put a test digit on the pad and say which one it is."""
-    _, labels = load_mnist("test")
-    pad = test_digit(index)
-    return pad, f"MNIST test digit #{int(index or 0)}: a **{int(labels[int(index or 0)])}**"
+@user_errors
+def load_test_image(ctx: AppContext, index, keys=None, complete_key=None) -> tuple[dict, str]:
+    """Put test image #index of the chosen model's data on the pad and say which one it is."""
+    return test_image(_spec_for(ctx, keys, complete_key), index)
 
 
-def _takes(fn, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def can_complete(model) -> bool:
-    return _takes(model.sample, "given") and _takes(model.sample, "given_rows")
-
-
-def _score(model, x: torch.Tensor) -> float:
-    """log p(x) in nats; a fixed seed where the estimate is random (importance-weighted bounds)."""
-    kw = {"generator": seeded(0)} if _takes(model.log_prob, "generator") else {}
+# ----- scoring ---------------------------------------------------------------------------------
+def _log_prob(model, x: torch.Tensor) -> float:
+    """log p(x) in nats; where it is a Monte Carlo estimate (IWAE), with a fixed seed."""
+    kw = {"generator": seeded(0)} if model.log_prob_is_sampled else {}
     return float(model.log_prob(x, **kw)[0])
+
+
+def _kind(model) -> str:
+    if model.log_prob_is_exact:
+        return "exact"
+    return "bound (NLL ≤ shown)" + (", seeded estimate" if model.log_prob_is_sampled else "")
 
 
 @user_errors
@@ -72,10 +116,9 @@ def score(ctx: AppContext, keys: list[str] | None, pad) -> tuple[list[list], lis
         if seen is None:
             seen = to_picture(x.cpu(), scale=display_scale(model.data_spec.height, 140))
         with torch.inference_mode():
-            nats = -_score(model, x)
+            nats = -_log_prob(model, x)
             dims = math.prod(model.data_spec.image_shape)
-            kind = "exact" if model.log_prob_is_exact else "bound (NLL ≤ shown)"
-            rows.append([key, model.family, round(nats, 2), round(nats / (dims * math.log(2)), 4), kind])
+            rows.append([key, model.family, round(nats, 2), round(nats / (dims * math.log(2)), 4), _kind(model)])
             if "pixel_log_prob" in model.capabilities:
                 bits = (-model.pixel_log_prob(x)[0].float().cpu() / math.log(2)).numpy()  # (H, W)
                 maps.append((heatmap(np.clip(bits, 0, None), scale=display_scale(bits.shape[0], 224)),
@@ -83,23 +126,42 @@ def score(ctx: AppContext, keys: list[str] | None, pad) -> tuple[list[list], lis
     return rows, maps, seen
 
 
+# ----- completion ------------------------------------------------------------------------------
+def _rows_update(model) -> dict:
+    h = model.data_spec.height
+    return gr.update(minimum=0, maximum=h, value=h // 2, step=1)
+
+
 @user_errors
-def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed) -> tuple[np.ndarray, str]:
-    """Keep the top rows of the digit and let the model draw the rest, `count` times."""
-    model = ctx.catalog.model(key, need="log_prob")
-    if not can_complete(model):
-        raise GenlabError(f"{key} ({model.family}) cannot complete images; pick an autoregressive model")
+def on_complete_model(ctx: AppContext, key: str) -> list:
+    """The rows-kept range of the picked model (its height) and its completion controls' defaults."""
+    if not key:
+        return [gr.update(), {}]
+    model = ctx.catalog.model(key, need="complete")
+    return [_rows_update(model), default_values(model, "complete")]
+
+
+@user_errors
+def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed, controls: dict | None = None
+             ) -> tuple[np.ndarray, str]:
+    """Keep the top rows of the image and let the model draw the rest, `count` times.
+
+    `controls`: {name: value} for the model's declared "complete" controls (missing: defaults)."""
+    model = ctx.catalog.model(key, need="complete")
     n = int(count or 0)
     if not 1 <= n <= MAX_COMPLETIONS:
         raise ValueError(f"count must be between 1 and {MAX_COMPLETIONS}, got {count}")
+    knobs = control_values(model, "complete", controls)
     x, notes = to_model_input(pad, model.data_spec, "drawing")
     tell(notes, "drawing")
     h = model.data_spec.height
     keep = int(rows_kept if rows_kept is not None else h // 2)
     if not 0 <= keep <= h:
-        raise ValueError(f"rows kept must be between 0 and {h}, got {rows_kept}")
+        raise ValueError(f"rows kept must be between 0 and {h} (the model's height), got {rows_kept}")
+    x = model.check_images(x)
     with torch.inference_mode():
-        out = model.sample(n, generator=seeded(seed), given=x.to(model.device), given_rows=keep).float().cpu()
+        out = model.complete(x.expand(n, -1, -1, -1).to(model.device), keep, generator=seeded(seed),
+                             **knobs).float().cpu()
     shown = x.clone()
     shown[:, :, keep:] = -1.0  # what the model was given: the rest blacked out
     pics = torch.cat([shown, out.clamp(-1, 1)])
@@ -110,10 +172,11 @@ def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed) -> tuple[np
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            pad = drawing_pad("Draw or upload a digit", "lik-pad")
+            pad = drawing_pad("Draw, upload, or load a test image", "lik-pad")
             with gr.Row():
-                index = gr.Number(0, label="MNIST test digit #", precision=0, elem_id="lik-index")
-                load = gr.Button("Use this test digit", elem_id="lik-load")
+                index = gr.Number(0, label="Test image # (the chosen model's data)", precision=0,
+                                  elem_id="lik-index")
+                load = gr.Button("Use this test image", elem_id="lik-load")
             which = gr.Markdown(elem_id="lik-digit")
         with gr.Column(scale=2):
             pickers = ctx.picker("log_prob", "Models with a likelihood", "lik-models", multiselect=True)
@@ -125,18 +188,27 @@ def build(ctx: AppContext) -> None:
                                 elem_id="lik-seen", elem_classes=["pixelated"])
                 maps = gr.Gallery(label="Per-pixel cost (bright = surprising)", columns=3, height="auto",
                                   format="png", elem_id="lik-heatmaps", elem_classes=["pixelated"])
-            with gr.Accordion("Complete the top of the digit", open=True):
+            with gr.Accordion("Complete the top of the image", open=True):
                 with gr.Row():
-                    ar = ctx.picker(can_complete, "Model", "lik-complete-model")
-                    rows_kept = gr.Slider(0, 28, value=14, step=1, label="rows kept", elem_id="lik-rows")
+                    ar = ctx.picker("complete", "Model", "lik-complete-model")
+                    try:
+                        height = ctx.catalog.model(ar.value).data_spec.height if ar.value else 1
+                    except (GenlabError, OSError):
+                        height = 1
+                    rows_kept = gr.Slider(0, height, value=height // 2, step=1, label="rows kept",
+                                          elem_id="lik-rows")
                     count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions",
                                       elem_id="lik-count")
                     seed = gr.Number(0, label="Seed", precision=0, elem_id="lik-seed")
+                controls = controls_panel(ctx, ar, "complete", "lik-complete", need="complete")
                 fill = gr.Button("Complete", elem_id="lik-complete")
                 done = gr.Image(label="Given rows, then completions", format="png", interactive=False,
                                 elem_id="lik-completions", elem_classes=["pixelated"])
                 caption = gr.Markdown(elem_id="lik-caption")
-    load.click(load_test_digit, index, [pad, which], api_name="test_digit")
+    load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which], api_name="test_digit")
     go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood")
-    fill.click(functools.partial(complete, ctx), [ar, pad, rows_kept, count, seed], [done, caption],
+    setup = functools.partial(on_complete_model, ctx)
+    ar.change(setup, ar, [rows_kept, controls], api_name="complete_model")
+    ctx.demo.load(setup, ar, [rows_kept, controls], api_name="complete_model_on_load")
+    fill.click(functools.partial(complete, ctx), [ar, pad, rows_kept, count, seed, controls], [done, caption],
                api_name="complete")

@@ -7,7 +7,7 @@ import gradio as gr
 import torch
 
 from ui.catalog import seeded
-from ui.common import AppContext, bank_updates, bank_values, control_bank, user_errors
+from ui.common import AppContext, control_values, controls_panel, default_values, describe_values, user_errors
 from ui.images import display_scale, to_picture, to_pictures
 
 TITLE = "Sample"
@@ -23,27 +23,29 @@ def describe(model) -> str:
 
 @user_errors
 def on_model(ctx: AppContext, key: str) -> list:
-    """Show the picked model's own knobs (truncation, temperature, codes) and what it is."""
+    """What the picked model is, and its sampling controls at their defaults ({name: value})."""
     if not key:
-        return [*bank_updates(None), "No model yet: train one in the Train tab."]
+        return [{}, "No model yet: train one in the Train tab."]
     model = ctx.catalog.model(key)
-    return [*bank_updates(model), describe(model)]
+    return [default_values(model, "sample"), describe(model)]
 
 
 @user_errors
-def sample(ctx: AppContext, key: str, seed: float, count: float, *controls) -> tuple[list, str, str]:
-    """-> (gallery of (picture, caption), path of the PNG grid, a line saying what was drawn)."""
+def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict | None = None) -> tuple[list, str, str]:
+    """-> (gallery of (picture, caption), path of the PNG grid, a line saying what was drawn).
+
+    `controls`: {name: value} for the model's declared sampling controls (missing: defaults)."""
     model = ctx.catalog.model(key)
     n = int(count or 0)
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
-    knobs = bank_values(model, controls)
+    knobs = control_values(model, "sample", controls)
     with torch.inference_mode():
         images = model.sample(n, generator=seeded(seed), **knobs).float().cpu()
     scale = display_scale(model.data_spec.height, 112)
     gallery = [(pic, f"#{i} · seed {int(seed or 0)}") for i, pic in enumerate(to_pictures(images, scale))]
     grid = ctx.save_png(to_picture(images, scale=2), f"{key.replace(':', '_')}-samples")
-    knob_text = ", ".join(f"{k}={v}" for k, v in knobs.items())
+    knob_text = describe_values(knobs)
     return gallery, grid, f"{n} samples from **{key}**, seed {int(seed or 0)}" + (f" ({knob_text})" if knob_text else "")
 
 
@@ -54,7 +56,7 @@ def build(ctx: AppContext) -> None:
             about = gr.Markdown(elem_id="sample-about")
             seed = gr.Number(0, label="Seed", precision=0, elem_id="sample-seed")
             count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="How many", elem_id="sample-count")
-            bank = control_bank("sample")
+            controls = controls_panel(ctx, picker, "sample", "sample")
             go = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Samples", columns=8, height="auto", format="png", elem_id="sample-gallery",
@@ -62,7 +64,7 @@ def build(ctx: AppContext) -> None:
             summary = gr.Markdown(elem_id="sample-summary")
             grid = gr.File(label="PNG grid (download)", elem_id="sample-grid")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [*bank.components, about], api_name="sample_model")
-    ctx.demo.load(setup, picker, [*bank.components, about], api_name="sample_model_on_load")
-    go.click(functools.partial(sample, ctx), [picker, seed, count, *bank.components], [gallery, grid, summary],
+    picker.change(setup, picker, [controls, about], api_name="sample_model")
+    ctx.demo.load(setup, picker, [controls, about], api_name="sample_model_on_load")
+    go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
              api_name="sample")

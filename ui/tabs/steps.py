@@ -3,12 +3,14 @@
 Denoising (DDPM), pixels filled in one by one (NADE, PixelRNN, PixelCNN),
 resolutions growing (progressive GAN): the model yields intermediate images,
 this tab streams them (at most STREAM_FPS a second; the last frame always
-shows; the model runs in its own thread, never waiting for the page) and keeps up to MAX_KEPT of them so the user can scrub back through.
+shows; the model runs in its own thread, never waiting for the page) and keeps up to MAX_KEPT of
+them, evenly spaced and the last one always, so the user can scrub back through. The controls are
+the ones the model declares for "steps" (autoregressive families: temperature, and `every`, the
+pixels filled in between two frames).
 """
 from __future__ import annotations
 
 import functools
-import inspect
 import queue
 import threading
 import time
@@ -18,13 +20,12 @@ import numpy as np
 import torch
 
 from ui.catalog import seeded, use_threads
-from ui.common import AppContext, bank_updates, bank_values, control_bank, user_errors
+from ui.common import AppContext, control_values, controls_panel, default_values, user_errors
 from ui.images import to_picture
 
 TITLE = "Step by step"
 MAX_COUNT = 16
 STREAM_FPS = 10
-PIXEL_FRAMES_PER_ROW = 4  # where sample_steps takes `every` (autoregressive families): a frame per 7 pixels
 MAX_KEPT = 240
 
 
@@ -43,8 +44,9 @@ def _keep(frames: list) -> list:
 
 @user_errors
 def on_model(ctx: AppContext, key: str) -> list:
+    """The picked model's step-by-step controls at their defaults ({name: value})."""
     model = ctx.catalog.model(key, need="sample_steps") if key else None
-    return bank_updates(model)
+    return default_values(model, "steps")
 
 
 def _produce(steps, frames: queue.Queue, stop: threading.Event, threads: int) -> None:
@@ -64,15 +66,15 @@ def _produce(steps, frames: queue.Queue, stop: threading.Event, threads: int) ->
 
 
 @user_errors
-def run(ctx: AppContext, key: str, seed, count, *controls):
-    """Generator: yields (picture, status, kept frames, scrub slider) as the model works."""
+def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
+    """Generator: yields (picture, status, kept frames, scrub slider) as the model works.
+
+    `controls`: {name: value} for the model's declared "steps" controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="sample_steps")
     n = int(count or 0)
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
-    knobs = bank_values(model, controls)
-    if "every" in inspect.signature(model.sample_steps).parameters:  # pixel-by-pixel families
-        knobs["every"] = max(1, model.data_spec.width // PIXEL_FRAMES_PER_ROW)
+    knobs = control_values(model, "steps", controls)
     inbox: queue.Queue = queue.Queue()
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(model.sample_steps(n, generator=seeded(seed), **knobs),
@@ -121,7 +123,7 @@ def build(ctx: AppContext) -> None:
             picker = ctx.picker("sample_steps", "Model (that can show its steps)", "steps-model")
             seed = gr.Number(0, label="Seed", precision=0, elem_id="steps-seed")
             count = gr.Slider(1, MAX_COUNT, value=4, step=1, label="How many", elem_id="steps-count")
-            bank = control_bank("steps")
+            controls = controls_panel(ctx, picker, "steps", "steps", need="sample_steps")
             with gr.Row():
                 go = gr.Button("Run", variant="primary", elem_id="steps-button")
                 stop = gr.Button("Stop", elem_id="steps-stop")
@@ -133,9 +135,9 @@ def build(ctx: AppContext) -> None:
                                  elem_id="steps-scrub")
     frames = gr.State([])
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, bank.components, api_name="steps_model")
-    ctx.demo.load(setup, picker, bank.components, api_name="steps_model_on_load")
-    job = go.click(functools.partial(run, ctx), [picker, seed, count, *bank.components],
+    picker.change(setup, picker, controls, api_name="steps_model")
+    ctx.demo.load(setup, picker, controls, api_name="steps_model_on_load")
+    job = go.click(functools.partial(run, ctx), [picker, seed, count, controls],
                    [image, status, frames, scrubber], api_name="steps")
     stop.click(None, None, None, cancels=[job], api_name="steps_stop")
     scrubber.input(scrub, [frames, scrubber], image, show_progress="hidden", api_name="steps_scrub")

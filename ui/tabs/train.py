@@ -22,7 +22,7 @@ from PIL import Image
 
 from genlab.data import EMBEDDED
 from genlab.errors import GenlabError
-from genlab.registry import list_families
+from genlab.registry import get_family, list_families
 from ui.catalog import RUN_PREFIX
 from ui.common import AppContext, user_errors
 
@@ -135,13 +135,38 @@ def stop_training(job: dict) -> str:
     return "stopping: the checkpoint is written at the current step"
 
 
+def default_family(ctx: AppContext) -> str:
+    """The family of the first shipped checkpoint that loads (a family known to train well here),
+    else the first registered family."""
+    families = list_families()
+    for entry, model in ctx.catalog.loadable():
+        if entry.shipped and model.family in families:
+            return model.family
+    return families[0]
+
+
+def default_data(family: str) -> str:
+    """The bundled data set the family trains on unless told otherwise (its `default_data`)."""
+    try:
+        wanted = get_family(family).default_data
+    except GenlabError:
+        return EMBEDDED[0]
+    return wanted if wanted in EMBEDDED else EMBEDDED[0]
+
+
+def on_family(family: str) -> str:
+    """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models)."""
+    return default_data(family)
+
+
 def build(ctx: AppContext) -> None:
     families = list_families()
+    first = default_family(ctx)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            family = gr.Dropdown(families, value="dcgan" if "dcgan" in families else families[0], label="Family",
-                                 elem_id="train-family")
-            data = gr.Dropdown(list(EMBEDDED), value=EMBEDDED[0], label="Data set (bundled)", elem_id="train-data")
+            family = gr.Dropdown(families, value=first, label="Family", elem_id="train-family")
+            data = gr.Dropdown(list(EMBEDDED), value=default_data(first), label="Data set (bundled)",
+                               elem_id="train-data")
             steps = gr.Slider(10, 5000, value=300, step=10, label="Budget (steps)", elem_id="train-steps")
             batch = gr.Slider(8, 256, value=64, step=8, label="Batch size", elem_id="train-batch")
             with gr.Row():
@@ -155,6 +180,7 @@ def build(ctx: AppContext) -> None:
                             elem_id="train-samples", elem_classes=["pixelated"])
     job = gr.State({})
     finished = gr.Textbox(visible=False, elem_id="train-finished")
+    family.input(on_family, family, data, api_name="train_family")
     go.click(functools.partial(start, ctx), [family, data, steps, batch, job],
              [plot, grid, progress, status, finished], api_name="train")
     halt.click(stop_training, job, status, api_name="train_stop")
