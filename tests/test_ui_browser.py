@@ -1,9 +1,11 @@
 """The app in a real browser: Debian's chromium, headless, driven by Playwright.
 
-Moves a slider and watches the image change, samples and counts the gallery, runs an
-interpolation, draws a digit with the mouse and encodes it, watches pixel-by-pixel generation
-stream in, scores a digit, uploads a bad file, trains a tiny model and finds it in another tab.
-Screenshots go to test-artifacts/ (git-ignored). Skipped, with the reason, without chromium.
+On the shipped checkpoints (see tests/ui_fixtures.py): moves a slider and watches the image
+change, moves a model's declared controls, shows six sliders for a model that declares six,
+samples and counts the gallery, runs an interpolation, draws a digit with the mouse and encodes
+it, watches pixel-by-pixel generation stream in, scores a digit, uploads a bad file, trains a
+tiny model and finds it in another tab. Screenshots go to test-artifacts/ (git-ignored).
+Skipped, with the reason, without chromium.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
-                         ui_app, ui_dirs)
+from ui_fixtures import (ARTIFACTS, CHROMIUM, STANDIN, app_url, browser_context,  # noqa: F401
+                         one_torch_thread, page, ui_app, ui_dirs)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
@@ -107,7 +109,7 @@ def test_sample_fills_the_gallery(page):
     page.locator("#sample-button").click()
     thumbs = page.locator("#sample-gallery").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
     expect(thumbs).to_have_count(12, timeout=30_000)
-    expect(page.locator("#sample-summary")).to_contain_text("12 samples from dcgan-test")
+    expect(page.locator("#sample-summary")).to_contain_text("12 samples from aae-mnist")  # the first latent model
     expect(page.locator("#sample-grid a").first).to_be_visible()  # the PNG grid to download
     page.locator("#sample-gallery").scroll_into_view_if_needed()
     page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
@@ -122,14 +124,14 @@ def test_interpolation_strip_gif_and_every_family(page):
     open_tab(page, "Interpolation")
     page.locator("#interp-button").click()
     expect(page.locator("#interp-strip img")).to_be_visible(timeout=30_000)
-    expect(page.locator("#interp-caption")).to_contain_text("slerp walk, 8 steps, dcgan-test")
+    expect(page.locator("#interp-caption")).to_contain_text("slerp walk, 8 steps, aae-mnist")
     gif = page.locator("#interp-gif img")
     expect(gif).to_be_visible()
     assert src(page, "#interp-gif img").endswith(".gif")
     assert natural_width(page, "#interp-strip img") == 3 * (8 * 30 + 2)
     page.locator("#interp-all-button").click()
     items = page.locator("#interp-all").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
-    expect(items).to_have_count(2, timeout=30_000)  # dcgan-test and vae-test walk side by side
+    expect(items).to_have_count(5, timeout=30_000)  # every latent model walks, side by side
     shot(page, "interpolation")
 
 
@@ -138,7 +140,7 @@ def test_draw_a_digit_and_encode_it(page):
 
     open_tab(page, "Latent explorer")
     page.locator("#latent-image img").wait_for(timeout=30_000)
-    pick(page, "latent-model", "vae-test")
+    pick(page, "latent-model", "vae-mnist")
     expect(page.locator("#latent-pad")).to_be_visible(timeout=10_000)
     before = page.get_by_role("spinbutton", name=re.compile(r"number input for z\[0\]")).input_value()
     draw_seven(page, "latent-pad")
@@ -163,6 +165,12 @@ def test_pixels_stream_in_step_by_step(page):
     from playwright.sync_api import expect
 
     open_tab(page, "Step by step")
+    pick(page, "steps-model", "pixelcnn-mnist")
+    every = page.get_by_role("spinbutton", name="number input for every")  # declared by the model
+    expect(every).to_have_value("7", timeout=20_000)
+    every.fill("28")  # a frame per row
+    page.get_by_role("slider", name="range slider for How many").fill("2")
+    page.wait_for_timeout(300)
     page.evaluate("""() => {
         window.__frames = [];
         const el = document.querySelector('#steps-image');
@@ -174,7 +182,7 @@ def test_pixels_stream_in_step_by_step(page):
     page.locator("#steps-button").click()
     expect(page.locator("#steps-status")).to_contain_text("done: 29 steps", timeout=60_000)
     frames = page.evaluate("window.__frames")
-    assert len(set(frames)) >= 4, f"only {len(set(frames))} distinct frames reached the page"
+    assert len(set(frames)) >= 3, f"only {len(set(frames))} distinct frames reached the page"
     scrub = page.get_by_role("slider", name="range slider for Scrub through the kept frames")
     expect(scrub).to_be_visible()
     last = src(page, "#steps-image img")
@@ -188,15 +196,17 @@ def test_score_a_test_digit_and_see_heatmaps(page):
 
     open_tab(page, "Likelihood")
     page.locator("#lik-load").click()
-    expect(page.locator("#lik-digit")).to_contain_text("MNIST test digit #0", timeout=20_000)
+    expect(page.locator("#lik-digit")).to_contain_text("mnist-binary test image #0", timeout=20_000)
     settle_pad(page, "lik-pad")
     page.locator("#lik-button").click()
     table = page.locator("#lik-table")
-    expect(table).to_contain_text("uitest_vae", timeout=30_000)  # one row per picked model
-    for text in ("ar-test", "uitest_ar", "exact", "vae-test", "bound"):
+    expect(table).to_contain_text("vae2d-mnist", timeout=30_000)  # one row per picked model
+    for text in ("nade-mnist", "pixelcnn-mnist", "exact", "vae-mnist", "bound"):
         expect(table).to_contain_text(text)
     maps = page.locator("#lik-heatmaps").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
-    expect(maps).to_have_count(1)
+    expect(maps).to_have_count(2)  # the two autoregressive models have per-pixel log-probs
+    expect(page.get_by_role("spinbutton", name="number input for rows kept")).to_have_value("14")
+    expect(page.get_by_role("spinbutton", name="number input for temperature")).to_be_visible()  # declared
     page.locator("#lik-complete").click()
     expect(page.locator("#lik-completions img")).to_be_visible(timeout=60_000)
     expect(page.locator("#lik-caption")).to_contain_text("4 completions")
@@ -231,7 +241,7 @@ def test_train_a_tiny_model_and_use_it_in_another_tab(page):
     page.locator("#train-button").click()
     expect(page.locator("#train-status")).to_contain_text("finished after 20 steps", timeout=180_000)
     expect(page.locator("#train-progress")).to_contain_text("step 20 / 20 (done)")
-    key = re.search(r"run:ui-dcgan-mnist-[\d-]+", page.locator("#train-status").inner_text()).group(0)
+    key = re.search(r"run:ui-[a-z0-9_]+-[a-z0-9-]+-[\d-]+", page.locator("#train-status").inner_text()).group(0)
     shot(page, "train")
     open_tab(page, "Sample")
     page.locator("#sample-model input").click()
@@ -242,4 +252,47 @@ def test_train_a_tiny_model_and_use_it_in_another_tab(page):
     open_tab(page, "Models")
     expect(page.locator(f"#models-cards [data-key='{key}']")).to_be_visible(timeout=10_000)
     shot(page, "models")
+    assert page.external == [], page.external
+
+
+def test_a_model_with_six_slider_controls_shows_six_sliders(page):
+    """No fixed bank: every declared control gets a widget, laid out by group."""
+    from playwright.sync_api import expect
+
+    pick(page, "sample-model", STANDIN)
+    controls = page.locator("#sample-controls")
+    expect(controls.locator("input[type=range]")).to_have_count(6, timeout=20_000)
+    for group, names in (("shape code", ("width", "height", "depth")), ("camera", ("azimuth", "elevation", "radius"))):
+        box = page.locator(f"#sample-group-{group.replace(' ', '-')}")
+        expect(box).to_contain_text(group)
+        for name in names:
+            expect(box.get_by_role("slider", name=f"range slider for {name}")).to_be_visible()
+    page.get_by_role("spinbutton", name="number input for radius").fill("0.8")  # the sixth
+    page.wait_for_timeout(300)
+    page.locator("#sample-button").click()
+    expect(page.locator("#sample-summary")).to_contain_text("radius=0.8", timeout=30_000)
+    shot(page, "six-sliders")
+    pick(page, "sample-model", "dcgan-mnist")  # another model: its own controls replace them
+    expect(controls.locator("input[type=range]")).to_have_count(1, timeout=20_000)
+    expect(controls.get_by_role("slider", name="range slider for truncation")).to_be_visible()
+    assert page.external == [], page.external
+
+
+def test_declared_decode_controls_move_the_latent_image(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Latent explorer")
+    page.locator("#latent-image img").wait_for(timeout=30_000)
+    pick(page, "latent-model", "infogan-mnist")
+    box = page.locator("#latent-group-codes")
+    expect(box.get_by_role("slider", name="range slider for code_1")).to_be_visible(timeout=20_000)
+    expect(page.locator("#latent-controls").get_by_text("truncation")).to_have_count(0)  # sample only
+    page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 280", timeout=10_000)
+    before = src(page, "#latent-image img")
+    box.get_by_role("slider", name="range slider for code_1").fill("1.8")  # input: the light preview
+    expect(page.locator("#latent-image img")).not_to_have_attribute("src", before, timeout=10_000)
+    page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 28", timeout=10_000)
+    pick(page, "latent-control-digit-code", "7")  # a choice: the full render
+    page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 280", timeout=10_000)
+    shot(page, "latent-codes")
     assert page.external == [], page.external

@@ -1,5 +1,6 @@
 """The app's logic without a browser or a server: latent utilities, image conversion,
-the catalogue, and every tab's handlers called as plain functions."""
+the catalogue, declared controls, and every tab's handlers called as plain functions, on the
+shipped checkpoints (see tests/ui_fixtures.py)."""
 from __future__ import annotations
 
 import math
@@ -14,8 +15,10 @@ from PIL import Image
 from genlab import explore
 from genlab.data.mnist import load_mnist
 from genlab.model import DataSpec
-from genlab.registry import build, list_families, shipped_checkpoints
-from ui_fixtures import MNIST, one_torch_thread, ui_dirs  # noqa: F401  (fixtures)
+from genlab.registry import shipped_checkpoints
+from ui_fixtures import MNIST, STANDIN, one_torch_thread, ui_dirs  # noqa: F401  (fixtures)
+
+LATENT = ["aae-mnist", "dcgan-mnist", "infogan-mnist", "vae-mnist", "vae2d-mnist"]
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +30,10 @@ def ctx(ui_dirs):
 
 
 def digit_pad(i: int = 0) -> dict:
-    from ui.tabs.likelihood import test_digit
+    """MNIST test digit #i (8-bit) on the drawing pad, as the Likelihood tab puts it there."""
+    from ui.tabs.likelihood import test_image
 
-    return test_digit(i)
+    return test_image(MNIST, i)[0]
 
 
 # ----- genlab.explore ---------------------------------------------------------------------------
@@ -140,29 +144,31 @@ def test_non_images_and_absurd_sizes_are_refused(tmp_path):
         to_model_input(None, MNIST, "drawing")
 
 
-# ----- ui.catalog / ui.common ---------------------------------------------------------------------
+# ----- ui.catalog ---------------------------------------------------------------------------------
 def test_catalogue_lists_checkpoints_and_runs_and_names_what_is_wrong(ctx):
     from genlab.errors import GenlabError
 
     keys = [e.key for e in ctx.catalog.entries()]
-    assert keys == ["ar-test", "dcgan-test", "vae-test", "run:broken"]
-    assert [k for _, k in ctx.catalog.choices("latent")] == ["dcgan-test", "vae-test"]
-    assert [k for _, k in ctx.catalog.choices("encode")] == ["vae-test"]
+    assert keys == ["aae-mnist", "dcgan-mnist", "infogan-mnist", "nade-mnist", "pixelcnn-mnist", STANDIN,
+                    "vae-mnist", "vae2d-mnist", "run:broken"]
+    assert [k for _, k in ctx.catalog.choices("latent")] == LATENT
+    assert [k for _, k in ctx.catalog.choices("encode")] == ["aae-mnist", "vae-mnist", "vae2d-mnist"]
+    assert [k for _, k in ctx.catalog.choices("complete")] == ["nade-mnist", "pixelcnn-mnist"]
     assert "run:broken" not in [k for _, k in ctx.catalog.choices()]
-    with pytest.raises(GenlabError, match="no checkpoint named 'nope'; available: ar-test"):
+    with pytest.raises(GenlabError, match="no checkpoint named 'nope'; available: aae-mnist"):
         ctx.catalog.model("nope")
-    with pytest.raises(GenlabError, match="uitest_ar model, which has no 'latent' capability; "
-                                          "models that have it: dcgan-test, vae-test"):
-        ctx.catalog.model("ar-test", need="latent")
-    with pytest.raises(GenlabError, match="broken/latest.pt is not a readable checkpoint"):
+    with pytest.raises(GenlabError, match="nade model, which has no 'latent' capability; "
+                                          "models that have it: " + ", ".join(LATENT)):
+        ctx.catalog.model("nade-mnist", need="latent")
+    with pytest.raises(GenlabError, match=r"broken/latest.pt is not a (readable|genlab) checkpoint"):
         ctx.catalog.model("run:broken")
-    assert ctx.catalog.model("dcgan-test") is ctx.catalog.model("dcgan-test")  # cached
+    assert ctx.catalog.model("dcgan-mnist") is ctx.catalog.model("dcgan-mnist")  # cached
 
 
 def test_a_rewritten_checkpoint_is_reloaded(tmp_path):
+    from genlab.models.dcgan import DCGAN, DCGANConfig
     from ui.catalog import Catalog
     from ui_fixtures import write_checkpoint
-    from genlab.models.dcgan import DCGAN, DCGANConfig
 
     cat = Catalog(tmp_path / "none", tmp_path)
     torch.manual_seed(0)
@@ -195,72 +201,175 @@ def test_user_errors_become_messages_in_the_page():
         next(it)
 
 
-@pytest.mark.parametrize("family, expected", [
-    ("dcgan", ()), ("gan", ()), ("infogan", ("digit_code", "code_1", "code_2")), ("vae", ("pixels",)),
-    ("aae", ("pixels",)),
+def test_no_ui_code_names_a_family_a_data_set_or_an_image_size():
+    """Tabs learn everything from the model (capabilities, declared controls, data spec)."""
+    import ast
+    import io
+    import tokenize
+    from pathlib import Path
+
+    from genlab.data import DATASET_NAMES
+    from genlab.registry import list_families
+
+    names = set(list_families()) | {n for n in DATASET_NAMES if ":" not in n}
+    for path in sorted((Path(__file__).resolve().parent.parent / "ui").rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in (tokenize.STRING, tokenize.NUMBER):
+                continue
+            where = f"{path.name}:{tok.start[0]}: {lines[tok.start[0] - 1].strip()}"
+            if tok.type == tokenize.STRING:
+                try:
+                    value = ast.literal_eval(tok.string)
+                except (ValueError, SyntaxError):  # f-strings
+                    continue
+                assert value not in names, f"names a family or data set: {where}"
+            # MNIST_BOX (a 20 px box in a 28 px frame) is a proportion that scales with the model's size
+            if tok.type == tokenize.NUMBER and tok.string == "28" and "MNIST_BOX =" not in where:
+                raise AssertionError(f"assumes a 28-pixel image: {where}")
+        assert "inspect.signature" not in source, f"{path.name} reads signatures instead of declarations"
+
+
+# ----- declared controls (ui.common) ------------------------------------------------------------
+@pytest.mark.parametrize("key, use, expected", [
+    ("dcgan-mnist", "sample", {"truncation": 1.0}),
+    ("dcgan-mnist", "decode", {}),  # truncation scales the prior draw: nothing to do with a chosen z
+    ("infogan-mnist", "decode", {"digit_code": "random", "code_1": 0.0, "code_2": 0.0}),
+    ("vae-mnist", "decode", {"pixels": "mean"}),
+    ("aae-mnist", "sample", {"pixels": "mean", "component": "random"}),
+    ("nade-mnist", "steps", {"temperature": 1.0, "every": 7}),
+    ("pixelcnn-mnist", "complete", {"temperature": 1.0}),
+    (STANDIN, "sample", {n: 0.0 for n in ("width", "height", "depth", "azimuth", "elevation", "radius")}),
 ])
-def test_decode_controls_leave_out_sampling_knobs(family, expected):
-    """truncation/temperature/component act on the prior draw only; codes and pixel modes act on decode."""
-    from ui.common import decode_controls
+def test_each_tab_shows_the_controls_declared_for_its_use(ctx, key, use, expected):
+    from ui.common import default_values
 
-    if family not in list_families():
-        pytest.skip(f"family {family} not in this checkout yet")
-    assert decode_controls(build(family)) == expected
+    assert default_values(ctx.catalog.model(key), use) == expected
 
 
-def test_bank_values_map_widgets_back_to_controls(ctx):
-    from genlab.errors import GenlabError
-    from ui.common import bank_values
+def test_control_values_are_checked_with_one_clear_message(ctx):
+    from ui.common import control_values
 
-    model = ctx.catalog.model("ar-test")
-    assert bank_values(model, [0.5]) == {"temperature": 0.5}
-    assert bank_values(model, []) == {"temperature": 1.0}  # defaults for API callers
-    with pytest.raises(GenlabError, match=r"temperature must lie in \[0.05, 2.0\], got 7.0"):
-        bank_values(model, [7])
+    nade = ctx.catalog.model("nade-mnist")
+    assert control_values(nade, "steps", {"every": 3.0}) == {"temperature": 1.0, "every": 3}  # integer slider
+    assert control_values(nade, "steps", None) == {"temperature": 1.0, "every": 7}  # defaults for API callers
+    assert control_values(nade, "steps", '{"temperature": 0.5}')["temperature"] == 0.5  # JSON text too
+    with pytest.raises(ValueError, match=r"temperature must lie in \[0.05, 2.0\], got 7"):
+        control_values(nade, "steps", {"temperature": 7})
+    with pytest.raises(ValueError, match="nade has no sample control every; it takes temperature"):
+        control_values(nade, "sample", {"every": 3})
+    with pytest.raises(ValueError, match=r'controls must be a JSON object of name -> value, e\.g\. '
+                                         r'\{"temperature": 1\.0, "every": 7\}; got \[1, 2\]'):
+        control_values(nade, "steps", [1, 2])
+    infogan = ctx.catalog.model("infogan-mnist")
+    assert control_values(infogan, "decode", {"digit_code": "3"})["digit_code"] == 3  # a choice's text
+    with pytest.raises(ValueError, match="digit_code must be one of random, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, got '12'"):
+        control_values(infogan, "decode", {"digit_code": "12"})
+
+
+def box(widget) -> str | None:
+    """The title of the group box a widget sits in (None: in no box)."""
+    while widget is not None and not isinstance(widget, gr.Accordion):
+        widget = widget.parent
+    return None if widget is None else widget.label
+
+
+def test_widgets_are_built_for_every_control_laid_out_by_group(ctx):
+    from ui.common import control_widgets
+
+    with gr.Blocks():
+        six = control_widgets(ctx.catalog.model(STANDIN).controls_for("sample"), "t")
+        with gr.Blocks():
+            codes = control_widgets(ctx.catalog.model("infogan-mnist").controls_for("sample"), "u")
+    assert [type(w).__name__ for w in six] == ["Slider"] * 6  # no bank: all six show
+    assert [w.label for w in six] == ["width", "height", "depth", "azimuth", "elevation", "radius"]
+    assert [box(w) for w in six] == ["shape code"] * 3 + ["camera"] * 3  # a titled box per group
+    assert [type(w).__name__ for w in codes] == ["Slider", "Dropdown", "Slider", "Slider"]
+    assert [box(w) for w in codes] == [None, "codes", "codes", "codes"]  # truncation is in no group
+    assert codes[1].choices == [(c, c) for c in ["random", *map(str, range(10))]] and codes[2].step == 0.04
 
 
 # ----- tab handlers -------------------------------------------------------------------------------
 def test_sample_counts_seeds_and_knobs(ctx):
     from ui.tabs import sample
 
-    gallery, grid, text = sample.sample(ctx, "dcgan-test", 5, 6, 1.0)
+    gallery, grid, text = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 1.0})
     assert len(gallery) == 6 and gallery[0][0].shape == (112, 112)
-    again, _, _ = sample.sample(ctx, "dcgan-test", 5, 6, 1.0)
-    other, _, _ = sample.sample(ctx, "dcgan-test", 6, 6, 1.0)
-    truncated, _, _ = sample.sample(ctx, "dcgan-test", 5, 6, 0.2)
+    again, _, _ = sample.sample(ctx, "dcgan-mnist", 5, 6)  # controls left out: their defaults
+    other, _, _ = sample.sample(ctx, "dcgan-mnist", 6, 6)
+    truncated, _, _ = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 0.2})
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(gallery, again))
     assert not np.array_equal(gallery[0][0], other[0][0])
     assert not np.array_equal(gallery[0][0], truncated[0][0])
     assert Image.open(grid).size == (2 * (3 * 30 + 2), 2 * (2 * 30 + 2))  # a 3x2 grid of 28+2 px cells, x2
     assert "6 samples" in text and "truncation=1.0" in text
     with pytest.raises(gr.Error, match="count must be between 1 and 64, got 0"):
-        sample.sample(ctx, "dcgan-test", 0, 0)
+        sample.sample(ctx, "dcgan-mnist", 0, 0)
+    with pytest.raises(gr.Error, match="dcgan has no sample control digit_code; it takes truncation"):
+        sample.sample(ctx, "dcgan-mnist", 0, 2, {"digit_code": 3})
+    codes, _, text = sample.sample(ctx, "infogan-mnist", 0, 4, {"digit_code": "3", "code_1": 1.5})
+    assert "digit_code=3" in text and "code_1=1.5" in text
+
+
+def test_six_sliders_all_reach_the_model(ctx):
+    from ui.tabs import sample
+
+    values, about = sample.on_model(ctx, STANDIN)
+    assert len(values) == 6 and "uitest_sliders" in about
+    flat, _, _ = sample.sample(ctx, STANDIN, 0, 1, values)
+    moved, _, text = sample.sample(ctx, STANDIN, 0, 1, {**values, "radius": 1.0})  # the sixth
+    diff = np.abs(moved[0][0].astype(int) - flat[0][0].astype(int)).max(axis=1)  # per row of 112
+    assert diff[:96].max() == 0 and diff[96:].min() > 100  # only the last band (rows 24-27 of 28) changed
+    assert "radius=1.0" in text
 
 
 def test_latent_preview_moves_only_with_the_sliders(ctx):
     from ui.tabs import latent
 
-    out = latent.setup(ctx, "dcgan-test", 3, latent.BASES[0])
-    state, sliders = out[0], out[1:1 + latent.N_AXES]
+    out = latent.setup(ctx, "dcgan-mnist", 3, latent.BASES[0])
+    state, sliders, controls = out[0], out[1:1 + latent.N_AXES], out[1 + latent.N_AXES]
     coords = [s["value"] for s in sliders]
     z = torch.tensor(state["z"])
-    assert coords == [round(float(v), 3) for v in z[:8]]
-    model = ctx.catalog.model("dcgan-test")
+    assert coords == [round(float(v), 3) for v in z[:8]] and controls == {}
+    model = ctx.catalog.model("dcgan-mnist")
     with torch.inference_mode():
         expected = ((model.decode(z[None]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0, 0].numpy()
-    same = latent.preview(ctx, "dcgan-test", 3, latent.BASES[0], state, *z[:8].tolist())
+    same = latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {})
     assert np.array_equal(same, expected)
-    moved = latent.preview(ctx, "dcgan-test", 3, latent.BASES[0], state, *(z[:8] + 2).tolist())
+    moved = latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *(z[:8] + 2).tolist())
     assert np.abs(moved.astype(int) - same.astype(int)).max() > 0
-    full, info = latent.render(ctx, "dcgan-test", 3, latent.BASES[0], state, *z[:8].tolist())
+    full, info = latent.render(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {})
     assert full.shape == (280, 280) and "seed 3" in info and "|z|" in info
+    with pytest.raises(gr.Error, match="dcgan has no decode control truncation; it takes none"):
+        latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {"truncation": 0.5})
+
+
+def test_latent_decode_controls_change_the_image(ctx):
+    from ui.tabs import latent
+
+    out = latent.setup(ctx, "infogan-mnist", 0, latent.BASES[0])
+    state, controls = out[0], out[1 + latent.N_AXES]
+    axes = [s["value"] for s in out[1:1 + latent.N_AXES]]
+    assert controls == {"digit_code": "random", "code_1": 0.0, "code_2": 0.0}
+    pics = [latent.preview(ctx, "infogan-mnist", 0, latent.BASES[0], state, *axes, {**controls, "digit_code": d})
+            for d in ("1", "8")]
+    assert not np.array_equal(*pics)
+    reseeded = latent.reseed(ctx, "infogan-mnist", 1, latent.BASES[0], {**controls, "digit_code": "8"})
+    assert len(reseeded) == 1 + latent.N_AXES + 3  # a new z; the controls keep the user's values
+    assert reseeded[0]["source"] == "seed 1"
+    vae = latent.setup(ctx, "vae-mnist", 0, latent.BASES[0])
+    axes = [s["value"] for s in vae[1:1 + latent.N_AXES]]
+    mean = latent.preview(ctx, "vae-mnist", 0, latent.BASES[0], vae[0], *axes, {"pixels": "mean"})
+    drawn = latent.preview(ctx, "vae-mnist", 0, latent.BASES[0], vae[0], *axes, {"pixels": "sample"})
+    assert not np.array_equal(mean, drawn)
 
 
 def test_principal_directions_basis_keeps_z(ctx):
     from ui.tabs import latent
 
-    state = latent.setup(ctx, "dcgan-test", 3, latent.BASES[0])[0]
-    out = latent.change_basis(ctx, "dcgan-test", 3, latent.BASES[1], state, *state["z"][:8])
+    state = latent.setup(ctx, "dcgan-mnist", 3, latent.BASES[0])[0]
+    out = latent.change_basis(ctx, "dcgan-mnist", 3, latent.BASES[1], state, *state["z"][:8], {})
     assert out[0]["basis"] == latent.BASES[1] and out[0]["z"] == pytest.approx(state["z"], abs=1e-5)
     assert "of image variance" in out[1]["label"]
 
@@ -270,51 +379,57 @@ def test_encode_starts_the_sliders_at_the_posterior_mean(ctx):
     from ui.tabs import latent
 
     pad = digit_pad(3)
-    out = latent.encode(ctx, "vae-test", latent.BASES[0], pad, {})
+    out = latent.encode(ctx, "vae2d-mnist", latent.BASES[0], pad, {}, {"pixels": "mean"})
     state, sliders = out[0], out[1:1 + latent.N_AXES]
-    model = ctx.catalog.model("vae-test")
+    model = ctx.catalog.model("vae2d-mnist")
     x, _ = to_model_input(pad, model.data_spec)
     mean, std = model.encode(x)
-    assert [s["value"] for s in sliders[:4]] == [round(float(v), 3) for v in mean[0]]
+    assert [s["value"] for s in sliders[:2]] == [round(float(v), 3) for v in mean[0]]
     assert "±" in sliders[0]["label"] and f"{float(std[0, 0]):.2f}" in sliders[0]["label"]
-    assert [s["visible"] for s in sliders] == [True] * 4 + [False] * 4  # a 4-d latent: 4 sliders
+    assert [s["visible"] for s in sliders] == [True] * 2 + [False] * 6  # a 2-d latent: 2 sliders
     assert "encoded drawing" in out[-2]
     with pytest.raises(gr.Error, match="no 'encode' capability"):
-        latent.encode(ctx, "dcgan-test", latent.BASES[0], pad, {})
+        latent.encode(ctx, "dcgan-mnist", latent.BASES[0], pad, {})
 
 
 def test_interpolation_strip_gif_and_every_family(ctx):
     from ui.tabs import interpolate
 
-    strip, gif, caption = interpolate.interpolate(ctx, "dcgan-test", "two seeds", 0, 1, None, None, "slerp", 5)
-    lerp, _, _ = interpolate.interpolate(ctx, "dcgan-test", "two seeds", 0, 1, None, None, "lerp", 5)
+    strip, gif, caption = interpolate.interpolate(ctx, "dcgan-mnist", "two seeds", 0, 1, None, None, "slerp", 5)
+    lerp, _, _ = interpolate.interpolate(ctx, "dcgan-mnist", "two seeds", 0, 1, None, None, "lerp", 5)
     assert strip.shape == (3 * (28 + 4), 3 * (5 * 30 + 2))  # 5 cells of 28 + 2 px padding, upscaled x3
     assert not np.array_equal(strip, lerp)
     assert Image.open(gif).n_frames == 5 + 3  # bounce: forward, then back without repeating the ends
     both = interpolate.interpolate_all(ctx, "two seeds", 0, 1, None, None, "slerp", 4)
-    assert [c for _, c in both] == ["dcgan-test (dcgan)", "vae-test (uitest_vae)"]
+    assert [c for _, c in both] == ["aae-mnist (aae)", "dcgan-mnist (dcgan)", "infogan-mnist (infogan)",
+                                    "vae-mnist (vae)", "vae2d-mnist (vae)"]
     drawn = interpolate.interpolate_all(ctx, "two drawings", 0, 1, digit_pad(0), digit_pad(1), "lerp", 4)
-    assert [c for _, c in drawn] == ["vae-test (uitest_vae)"]  # only encoders can walk between drawings
+    assert [c for _, c in drawn] == ["aae-mnist (aae)", "vae-mnist (vae)", "vae2d-mnist (vae)"]  # encoders only
     with pytest.raises(gr.Error, match="cannot encode images"):
-        interpolate.interpolate(ctx, "dcgan-test", "two drawings", 0, 1, digit_pad(0), digit_pad(1), "lerp", 4)
+        interpolate.interpolate(ctx, "dcgan-mnist", "two drawings", 0, 1, digit_pad(0), digit_pad(1), "lerp", 4)
 
 
-def test_steps_stream_and_scrub(ctx, monkeypatch):
+def test_steps_stream_and_scrub(ctx):
     from ui.tabs import steps
 
-    frames = list(steps.run(ctx, "ar-test", 0, 2, 1.0))
+    assert steps.on_model(ctx, "pixelcnn-mnist") == {"temperature": 1.0, "every": 7}
+    frames = list(steps.run(ctx, "pixelcnn-mnist", 0, 2, {"every": 28}))  # a frame per row
     *stream, last = frames
-    assert len(stream) >= 3  # the fake AR sleeps 60 ms per row, the tab streams at 20 fps
+    assert len(stream) >= 2  # ~1 s of work, streamed at up to 10 frames a second
     pics = [f[0] for f in stream]
     assert len({p.tobytes() for p in pics}) == len(pics)  # every streamed frame is new
     kept = last[2]
     assert len(kept) == 29 and "done: 29 steps" in last[1]  # start + 28 rows
-    model = ctx.catalog.model("ar-test")
+    model = ctx.catalog.model("pixelcnn-mnist")
     final = model.sample(2, generator=torch.Generator().manual_seed(0))
     assert np.array_equal(last[0], steps._picture(final))  # the last frame is the sample
     assert np.array_equal(steps.scrub(kept, 0), kept[0])
     with pytest.raises(gr.Error, match="frame must be between 0 and 28"):
         steps.scrub(kept, 99)
+    *_, coarse = steps.run(ctx, "nade-mnist", 0, 1, {"every": 392})  # the declared `every` reaches the model
+    assert "done: 3 steps" in coarse[1]
+    with pytest.raises(gr.Error, match=r"every must lie in \[1, 784\], got 0"):
+        next(steps.run(ctx, "nade-mnist", 0, 1, {"every": 0}))
 
 
 def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
@@ -322,17 +437,21 @@ def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
     from ui.tabs import likelihood
 
     pad = digit_pad(0)
-    rows, maps, seen = likelihood.score(ctx, ["ar-test", "vae-test"], pad)
-    assert "drawing for ar-test: reduced 280x280 -> 28x28 (exact 10x); binarised" in capsys.readouterr().out
+    rows, maps, seen = likelihood.score(ctx, ["pixelcnn-mnist", "vae-mnist"], pad)
+    assert "drawing for pixelcnn-mnist: reduced 280x280 -> 28x28 (exact 10x); binarised" in capsys.readouterr().out
     by_model = {r[0]: r for r in rows}
-    model = ctx.catalog.model("ar-test")
+    model = ctx.catalog.model("pixelcnn-mnist")
     x, _ = to_model_input(pad, model.data_spec)
     nats = -float(model.log_prob(x)[0])
-    assert by_model["ar-test"][2] == pytest.approx(nats, abs=0.01)
-    assert by_model["ar-test"][3] == pytest.approx(nats / (784 * math.log(2)), abs=1e-4)
-    assert by_model["ar-test"][4] == "exact" and by_model["vae-test"][4].startswith("bound")
-    assert len(maps) == 1 and "ar-test" in maps[0][1]  # only the AR model has per-pixel log-probs
-    pic, caption = likelihood.complete(ctx, "ar-test", pad, 14, 3, 0)
+    assert by_model["pixelcnn-mnist"][2] == pytest.approx(nats, abs=0.01)
+    assert by_model["pixelcnn-mnist"][3] == pytest.approx(nats / (784 * math.log(2)), abs=1e-4)
+    assert by_model["pixelcnn-mnist"][4] == "exact" and by_model["vae-mnist"][4] == "bound (NLL ≤ shown), seeded estimate"
+    again, _, _ = likelihood.score(ctx, ["vae-mnist"], pad)
+    assert again[0][2] == by_model["vae-mnist"][2]  # the IWAE estimate is seeded: the same digit, the same score
+    assert len(maps) == 1 and "pixelcnn-mnist" in maps[0][1]  # only the AR model has per-pixel log-probs
+    rows_kept, controls = likelihood.on_complete_model(ctx, "pixelcnn-mnist")
+    assert (rows_kept["maximum"], rows_kept["value"]) == (28, 14) and controls == {"temperature": 1.0}
+    pic, caption = likelihood.complete(ctx, "pixelcnn-mnist", pad, 14, 3, 0, controls)
     assert pic.shape == (3 * 32, 3 * (4 * 30 + 2))  # the given digit, then 3 completions, x3
     top = slice(3 * 2, 3 * (2 + 14))  # the 14 given rows of each cell
     given = pic[top, 3 * 2:3 * 30]
@@ -340,25 +459,52 @@ def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
         assert np.array_equal(pic[top, 3 * (2 + 30 * k):3 * (30 + 30 * k)], given)
     assert pic[3 * 17:3 * 30, 3 * 2:3 * 30].max() == 0  # below the given rows: blacked out in the first cell
     assert "3 completions" in caption
-    with pytest.raises(gr.Error, match="cannot complete images"):
-        likelihood.complete(ctx, "vae-test", pad, 14, 3, 0)
+    cold, _ = likelihood.complete(ctx, "pixelcnn-mnist", pad, 14, 3, 0, {"temperature": 0.3})
+    assert not np.array_equal(cold, pic)
+    with pytest.raises(gr.Error, match="no 'complete' capability; models that have it: nade-mnist, pixelcnn-mnist"):
+        likelihood.complete(ctx, "vae-mnist", pad, 14, 3, 0)
+    with pytest.raises(gr.Error, match=r"rows kept must be between 0 and 28 \(the model's height\), got 29"):
+        likelihood.complete(ctx, "nade-mnist", pad, 29, 3, 0)
 
 
-def test_completion_keeps_the_given_rows(ctx):
-    from ui.images import to_model_input
+def test_test_images_come_from_the_chosen_models_data(ctx):
+    from ui.tabs import likelihood
 
-    model = ctx.catalog.model("ar-test")
-    x, _ = to_model_input(digit_pad(0), model.data_spec)
-    out = model.sample(3, generator=torch.Generator().manual_seed(0), given=x, given_rows=14)
-    assert torch.equal(out[:, :, :14], x[:, :, :14].expand(3, -1, -1, -1))
+    pad, which = likelihood.load_test_image(ctx, 3, ["vae-mnist"], None)
+    assert which == "mnist-binary test image #3: a **7**" and pad["composite"].shape == (280, 280, 3)
+    assert set(np.unique(pad["composite"])) <= {0, 255}  # binarised, as that model's data is
+    _, which = likelihood.load_test_image(ctx, 3, [], "nade-mnist")  # none scored: the completing model's
+    assert which.startswith("mnist-binary test image #3")
+    with pytest.raises(gr.Error, match="test image index must be between 0 and 999, got 5000"):
+        likelihood.load_test_image(ctx, 5000, ["vae-mnist"], None)
+    with pytest.raises(gr.Error, match="pick a model first"):
+        likelihood.load_test_image(ctx, 0, [], None)
+    padded, _ = likelihood.test_image(DataSpec(1, 32, 32, 10, False, "mnist", pad=2), 0)  # as that model saw it
+    assert padded["composite"].shape == (256, 256, 3) and padded["composite"][:16].max() == 0  # 8x, black border
+    from genlab.errors import GenlabError
+
+    with pytest.raises(GenlabError, match="no test images of 'no-such-data' are available here"):
+        likelihood.test_image(DataSpec(3, 32, 32, 10, False, "no-such-data"), 0)
 
 
 def test_model_cards_show_metrics_and_broken_files(ctx):
     from ui.tabs import models
 
     html = models.cards(ctx)
-    assert html.count("class='genlab-card'") == 3 and html.count("genlab-card broken") == 1
+    assert html.count("class='genlab-card'") == 8 and html.count("genlab-card broken") == 1
     assert "fid</td><td>123.4" in html and "cannot be loaded" in html
+
+
+def test_train_tab_defaults_come_from_the_catalogue(ctx):
+    from genlab.registry import list_families
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import train
+
+    assert train.default_family(ctx) == "aae"  # the first shipped checkpoint's family
+    assert train.default_data("nade") == "mnist-binary" and train.default_data("aae") == "mnist"
+    empty = AppContext(Catalog(ctx.scratch / "none", ctx.scratch / "none"))
+    assert train.default_family(empty) == list_families()[0]
 
 
 # ----- every shipped checkpoint works in every tab its capabilities open ------------------------
@@ -375,10 +521,10 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread):
     model = c.catalog.model(name)
     gallery, _, _ = sample.sample(c, name, 0, 1)
     assert len(gallery) == 1
-    pad = digit_pad(7)
+    pad = likelihood.test_image(model.data_spec, 7)[0]
     if "latent" in model.capabilities:
         out = latent.setup(c, name, 0, latent.BASES[0])
-        a = latent.preview(c, name, 0, latent.BASES[0], out[0], *[0.0] * 8)
+        a = latent.preview(c, name, 0, latent.BASES[0], out[0], *[0.0] * 8, out[1 + latent.N_AXES])
         b = latent.preview(c, name, 0, latent.BASES[0], out[0], *[2.0] * 8)
         assert not np.array_equal(a, b), "moving every slider must change the image"
         strip, _, _ = interpolate.interpolate(c, name, "two seeds", 0, 1, None, None, "slerp", 3)
@@ -389,8 +535,11 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread):
         rows, maps, _ = likelihood.score(c, [name], pad)
         assert math.isfinite(rows[0][2])
         assert len(maps) == ("pixel_log_prob" in model.capabilities)
+    if "complete" in model.capabilities:
+        pic, _ = likelihood.complete(c, name, pad, model.data_spec.height - 2, 1, 0)
+        assert pic.ndim >= 2
     if "sample_steps" in model.capabilities:
-        run = steps.run(c, name, 0, 1, *[None] * 6)
+        run = steps.run(c, name, 0, 1)
         first = next(run)
         run.close()
         assert first[0].ndim >= 2

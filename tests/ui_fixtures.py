@@ -1,9 +1,11 @@
-"""Fixtures for the UI tests: tiny test-only families, a catalogue of their checkpoints,
-the app launched in-process on a free port, gradio_client, and headless Debian chromium.
+"""Fixtures for the UI tests: a catalogue of real shipped checkpoints (small, fast ones) plus
+one test-only stand-in, the app launched in-process on a free port, gradio_client, and headless
+Debian chromium.
 
-The fake families cover capabilities no shipped family may have yet (encode, log_prob as a
-bound, pixel_log_prob with completion, sample_steps); they are registered only while a UI test
-module runs, so no other test ever sees them in `list_families()`.
+The tabs are tested on the models users get (vae-mnist, vae2d-mnist, aae-mnist, nade-mnist,
+pixelcnn-mnist, dcgan-mnist, infogan-mnist, linked from checkpoints/). The only stand-in,
+`SliderBoard`, declares six slider controls in two groups, which no shipped family has; it is
+registered only while a UI test module runs, so no other test sees it in `list_families()`.
 """
 from __future__ import annotations
 
@@ -16,10 +18,8 @@ for _k in ("NO_PROXY", "no_proxy"):
 
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
-import math  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -28,11 +28,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from genlab import registry  # noqa: E402
-from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase  # noqa: E402
-from genlab.models.dcgan import DCGAN, DCGANConfig  # noqa: E402
-from genlab.nn.autoregressive import AutoregressiveModel, BernoulliHead  # noqa: E402
-from genlab.nn.masked import MaskedConv2d  # noqa: E402
 from genlab.checkpoint import save_checkpoint  # noqa: E402
+from genlab.model import Control, DataSpec, GenerativeModel  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -44,101 +41,55 @@ CHROMIUM_ARGS = [
 ]
 
 
-# ----- test-only families ---------------------------------------------------------------------
+# ----- the shipped checkpoints the UI tests use, and the one stand-in ----------------------------
+SHIPPED_FOR_UI = ("aae-mnist", "dcgan-mnist", "infogan-mnist", "nade-mnist", "pixelcnn-mnist", "vae-mnist",
+                  "vae2d-mnist")
+STANDIN = "sliders-test"  # the stand-in's catalogue key
+MNIST = DataSpec(1, 28, 28, 10, False, "mnist")
+
+
 @dataclass
-class FakeVAEConfig:
-    latent_dim: int = 4
+class SliderBoardConfig:
+    bands: int = 6
 
 
-class FakeVAE(GenerativeModel):
-    """A linear 'VAE': z (4) -> tanh(Az + b); encode is the least-squares inverse; a Gaussian bound."""
+class SliderBoard(GenerativeModel):
+    """Six slider controls in two groups ("shape code" and "camera", as a 3-D family would have),
+    none of which any shipped family has: image band i is as bright as slider i, plus seeded noise."""
 
-    family = "uitest_vae"
-    Config = FakeVAEConfig
+    family = "uitest_sliders"
+    Config = SliderBoardConfig
+    NAMES = (("shape code", ("width", "height", "depth")), ("camera", ("azimuth", "elevation", "radius")))
 
     def __init__(self, config, data_spec):
         super().__init__(config, data_spec)
-        self.latent_dim = config.latent_dim
-        d = math.prod(data_spec.image_shape)
-        self.dec = nn.Linear(config.latent_dim, d)
-        self.log_std = nn.Parameter(torch.full((config.latent_dim,), -1.0))
+        self.gain = nn.Parameter(torch.ones(()))
 
     def phases(self):
-        return [Phase("elbo", list(self.parameters()), lambda b: (self.dec.weight.sum() * 0, {}), OptimizerSpec())]
-
-    def prior(self, n, generator=None):
-        return self.randn(n, self.latent_dim, generator=generator)
-
-    def decode(self, z, **controls):
-        return torch.tanh(self.dec(z.to(self.device))).view(len(z), *self.data_spec.image_shape)
-
-    def encode(self, x):
-        x = self.check_images(x)
-        target = torch.atanh(x.flatten(1).clamp(-0.99, 0.99)) - self.dec.bias
-        mean = torch.linalg.lstsq(self.dec.weight, target.T).solution.T  # (N, latent_dim)
-        return mean, self.log_std.exp().expand_as(mean)
-
-    def log_prob(self, x, generator=None):
-        x = self.check_images(x)
-        mean, _ = self.encode(x)
-        err = (self.decode(mean) - x).flatten(1).pow(2).sum(1)
-        return -err - 0.5 * mean.pow(2).sum(1)  # a (fake) bound
-
-    def sample(self, n, generator=None, temperature: float = 1.0, **controls):
-        return self.decode(self.prior(n, generator) * temperature)
+        return []
 
     def controls(self):
-        return [Control("temperature", "slider", 1.0, low=0.0, high=1.5, help="scale of z")]
+        return [Control(name, "slider", 0.0, low=-1.0, high=1.0, group=group, help=f"band {i} brightness")
+                for i, (group, name) in enumerate((g, n) for g, names in self.NAMES for n in names)]
 
-
-@dataclass
-class FakeARConfig:
-    lr: float = 1e-3
-
-
-class FakeAR(AutoregressiveModel):
-    """One masked 7x7 conv over binary digits: a real (if weak) autoregressive model, with the
-    base class's exact likelihood, completion and step-by-step sampling; frames slowed down so a
-    browser can watch them arrive."""
-
-    family = "uitest_ar"
-    Config = FakeARConfig
-    frame_delay = 0.06
-
-    def __init__(self, config, data_spec):
-        super().__init__(config, data_spec)
-        self.head = BernoulliHead()
-        self.conv = MaskedConv2d(1, 1, 7, mask_type="A")
-
-    @classmethod
-    def check_data_spec(cls, spec):
-        if not spec.binary:
-            raise ValueError(f"uitest_ar takes binary digits (data 'mnist-binary'); got {spec.name!r}")
-
-    def network(self, x, label=None):
-        return self.conv(x)
-
-    def sample_steps(self, n, generator=None, **kw):
-        for frame in super().sample_steps(n, generator=generator, **kw):
-            time.sleep(self.frame_delay)
-            yield frame
-
-
-FAKES = (FakeVAE, FakeAR)
-MNIST = DataSpec(1, 28, 28, 10, False, "mnist")
-MNIST_BINARY = DataSpec(1, 28, 28, 10, True, "mnist-binary")
+    @torch.no_grad()
+    def sample(self, n, generator=None, **controls):
+        values = self.check_controls("sample", controls)
+        c, h, w = self.data_spec.image_shape
+        band = torch.arange(h) * len(values) // h  # which control each row shows
+        level = torch.tensor(list(values.values()), dtype=torch.float32)[band]  # (H,)
+        noise = 0.05 * self.randn(n, c, h, w, generator=generator).cpu()
+        return (self.gain.detach().cpu() * level.view(1, 1, h, 1) + noise).clamp(-1, 1)
 
 
 @contextlib.contextmanager
-def fake_families():
-    """Register the fake families for the duration of the block, then remove them."""
-    for cls in FAKES:
-        registry.register(cls)
+def standin_family():
+    """Register the stand-in family for the duration of the block, then remove it."""
+    registry.register(SliderBoard)
     try:
         yield
     finally:
-        for cls in FAKES:
-            registry._FAMILIES.pop(cls.family, None)
+        registry._FAMILIES.pop(SliderBoard.family, None)
 
 
 def write_checkpoint(model: GenerativeModel, path: Path, step: int = 123, metrics: dict | None = None) -> Path:
@@ -149,13 +100,15 @@ def write_checkpoint(model: GenerativeModel, path: Path, step: int = 123, metric
 
 
 def make_catalogue(root: Path) -> tuple[Path, Path]:
-    """checkpoints/: an untrained small DCGAN, the fake VAE and the fake AR; runs/: one broken run."""
+    """checkpoints/: links to the shipped checkpoints above and the stand-in; runs/: one broken run."""
     ckpt, runs = root / "checkpoints", root / "runs"
-    torch.manual_seed(0)
-    write_checkpoint(DCGAN(DCGANConfig(latent_dim=16, width=8), MNIST), ckpt / "dcgan-test.pt",
-                     metrics={"fid": 123.4, "class_coverage": 0.5})
-    write_checkpoint(FakeVAE(FakeVAEConfig(), MNIST), ckpt / "vae-test.pt")
-    write_checkpoint(FakeAR(FakeARConfig(), MNIST_BINARY), ckpt / "ar-test.pt")
+    ckpt.mkdir(parents=True)
+    for name in SHIPPED_FOR_UI:
+        src = registry.CHECKPOINT_DIR / f"{name}.pt"
+        if not src.exists():
+            pytest.skip(f"shipped checkpoint {src} is missing")
+        (ckpt / src.name).symlink_to(src)
+    write_checkpoint(SliderBoard(SliderBoardConfig(), MNIST), ckpt / f"{STANDIN}.pt", metrics={"fid": 123.4})
     (runs / "broken").mkdir(parents=True)
     (runs / "broken" / "latest.pt").write_bytes(b"this is not a checkpoint")
     return ckpt, runs
@@ -174,7 +127,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def ui_dirs(tmp_path_factory, one_torch_thread):
-    with fake_families():
+    with standin_family():
         yield make_catalogue(tmp_path_factory.mktemp("ui"))
 
 
