@@ -189,12 +189,12 @@ def build(ctx: AppContext) -> None:
                 maps = gr.Gallery(label="Per-pixel cost (bright = surprising)", columns=3, height="auto",
                                   format="png", elem_id="lik-heatmaps", elem_classes=["pixelated"])
             with gr.Accordion("Complete the top of the image", open=True):
+                ar = ctx.picker("complete", "Model (that can complete images)", "lik-complete-model")
+                try:
+                    height = ctx.catalog.model(ar.value).data_spec.height if ar.value else 1
+                except (GenlabError, OSError):
+                    height = 1
                 with gr.Row():
-                    ar = ctx.picker("complete", "Model", "lik-complete-model")
-                    try:
-                        height = ctx.catalog.model(ar.value).data_spec.height if ar.value else 1
-                    except (GenlabError, OSError):
-                        height = 1
                     rows_kept = gr.Slider(0, height, value=height // 2, step=1, label="rows kept",
                                           elem_id="lik-rows")
                     count = gr.Slider(1, MAX_COMPLETIONS, value=4, step=1, label="completions",
