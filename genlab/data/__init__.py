@@ -160,3 +160,4 @@ def _folder_dataset(path: Path, image_size: int | None) -> ImageDataset:
     classes = len(ds.classes) if len(ds.classes) > 1 else 0
     return ImageDataset(DataSpec(channels=3, height=size, width=size, num_classes=classes,
                                  name=f"folder:{path}"), stream=ds)
+from genlab.data import padded  # noqa: E402,F401  (registers mnist-pad32)
