@@ -17,7 +17,7 @@ for _var in ("NO_PROXY", "no_proxy"):  # gradio checks its own server over HTTP 
 
 def main(argv=None) -> int:
     from genlab.registry import CHECKPOINT_DIR
-    from genlab.training import RUNS_DIR
+    from genlab.checkpoint import RUNS_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 = all)")

@@ -24,6 +24,7 @@ from genlab.errors import CheckpointError
 CHECKPOINT_NAME = "latest.pt"  # a run folder's checkpoint
 RUNS_DIR = Path("runs")  # where runs go unless told otherwise
 
+ZIP_MAGIC = b"PK\x03\x04"
 FORMAT = "genlab-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("family", "config", "data_spec", "step", "model")
@@ -76,16 +77,26 @@ def _fsync_dir(folder: Path) -> None:
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Read a genlab checkpoint; refuse anything else with a message naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (a run's checkpoint is {path / CHECKPOINT_NAME})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {e.strerror or e}") from None
+    if head != ZIP_MAGIC:  # torch.save writes a zip archive; anything else is some other file
+        raise CheckpointError(f"{path} is not a genlab checkpoint (not a file written by torch.save: "
+                              f"{'empty' if not head else 'it starts with ' + repr(head)})")
+    try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        # weights_only refuses any pickle that names a global outside the allow-list:
-        # nothing in the file is executed.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a genlab checkpoint (refused unsafe or unknown pickle content: {first})") from None
-    except Exception as e:  # garbage bytes reach torch's unpickler in many ways (IndexError, ...)
+    except pickle.UnpicklingError:
+        # weights_only refuses any pickle that names a global outside the allow-list: nothing in
+        # the file ran. Torch's own message advises turning that safety off; genlab never does.
+        raise CheckpointError(f"{path} is not a genlab checkpoint: it holds Python objects other than "
+                              "tensors and plain values (code could hide there), so it was refused unread") from None
+    except Exception as e:  # garbage inside a zip reaches torch's reader in many ways (IndexError, ...)
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt: {type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a genlab checkpoint (no '{FORMAT}' header)")

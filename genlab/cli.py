@@ -25,16 +25,18 @@ def _cmd_list(args) -> int:
     from genlab.registry import get_family, list_families, shipped_checkpoints
     from genlab.checkpoint import load_checkpoint
 
+    families = list_families()
+    shipped = {name: load_checkpoint(path) for name, path in shipped_checkpoints().items()}
+    fw = max(map(len, families)) + 2  # columns as wide as the longest name
     print("families:")
-    for name in list_families():
-        cls = get_family(name)
-        print(f"  {name:12s} {cls.paper}")
+    for name in families:
+        print(f"  {name:{fw}s}{get_family(name).paper}")
     print("shipped checkpoints:")
-    for name, path in shipped_checkpoints().items():
-        state = load_checkpoint(path)
+    nw = max(map(len, shipped), default=0) + 2
+    for name, state in shipped.items():
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(state.get("metrics", {}).items())
                             if isinstance(v, (int, float)) and k in ("fid", "nll_nats", "class_coverage"))
-        print(f"  {name:24s} {state['family']:10s} step {state['step']:>6}  {metrics}")
+        print(f"  {name:{nw}s}{state['family']:{fw}s}step {state['step']:>6}  {metrics}")
     return 0
 
 
@@ -48,7 +50,8 @@ def _cmd_train(args) -> int:
         overrides.append(f"device={toml_literal(args.device)}")
     recipe, out = resolve_run(args.family, args.config, args.data, args.steps, overrides, args.data_root,
                               args.out, args.resume)
-    if args.dry_run:
+    if args.dry_run:  # every check a real run makes before its first step, then nothing written
+        Trainer(recipe, out, resume=args.resume, progress=False, dry_run=True)
         print(recipe_to_toml(recipe), end="")
         return 0
     trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress)
@@ -62,9 +65,12 @@ def _cmd_train(args) -> int:
 
 
 def _seeded(seed: int):
-    import torch
+    from genlab.model import seeded
 
-    return torch.Generator().manual_seed(seed)
+    try:
+        return seeded(seed)
+    except ValueError as e:
+        raise GenlabError(f"--seed: {e}") from None
 
 
 def _cmd_sample(args) -> int:
@@ -94,6 +100,9 @@ def _cmd_sample(args) -> int:
     try:
         controls = model.check_controls("sample", controls)  # the model's declared controls, checked
         images = model.sample(args.n, generator=_seeded(args.seed), **controls)
+        if not images.isfinite().all():
+            raise GenlabError(f"{model.checkpoint['path']} gave images with NaN/inf pixels: its weights are broken; "
+                              "use an earlier checkpoint")
     except ValueError as e:  # a control value the model refuses, named by the model
         raise GenlabError(str(e)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +119,15 @@ def _cmd_eval(args) -> int:
     from genlab.registry import load
 
     model = load(args.checkpoint, device=args.device or "cpu")
-    results = evaluate(model, n=args.n, seed=args.seed, iwae_k=args.iwae_k)
     out = Path(args.out) if args.out else Path(model.checkpoint["path"]).with_suffix(".eval.json")
+    try:  # before minutes of evaluation, not after
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a"):
+            pass
+    except OSError as e:
+        raise GenlabError(f"--out {out} cannot be written: {e.strerror or e}") from None
+    _seeded(args.seed)  # a seed out of range is refused now, not after sampling
+    results = evaluate(model, n=args.n, seed=args.seed, iwae_k=args.iwae_k)
     out.write_text(json.dumps(results, indent=2) + "\n")
     own = results.get("family_metrics", [])
     width = max([28, *map(len, own)])
@@ -134,7 +150,8 @@ def _cmd_eval(args) -> int:
 def _cmd_gallery(args) -> int:
     from genlab.gallery import build_gallery
 
-    path = build_gallery(args.checkpoints or None, Path(args.out), n=args.n, seed=args.seed)
+    path = build_gallery(args.checkpoints or None, Path(args.out), n=args.n, seed=args.seed,
+                         progress=lambda i, total, name: print(f"[{i}/{total}] {name}", flush=True))
     print(f"wrote {path}")
     return 0
 
@@ -145,7 +162,9 @@ def _cmd_plots(args) -> int:
 
     model = load(args.checkpoint, device=args.device or "cpu")
     if not available_plots(model):
-        raise GenlabError(f"{model.family} has no latent space or encoder to plot (plots need `encode`, "
+        has = (f"its latent space has {model.latent_dim} dimensions and no encoder"
+               if "latent" in model.capabilities else "it has no latent space")
+        raise GenlabError(f"{model.family}: nothing to plot, {has} (plots need `encode`, "
                           "or a 2-D latent space for the manifold)")
     for name, path in save_plots(model, Path(args.out), n=args.n, seed=args.seed).items():
         print(f"{name:20s} {path}")

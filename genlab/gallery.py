@@ -77,7 +77,7 @@ def write_html(entries: list[dict], path: str | Path, title: str = "genlab galle
 GIF_FRAMES = 41  # frames of a step-by-step GIF, evenly spaced over the whole chain, the last included
 
 
-def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: int = 0) -> Path:
+def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: int = 0, progress=None) -> Path:
     """For each checkpoint: a sample grid, and where the model allows it an
     interpolation strip and GIF (latent models) or a generation GIF (sample_steps).
     Writes out/index.html and returns its path."""
@@ -88,7 +88,9 @@ def build_gallery(names: list[str] | None, out: str | Path, n: int = 64, seed: i
     out.mkdir(parents=True, exist_ok=True)
     names = names or list(shipped_checkpoints())
     entries = []
-    for name in names:
+    for i, name in enumerate(names, 1):
+        if progress is not None:
+            progress(i, len(names), name)
         model = load(name)
         stem = Path(name).stem if Path(name).suffix else name
         g = torch.Generator().manual_seed(seed)

@@ -75,6 +75,45 @@ CAPABILITY_METHODS = {
 CONTROL_USES = ("sample", "decode", "steps", "complete")
 
 
+def option(default, *, low=None, high=None, choices=None, help: str = ""):
+    """A config field with its accepted values, checked when a model is built:
+
+        width: int = option(64, low=8)
+        dropout: float = option(0.5, low=0.0, high=0.99)
+        net: str = option("mlp", choices=("mlp", "conv"))
+
+    Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite)."""
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help})
+
+
+def check_config(family: str, config) -> None:
+    """Refuse a config value outside its accepted range, naming the option, the value and the range.
+
+    An int option is a count or a size (>= 1) unless its field says otherwise; a tuple of
+    ints is a list of sizes; floats must be finite; `option(...)` metadata narrows any of these."""
+    import math
+    import typing
+
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, meta, hint = getattr(config, f.name), f.metadata, hints.get(f.name)
+        where = f"option {f.name}"
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            raise ValueError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        numbers = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+            list(value) if isinstance(value, tuple) else []
+        is_int = hint is int or "tuple[int" in str(hint)
+        low = meta.get("low", None)
+        low = 1 if low is None and is_int else low
+        for v in numbers:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{where} must be a finite number, got {value!r}")
+            if low is not None and v < low:
+                raise ValueError(f"{where} must be >= {low}, got {value!r}")
+            if meta.get("high") is not None and v > meta["high"]:
+                raise ValueError(f"{where} must be <= {meta['high']}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class CameraSpec:
     """The camera distribution of multi-view data (degrees; a look-at camera on a sphere).
@@ -241,6 +280,7 @@ class GenerativeModel(nn.Module):
         super().__init__()
         if not isinstance(config, self.Config):
             raise TypeError(f"{self.family} needs a {self.Config.__name__}, got {type(config).__name__}")
+        check_config(self.family, config)
         self.check_data_spec(data_spec)
         self.config = config
         self.data_spec = data_spec
@@ -318,14 +358,15 @@ class GenerativeModel(nn.Module):
 
     def check_controls(self, use: str, values: dict) -> dict:
         """Validate {name: value} for `use`: unknown names and out-of-range values are refused
-        with a message naming what is accepted; missing names take their defaults."""
+        with a message naming what is accepted. Names left out (or None) stay out, so the call
+        uses the model's own default: one meaning of "sample with seed s" for the CLI, the app
+        and evaluation (InfoGAN's continuous codes are then drawn from their prior, not fixed)."""
         known = {c.name: c for c in self.controls_for(use)}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"{self.family} has no {use} control {', '.join(unknown)}; "
                              f"it takes {', '.join(known) or 'none'}")
-        return {name: (c.check(values[name]) if name in values and values[name] is not None else c.default)
-                for name, c in known.items()}
+        return {name: known[name].check(v) for name, v in values.items() if v is not None}
 
     @property
     def device(self) -> torch.device:
@@ -364,6 +405,18 @@ class GenerativeModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"family={self.family}, data={self.data_spec.describe()}"
+
+
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
+
+
+def seeded(seed) -> torch.Generator:
+    """A CPU generator for `seed`; a seed outside [0, 2**63 - 1] is refused by name."""
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+    return torch.Generator().manual_seed(seed)
 
 
 def iterate_in_chunks(n: int, chunk: int) -> Iterator[int]:

@@ -183,13 +183,15 @@ def test_completion_keeps_given_rows(family):
 @pytest.mark.parametrize("family", AR_FAMILIES)
 def test_sample_steps_frames(family):
     m, _ = both_heads(family)[0]
-    frames = list(m.sample_steps(2, generator=torch.Generator().manual_seed(9)))
-    assert len(frames) == 4 + 1  # the start, one per row (the last is the finished image)
+    frames = list(m.sample_steps(2, generator=torch.Generator().manual_seed(9), every=4))
+    assert len(frames) == 4 + 1  # the start, one per row of 4 (the last is the finished image)
     assert (frames[0] == 0).all()  # not yet generated = mid-grey
     assert (frames[1][:, :, 1:] == 0).all() and (frames[1][:, :, 0] != 0).all()
     assert torch.equal(frames[-1], m.sample(2, generator=torch.Generator().manual_seed(9)))
     every_pixel = list(m.sample_steps(1, generator=torch.Generator().manual_seed(9), every=1))
     assert len(every_pixel) == 16 + 1
+    declared = next(c for c in m.controls_for("steps") if c.name == "every").default
+    assert len(list(m.sample_steps(1, generator=torch.Generator().manual_seed(9)))) == 16 // declared + 1
 
 
 @pytest.mark.parametrize("family", AR_FAMILIES)

@@ -103,7 +103,7 @@ def test_discriminator_uses_dropout_only_in_training():
     ("prior", "cauchy", "normal, uniform"),
 ])
 def test_bad_options_are_refused_with_the_choices(option, value, allowed):
-    with pytest.raises(GenlabError, match=f"{option} '{value}' is not one of {allowed}"):
+    with pytest.raises(GenlabError, match=f"option {option} must be one of {allowed}, got '{value}'"):
         build("gan", {**TINY, option: value})
 
 

@@ -191,5 +191,5 @@ def test_sampling_seeded_fast_equals_reference_and_completion_keeps_rows(family)
 def test_refuses_rgb_and_bad_sizes():
     with pytest.raises(Exception, match="one-channel"):
         build("row_lstm", {}, DataSpec(channels=3, height=8, width=8))
-    with pytest.raises(Exception, match="layers must be at least 1"):
+    with pytest.raises(Exception, match="option layers must be >= 1, got 0"):
         build("diagonal_bilstm", {"layers": 0}, DataSpec(binary=True))

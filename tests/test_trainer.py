@@ -64,7 +64,7 @@ def test_resume_without_weights_restored_would_differ(tmp_path):
 
 def test_nan_loss_stops_with_step_and_phase_and_keeps_last_good_checkpoint(tmp_path):
     overrides = ["nan_at_call=8", "batch_size=8", "checkpoint_every=5", "log_every=1", "sample_every=100"]
-    with pytest.raises(TrainingDiverged, match=r"phase 'generator' became nan at step 7.*untouched"):
+    with pytest.raises(TrainingDiverged, match=r"phase 'generator' became nan at step 8.*untouched"):
         run(tmp_path, family="toy", steps=20, overrides=overrides)
     state = load_checkpoint(tmp_path / "latest.pt")
     assert state["step"] == 5
@@ -73,7 +73,7 @@ def test_nan_loss_stops_with_step_and_phase_and_keeps_last_good_checkpoint(tmp_p
 
 def test_nan_is_caught_even_between_log_points_before_a_save(tmp_path):
     overrides = ["nan_at_call=3", "batch_size=8", "checkpoint_every=4", "log_every=50", "sample_every=100"]
-    with pytest.raises(TrainingDiverged, match="at step 2.*no checkpoint was written"):
+    with pytest.raises(TrainingDiverged, match="at step 3.*no checkpoint was written"):
         run(tmp_path, family="toy", steps=20, overrides=overrides)
     assert not (tmp_path / "latest.pt").exists()
 

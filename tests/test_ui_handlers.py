@@ -252,8 +252,8 @@ def test_control_values_are_checked_with_one_clear_message(ctx):
     from ui.common import control_values
 
     nade = ctx.catalog.model("nade-mnist")
-    assert control_values(nade, "steps", {"every": 3.0}) == {"temperature": 1.0, "every": 3}  # integer slider
-    assert control_values(nade, "steps", None) == {"temperature": 1.0, "every": 7}  # defaults for API callers
+    assert control_values(nade, "steps", {"every": 3.0}) == {"every": 3}  # integer slider
+    assert control_values(nade, "steps", None) == {}  # left out: the model's own defaults apply
     assert control_values(nade, "steps", '{"temperature": 0.5}')["temperature"] == 0.5  # JSON text too
     with pytest.raises(ValueError, match=r"temperature must lie in \[0.05, 2.0\], got 7"):
         control_values(nade, "steps", {"temperature": 7})

@@ -124,7 +124,7 @@ def test_encode_decode_shapes_for_every_supported_size(net, size, channels):
 def test_unsupported_sizes_are_refused_with_the_accepted_ones():
     with pytest.raises(GenlabError, match="28, 32"):
         build("vae", {"net": "conv"}, DataSpec(height=30, width=30))
-    with pytest.raises(GenlabError, match="choose one of mlp, conv"):
+    with pytest.raises(GenlabError, match="option net must be one of mlp, conv, got 'resnet'"):
         build("vae", {"net": "resnet"}, BINARY)
     with pytest.raises(GenlabError, match="auto, bernoulli, logistic"):
         build("vae", {"likelihood": "gaussian"}, BINARY)

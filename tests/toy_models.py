@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab.model import DataSpec, GenerativeModel, OptimizerSpec, Phase
+from genlab.model import DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.registry import register
 
 
 @dataclass
 class ToyConfig:
-    nan_at_call: int = -1  # the generator-phase loss becomes NaN on this call (-1: never)
+    nan_at_call: int = option(-1, low=-1)  # the generator-phase loss becomes NaN on this call (-1: never)
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Toy(GenerativeModel):
 @dataclass
 class StagedConfig:
     stage_at: int = 5  # the step at which the second stage starts
+    nan_at_call: int = option(-1, low=-1)  # (the toy's field; never NaN here)
     fade_steps: int = 3  # the new stage's weight fades in over this many steps
 
 
@@ -85,7 +86,6 @@ class ToyStaged(Toy):
         self.critic = nn.Linear(size, 1)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
         self.stage, self.alpha = 0, 0.0
-        self.config.nan_at_call = -1
 
     def advance(self, step):
         stage = int(step >= self.config.stage_at)

@@ -20,8 +20,8 @@ import torch
 from genlab.errors import CheckpointError, GenlabError
 from genlab.model import GenerativeModel
 from genlab.registry import CHECKPOINT_DIR, load
-from genlab.training import RUNS_DIR
-from genlab.training.trainer import CHECKPOINT_NAME
+from genlab.checkpoint import RUNS_DIR
+from genlab.checkpoint import CHECKPOINT_NAME
 
 RUN_PREFIX = "run:"
 

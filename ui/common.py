@@ -139,7 +139,7 @@ def default_values(model: GenerativeModel | None, use: str) -> dict:
 
 def control_values(model: GenerativeModel, use: str, values) -> dict:
     """The keyword arguments for a `use` call (sample, decode, steps, complete) from a
-    {name: value} dict sent by the page or an API caller; missing names take their defaults."""
+    {name: value} dict sent by the page or an API caller; names left out keep the model's defaults."""
     if values is None or values == "":
         values = {}
     if isinstance(values, str):

@@ -140,8 +140,9 @@ def _torchvision_dataset(name, split, root, image_size, download) -> ImageDatase
         ds = cls(str(root), transform=_to_unit_transform(size, channels), download=download, **kwargs)
     except (RuntimeError, OSError) as e:
         raise GenlabError(
-            f"data set {name!r} not found under {root} ({e}). Put it there, pass --data-root DIR, "
-            f"or allow a download with --download (needs internet)") from None
+            f"data set {name!r} not found under {root} ({e}). Put it there and pass --data-root DIR, or "
+            f"download it once (needs internet): python -c \"import torchvision; "
+            f"torchvision.datasets.{cls_name}('{root}', download=True)\"") from None
     spec = DataSpec(channels=channels, height=size, width=size, num_classes=classes, name=name)
     return ImageDataset(spec, stream=ds)
 
@@ -157,6 +158,14 @@ def _folder_dataset(path: Path, image_size: int | None) -> ImageDataset:
         ds = torchvision.datasets.ImageFolder(str(path), transform=_to_unit_transform(size, 3))
     except (FileNotFoundError, RuntimeError) as e:
         raise GenlabError(f"no images found in {path}: {e}") from None
+    from PIL import Image, UnidentifiedImageError
+
+    for file, _ in ds.samples:  # headers only: a broken file is named now, not mid-training
+        try:
+            with Image.open(file):
+                pass
+        except (UnidentifiedImageError, OSError) as e:
+            raise GenlabError(f"{file} is not a readable image ({type(e).__name__}); remove it from {path}") from None
     classes = len(ds.classes) if len(ds.classes) > 1 else 0
     return ImageDataset(DataSpec(channels=3, height=size, width=size, num_classes=classes,
                                  name=f"folder:{path}"), stream=ds)

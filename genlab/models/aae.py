@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase
+from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.nn import gan_losses
 from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
                                    GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
@@ -52,8 +52,8 @@ class AAEConfig:
     prior: str = "normal"  # normal | uniform | mixture | swiss_roll
     prior_components: int = 10  # petals of the mixture / segments of the swiss roll
     supervised: bool = False  # the label picks the prior component and D sees it (paper §2.1)
-    encoder: str = "deterministic"  # deterministic z = E(x) (the paper's main choice) | gaussian (reparameterised)
-    net: str = "mlp"  # mlp (any image size) | conv (square sizes in CONV_SIZES)
+    encoder: str = option("deterministic", choices=("deterministic", "gaussian"))  # deterministic z = E(x) (the paper's main choice) | gaussian (reparameterised)
+    net: str = option("mlp", choices=("mlp", "conv"))  # mlp (any image size) | conv (square sizes in CONV_SIZES)
     hidden: tuple[int, ...] = (1000, 1000)  # encoder widths; the decoder mirrors them (paper §3: 1000-1000)
     width: int = 32  # conv channels in the first stage
     activation: str = "relu"

@@ -14,7 +14,8 @@ from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
 
 
-PRIORS = ("normal", "uniform")  # z ~ N(0, I) or U(-1, 1)^d
+PRIORS = ("normal", "uniform")
+GENERATOR_LOSSES = gan_losses.GENERATOR_LOSSES  # z ~ N(0, I) or U(-1, 1)^d
 
 
 @dataclass
@@ -32,13 +33,8 @@ class AdversarialModel(GenerativeModel):
     Optim = AdversarialOptim
     latent_dim: int
 
-    def __init__(self, config, data_spec):
-        super().__init__(config, data_spec)
-        # Checked here, at build time, so a bad value never surfaces mid-training.
-        for name, allowed in (("generator_loss", gan_losses.GENERATOR_LOSSES), ("prior", PRIORS)):
-            value = getattr(config, name, allowed[0])
-            if value not in allowed:
-                raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    # Subclass configs declare prior and generator_loss with option(choices=PRIORS /
+    # GENERATOR_LOSSES), so a bad value is refused at build time, never mid-training.
 
     # ----- latent space ---------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab.model import DataSpec
-from genlab.models.adversarial import AdversarialModel
+from genlab.model import DataSpec, option
+from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel
 from genlab.nn.resolution import CONV_SIZES as SUPPORTED_SIZES, conv_plan
 from genlab.registry import register
 
@@ -27,8 +27,8 @@ from genlab.registry import register
 class DCGANConfig:
     latent_dim: int = 100
     width: int = 64  # channels of G's last hidden layer / D's first; doubled per stage
-    prior: str = "normal"  # normal | uniform
-    generator_loss: str = "non_saturating"  # or "minimax"
+    prior: str = option("normal", choices=PRIORS)
+    generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
 
 
 class Generator(nn.Module):

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab.model import DataSpec
-from genlab.models.adversarial import AdversarialModel
+from genlab.model import DataSpec, option
+from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel
 from genlab.registry import register
 
 MAX_VALUES = 3 * 32 * 32  # beyond this an MLP on raw pixels is impractical
@@ -90,14 +90,14 @@ class Discriminator(nn.Module):
 @dataclass
 class GANConfig:
     latent_dim: int = 100
-    prior: str = "normal"  # normal | uniform (U(-1, 1)); the authors' code draws N(0, I)
+    prior: str = option("normal", choices=PRIORS)  # U(-1, 1) or N(0, I); the authors' code draws N(0, I)
     g_hidden: int = 1200  # units in each of G's two ReLU layers
     d_units: int = 240  # units in each of D's two hidden layers
     d_pieces: int = 5  # maxout pieces per unit
-    d_activation: str = "maxout"  # maxout | leaky_relu
-    input_dropout: float = 0.2  # dropout on D's input pixels (keep 0.8)
-    dropout: float = 0.5  # dropout on D's hidden layers
-    generator_loss: str = "non_saturating"  # non_saturating | minimax
+    d_activation: str = option("maxout", choices=D_ACTIVATIONS)
+    input_dropout: float = option(0.2, low=0.0, high=0.95)  # dropout on D's input pixels (keep 0.8)
+    dropout: float = option(0.5, low=0.0, high=0.95)  # dropout on D's hidden layers
+    generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
 
 
 @register
@@ -108,8 +108,6 @@ class GAN(AdversarialModel):
 
     def __init__(self, config: GANConfig, data_spec: DataSpec):
         super().__init__(config, data_spec)
-        if config.d_activation not in D_ACTIVATIONS:
-            raise ValueError(f"d_activation {config.d_activation!r} is not one of {', '.join(D_ACTIVATIONS)}")
         for name in ("input_dropout", "dropout"):
             if not 0.0 <= getattr(config, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1); got {getattr(config, name)}")

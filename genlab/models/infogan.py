@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.model import Control, DataSpec
+from genlab.model import Control, DataSpec, option
 from genlab.models import dcgan
-from genlab.models.adversarial import AdversarialModel, AdversarialOptim
+from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel, AdversarialOptim
 from genlab.nn import gan_losses
 from genlab.nn.resolution import conv_plan
 from genlab.registry import register
@@ -98,16 +98,16 @@ class Discriminator(nn.Module):
 @dataclass
 class InfoGANConfig:
     noise_dim: int = 62
-    categories: int = 10  # size of the categorical code c1
-    continuous: int = 2  # number of continuous codes c2, c3, ...
-    prior: str = "uniform"  # noise prior: uniform U(-1, 1) (authors' code) | normal
+    categories: int = option(10, low=2)  # size of the categorical code c1
+    continuous: int = option(2, low=0)  # number of continuous codes c2, c3, ...
+    prior: str = option("uniform", choices=PRIORS)  # noise prior: U(-1, 1) (authors' code) or N(0, I)
     width: int = 64  # G's last / D's first conv channels, doubled per stage (paper: 64, 128)
     hidden: int = 1024  # FC layer of G and D (paper: 1024)
     q_hidden: int = 128  # Q's FC layer (paper: 128)
-    lambda_cat: float = 1.0  # lambda for the categorical code (paper: 1)
-    lambda_cont: float = 1.0  # lambda for the continuous codes (paper, MNIST: 1)
+    lambda_cat: float = option(1.0, low=0.0)  # lambda for the categorical code (paper: 1)
+    lambda_cont: float = option(1.0, low=0.0)  # lambda for the continuous codes (paper, MNIST: 1)
     learn_std: bool = False  # Q outputs the continuous codes' std too (else fixed at 1)
-    generator_loss: str = "non_saturating"  # non_saturating | minimax
+    generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
 
 
 @dataclass

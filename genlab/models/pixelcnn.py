@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.model import DataSpec
+from genlab.model import DataSpec, option
 from genlab.nn.autoregressive import AutoregressiveModel, make_head
 from genlab.nn.masked import MaskedConv2d
 from genlab.registry import register
@@ -197,7 +197,7 @@ class CachedGatedSampler:
 
 @dataclass
 class PixelCNNConfig:
-    arch: str = "gated"  # gated ([1], no blind spot) | plain ([2], masked convs, has a blind spot)
+    arch: str = option("gated", choices=("gated", "plain"))  # gated ([1], no blind spot) | plain ([2], masked convs, has a blind spot)
     features: int = 64  # p, feature maps per stack
     layers: int = 8  # gated layers / plain: first conv + residual masked convs
     kernel_size: int = 5  # n: later layers ([1]: vertical n//2+1 x n, horizontal 1 x n//2+1)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks
+from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks, option
 from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
                                    GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
@@ -47,7 +47,7 @@ from genlab.registry import register
 @dataclass
 class VAEConfig:
     latent_dim: int = 50  # d, size of z
-    net: str = "mlp"  # mlp (any image size) | conv (square sizes in CONV_SIZES)
+    net: str = option("mlp", choices=("mlp", "conv"))  # mlp (any image size) | conv (square sizes in CONV_SIZES)
     hidden: tuple[int, ...] = (200, 200)  # MLP hidden widths (encoder order; the decoder mirrors them)
     width: int = 32  # conv channels in the first stage, doubled per stage
     activation: str = "tanh"  # relu | tanh | elu | leaky_relu

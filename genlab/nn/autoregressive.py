@@ -275,9 +275,13 @@ class AutoregressiveModel(GenerativeModel):
             out.append(Control("label", "choice", None, choices=[None, *range(self.num_classes)], applies_to=drawing,
                                help="class to draw (None: a random class per image)"))
         h, w = self.data_spec.height, self.data_spec.width
-        out.append(Control("every", "slider", max(1, w // 4), low=1, high=h * w, step=1, applies_to=("steps",),
+        out.append(Control("every", "slider", self._default_every(), low=1, high=h * w, step=1, applies_to=("steps",),
                            help="pixels filled in between two frames of the step-by-step view"))
         return out
+
+    def _default_every(self) -> int:
+        """Pixels per step-by-step frame unless told: four frames a row."""
+        return max(1, self.data_spec.width // 4)
 
     @torch.no_grad()
     def complete(self, given: torch.Tensor, keep_rows: int, generator: torch.Generator | None = None,
@@ -304,9 +308,9 @@ class AutoregressiveModel(GenerativeModel):
     def sample_steps(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                      label=None, given: torch.Tensor | None = None, given_rows: int = 0,
                      sampler: str = "fast", every: int | None = None, **controls) -> Iterator[torch.Tensor]:
-        """Frames of generation: start, one every `every` pixels (default a row), finished image."""
+        """Frames of generation: start, one every `every` pixels (default a quarter row), finished image."""
         u, y, start = self._prepare(n, generator, temperature, label, given, given_rows, sampler, controls)
-        every = self.data_spec.width if every is None else every
+        every = self._default_every() if every is None else every
         if every < 1:
             raise ValueError(f"every must be at least 1 pixel, got {every}")
         yield from self._generate(start, u, y, temperature, given_rows, sampler, every)

@@ -118,6 +118,9 @@ class StreamedBatches:
                  num_workers: int = 2):
         self.data, self.batch_size, self.device, self.num_workers = data, batch_size, device, num_workers
         self.shard = shard_indices(len(data), dist)
+        if len(self.shard) < batch_size:
+            raise ValueError(f"batch_size {batch_size} is larger than the {len(self.shard)} images "
+                             f"{'on this rank' if dist.enabled else 'found'} in {data.spec.name}")
         self.seed, self.epoch, self.batches_done = seed + 7919 * dist.rank, 0, 0
         self._iter = None
 

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genlab.errors import GenlabError
+from genlab.model import seeded
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass
@@ -55,11 +57,23 @@ class TrainConfig:
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
             raise GenlabError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every", "grid_size"):
             if getattr(self, name) < 1:
                 raise GenlabError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("threads", "num_workers"):
+            if getattr(self, name) < 0:
+                raise GenlabError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        try:
+            seeded(self.seed)
+        except ValueError as e:
+            raise GenlabError(str(e)) from None
         if not 0.0 <= self.ema_decay < 1.0:
             raise GenlabError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise GenlabError(f"grad_clip must be a finite number >= 0 (0 = off), got {self.grad_clip}")
+        device = self.device.split(":")[0]
+        if device not in DEVICES or (":" in self.device and not self.device.split(":", 1)[1].isdigit()):
+            raise GenlabError(f"device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
 
 
 @dataclass

@@ -69,7 +69,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 class Trainer:
     def __init__(self, recipe: Recipe, out: str | Path, resume: bool = False, progress: bool = True,
-                 on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None):
+                 on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None,
+                 dry_run: bool = False):
+        """dry_run: make every check a real run makes before its first step (options, data,
+        model, optimisers, schedules, batches, the checkpoint to resume), then stop: nothing is
+        written."""
         tc = recipe.train
         tc.validate()
         self.recipe, self.tc, self.out = recipe, tc, Path(out)
@@ -117,9 +121,17 @@ class Trainer:
             self._restore(state)
         self.forward = torch.compile(self.model) if tc.compile else self.model
         self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
+        self.log = None
+        if dry_run:
+            return
         if self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "recipe.toml").write_text(recipe_to_toml(recipe))
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+                (self.out / "recipe.toml").write_text(recipe_to_toml(recipe))
+            except OSError as e:
+                raise GenlabError(f"cannot write the run folder {self.out}: {e.strerror or e}") from None
+            for stale in self.out.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a write that was killed
+                stale.unlink(missing_ok=True)
         self.log = MetricsLog(self.out, resume_step=self.step if state is not None else None) \
             if self.dist.is_main else None
         if self.changes and self.log is not None:
@@ -217,8 +229,28 @@ class Trainer:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
+    def _check_finite_state(self) -> None:
+        """Weights, buffers, EMA and optimiser moments must be finite: an update can make weights
+        inf before any loss shows NaN, and such a checkpoint must never replace a good one."""
+        tensors = {f"weight {k}": t for k, t in self.model.state_dict().items()}
+        if self.ema is not None:
+            tensors.update({f"EMA weight {k}": t for k, t in self.ema.state_dict().items()})
+        for name, opt in self.optimizers.items():
+            for i, st in enumerate(opt.state.values()):
+                tensors.update({f"{name} optimiser state {k} #{i}": t for k, t in st.items()
+                                if isinstance(t, torch.Tensor)})
+        for what, t in tensors.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise TrainingDiverged(f"{what} became non-finite by step {self.step}; training stopped and "
+                                       f"{self._kept()}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
+
+    def _kept(self) -> str:
+        return (f"the last good checkpoint {self.checkpoint_path} is untouched" if self.checkpoint_path.exists()
+                else "no checkpoint was written")
+
     def save(self) -> Path | None:
         self._check_finite()  # never save weights that came from a NaN step
+        self._check_finite_state()
         rng_ranks = None
         if self.dist.enabled:
             D.check_in_sync(self.model)
@@ -228,7 +260,11 @@ class Trainer:
         state = self.state_dict()
         if rng_ranks is not None:
             state["rng_ranks"] = rng_ranks
-        return save_checkpoint(state, self.checkpoint_path)
+        try:
+            return save_checkpoint(state, self.checkpoint_path)
+        except OSError as e:  # a full disk, a folder gone read-only: the last good file stays
+            raise GenlabError(f"could not write checkpoint {self.checkpoint_path}: {e.strerror or e}; "
+                              f"{self._kept()}") from None
 
     # ----- one step -------------------------------------------------------------
     def _run_phase(self, phase: Phase, batch: dict) -> None:
@@ -267,10 +303,9 @@ class Trainer:
         if len(bad):
             step, phase, _, _ = self._pending[int(bad[0])]
             value = losses[int(bad[0])].item()
-            kept = f"the last good checkpoint {self.checkpoint_path} is untouched" if self.checkpoint_path.exists() \
-                else "no checkpoint was written"
-            raise TrainingDiverged(f"loss of phase '{phase}' became {value} at step {step}; training stopped and "
-                                   f"{kept}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
+            # Steps count from 1 here, as in checkpoints and the log (step N = after N updates).
+            raise TrainingDiverged(f"loss of phase '{phase}' became {value} at step {step + 1}; training stopped "
+                                   f"and {self._kept()}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
 
     def _flush(self) -> dict:
         """Check the pending losses and return their means per phase (for the log)."""

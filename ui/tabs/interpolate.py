@@ -48,9 +48,8 @@ def walk_images(model, source, seed_a, seed_b, pad_a, pad_b, method: str, steps)
         raise ValueError(f"steps must be between 2 and {MAX_STEPS}, got {steps}")
     a, b = endpoints(model, source, seed_a, seed_b, pad_a, pad_b)
     z = explore.walk(a, b, n, method)  # (n, D)
-    defaults = model.check_controls("decode", {})  # the declared decode controls at their defaults
-    with torch.inference_mode():
-        return model.decode(z.to(model.device), **defaults).float().cpu().clamp(-1, 1)
+    with torch.inference_mode():  # no controls: every latent slot (InfoGAN's codes too) comes from z
+        return model.decode(z.to(model.device)).float().cpu().clamp(-1, 1)
 
 
 @user_errors

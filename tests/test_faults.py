@@ -1,0 +1,144 @@
+"""Bad input ends in one line naming what was wrong (exit 2), and no fault loses a good checkpoint
+(issues 16 and 17). In-process CLI calls (`genlab.cli.main`) keep these fast."""
+import json
+
+import pytest
+import torch
+
+import toy_models  # noqa: F401
+from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from genlab.cli import main
+from genlab.errors import TrainingDiverged
+from genlab.training import make_recipe
+from genlab.training.trainer import Trainer
+
+TINY = ["--set", "width=8", "--set", "latent_dim=8", "--set", "batch_size=8", "--no-progress"]
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "-5"], "steps must be at least 1, got -5"),
+    (["--data", "mnst"], "unknown data set 'mnst'"),
+    (["--set", "batch_size=0"], "batch_size must be at least 1, got 0"),
+    (["--set", "generator_loss='foo'"], "option generator_loss must be one of non_saturating, minimax, got 'foo'"),
+    (["--set", "latent_dim=-3"], "option latent_dim must be >= 1, got -3"),
+    (["--set", "latent_dim=0"], "option latent_dim must be >= 1, got 0"),
+    (["--set", "width=0"], "option width must be >= 1, got 0"),
+    (["--set", "lr_g=-1e-3"], r"\[optim\] lr_g must be a finite learning rate > 0"),
+    (["--set", "lr_g=nan"], r"\[optim\] lr_g must be a finite learning rate > 0, got nan"),
+    (["--set", "beta1=2"], r"\[optim\] beta1 must be in \[0, 1\), got 2"),
+    (["--set", "grid_size=0"], "grid_size must be at least 1, got 0"),
+    (["--set", "threads=-1"], "threads must be 0 or more, got -1"),
+    (["--set", "seed=1180591620717411303424"], r"seed must be an integer in \[0, 2\*\*63 - 1\]"),
+    (["--device", "tpu9"], "device 'tpu9' is not one of auto, cpu, cuda, cuda:N, mps"),
+])
+def test_dry_run_makes_every_check_a_real_run_makes(capsys, tmp_path, args, message):
+    import re
+
+    code, out, err = cli(capsys, "train", "dcgan", "--dry-run", "--out", tmp_path / "run", *args)
+    assert code == 2 and re.search(message, err), err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_a_good_dry_run_prints_the_recipe_and_writes_nothing(capsys, tmp_path):
+    code, out, _ = cli(capsys, "train", "dcgan", "--dry-run", "--out", tmp_path / "run", "--set", "lr_g=1e-4")
+    assert code == 0 and 'family = "dcgan"' in out and "[optim]\nlr_g = 0.0001" in out
+    assert not (tmp_path / "run").exists()
+
+
+def test_infinite_weights_are_never_checkpointed(tmp_path):
+    """An update can make weights inf before any loss shows NaN (lr_g=inf did): the save refuses."""
+    recipe = make_recipe("toy", steps=2, overrides=["batch_size=8", "checkpoint_every=1", "log_every=1"])
+    trainer = Trainer(recipe, tmp_path, progress=False)
+    trainer.fit()
+    good = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    with torch.no_grad():
+        trainer.model.mean.weight[0, 0] = float("inf")
+    with pytest.raises(TrainingDiverged, match=r"weight mean.weight became non-finite by step 2.*untouched"):
+        trainer.save()
+    after = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert torch.equal(after["model"]["mean.weight"], good["model"]["mean.weight"])
+    for opt in trainer.optimizers.values():  # optimiser moments are checked too
+        for st in opt.state.values():
+            st["exp_avg"].fill_(float("nan"))
+    with torch.no_grad():
+        trainer.model.mean.weight[0, 0] = 0.0
+    with pytest.raises(TrainingDiverged, match="optimiser state exp_avg"):
+        trainer.save()
+
+
+def test_sample_refuses_non_finite_images(capsys, tmp_path):
+    from genlab.checkpoint import save_checkpoint
+
+    state = load_checkpoint("checkpoints/dcgan-mnist.pt")
+    state["model"] = {k: (v * float("inf") if "project" in k and v.is_floating_point() else v)
+                      for k, v in state["model"].items()}
+    save_checkpoint(state, tmp_path / "broken.pt")
+    code, _, err = cli(capsys, "sample", tmp_path / "broken.pt", "--n", 4, "--out", tmp_path / "s.npz")
+    assert code == 2 and "NaN/inf pixels" in err and not (tmp_path / "s.npz").exists()
+
+
+def test_resume_after_a_kill_keeps_each_log_step_once_and_clears_temp_files(tmp_path):
+    base = ["width=8", "latent_dim=8", "batch_size=8", "log_every=1", "checkpoint_every=3", "sample_every=1000"]
+    Trainer(make_recipe("dcgan", steps=3, overrides=base), tmp_path, progress=False).fit()
+    log = tmp_path / "metrics.jsonl"
+    # What a kill -9 between two saves leaves: rows after the checkpoint's step, a torn row, a temp file.
+    log.write_text(log.read_text() + json.dumps({"step": 4, "x": 1}) + "\n" + '{"step": 5, "x"')
+    (tmp_path / f".{CHECKPOINT_NAME}.abc123.tmp").write_bytes(b"half a checkpoint")
+    Trainer(make_recipe("dcgan", steps=6, overrides=base), tmp_path, resume=True, progress=False).fit()
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines() if "event" not in line]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_an_unwritable_out_is_one_line(capsys, tmp_path, where):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = blocker if where == "file" else blocker / "run"
+    code, _, err = cli(capsys, "train", "dcgan", "--steps", 1, "--out", out, *TINY)
+    assert code == 2 and "cannot write the run folder" in err and str(blocker) in err
+
+
+def test_eval_checks_its_output_path_before_evaluating(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, out, err = cli(capsys, "eval", "dcgan-mnist", "--out", blocker / "x.json")
+    assert code == 2 and "cannot be written" in err and "fid" not in out
+
+
+def test_seeds_out_of_range_are_named(capsys, tmp_path):
+    code, _, err = cli(capsys, "sample", "dcgan-mnist", "--seed", 2**70, "--out", tmp_path / "s.png")
+    assert code == 2 and "seed must be an integer in [0, 2**63 - 1]" in err
+
+
+def test_plots_say_what_a_latent_model_lacks(capsys, tmp_path):
+    code, _, err = cli(capsys, "plots", "dcgan-mnist", "--out", tmp_path)
+    assert code == 2 and "latent space has 100 dimensions and no encoder" in err
+
+
+def test_a_folder_of_few_or_broken_pictures_is_named_before_training(capsys, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pics" / "all"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i * 60, 0, 0)).save(folder / f"{i}.png")
+    code, _, err = cli(capsys, "train", "dcgan", "--data", f"folder:{tmp_path / 'pics'}", "--dry-run",
+                       "--set", "batch_size=8", "--set", "num_workers=0")
+    assert code == 2 and "batch_size 8 is larger than the 3 images found" in err
+    (folder / "notes.png").write_text("not a picture")
+    code, _, err = cli(capsys, "train", "dcgan", "--data", f"folder:{tmp_path / 'pics'}", "--dry-run")
+    assert code == 2 and "notes.png is not a readable image" in err
+
+
+def test_list_aligns_long_names(capsys):
+    code, out, _ = cli(capsys, "list")
+    rows = [line for line in out.splitlines() if line.startswith("  ") and "step" in line]
+    assert code == 0 and len({row.index("step") for row in rows}) == 1
