@@ -115,6 +115,8 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | None = N
         return _torchvision_dataset(name, split, root, image_size, download)
     if name.startswith("folder:"):
         return _folder_dataset(Path(name[len("folder:"):]), image_size)
+    if name.startswith("pair:"):  # two folders, one per domain (genlab/data/domains.py)
+        return _pair_dataset(name[len("pair:"):], split, root, image_size)
     raise GenlabError(f"unknown data set {name!r}; choose one of {', '.join(dataset_names())}")
 
 
@@ -170,3 +172,5 @@ def _folder_dataset(path: Path, image_size: int | None) -> ImageDataset:
     return ImageDataset(DataSpec(channels=3, height=size, width=size, num_classes=classes,
                                  name=f"folder:{path}"), stream=ds)
 from genlab.data import padded  # noqa: E402,F401  (registers mnist-pad32)
+from genlab.data.domains import pair_dataset as _pair_dataset  # noqa: E402  (registers mnist-styles2/8)
+from genlab.data import shapes3d  # noqa: E402,F401  (registers shapes3d, shapes3d-64)
