@@ -10,3 +10,4 @@ from genlab.models import pixelrnn  # noqa: F401
 from genlab.models import ddpm  # noqa: F401
 from genlab.models import progan  # noqa: F401
 from genlab.models import cyclegan  # noqa: F401
+from genlab.models import stargan  # noqa: F401
