@@ -11,3 +11,4 @@ from genlab.models import ddpm  # noqa: F401
 from genlab.models import progan  # noqa: F401
 from genlab.models import cyclegan  # noqa: F401
 from genlab.models import stargan  # noqa: F401
+from genlab.models import graf  # noqa: F401

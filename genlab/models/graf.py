@@ -1,0 +1,537 @@
+"""GRAF: Schwarz, Liao, Niemeyer & Geiger 2020, "Generative Radiance Fields for 3D-Aware
+Image Synthesis", arXiv:2007.02442.
+
+A generator that is a conditional radiance field: density from the positional
+encoding gamma(x) and a shape code z_s; colour additionally from gamma(d) of the
+view direction and an appearance code z_a (so z_a cannot change the geometry).
+Images are volume-rendered with stratified samples along each ray, from cameras
+the model draws itself from the data's `CameraSpec` (training images carry no
+pose). Training renders only K x K ray patches: a regular grid scaled by
+s ~ U(min_scale, 1) and shifted at random so it stays in the image; real
+patches are read from the data with `grid_sample` at independently drawn
+(s, shift) from the same distribution. min_scale is annealed from 0.9 down
+(step-wise, as the paper's exp(-k * 0.0025), k = 3 * floor(iter / 1000)), so
+early training sees whole, low-frequency views. One patch discriminator for all
+scales (spectral norm + instance norm, LeakyReLU 0.2), non-saturating loss, R1
+on real patches (gamma 10), RMSprop (lr_G 5e-4, lr_D 1e-4), G EMA, density noise
+whose std decays to 0.
+
+Deviations (all options): smaller field (width 128, 4 layers; the paper's 8 x 256),
+32 samples per ray instead of 64, 16 x 16 patches for 32 x 32 images (the
+paper's 32 x 32 patches for 64 x 64), codes 64 + 64 (paper 128 + 128), the
+annealing compressed to the run length (`anneal_steps`), softplus instead of
+ReLU on density (no dead rays at the start), and zero density outside a sphere
+of radius `bound` around the origin (the procedural objects fit in it), so the
+white background is never fogged. Codes enter the MLP by addition after a
+linear map, which equals concatenation in the first layer. No hierarchical
+sampling (off in the released GRAF configs too).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
+from genlab.nn import rays as R
+from genlab.nn import gan_losses
+from genlab.registry import register
+
+
+@dataclass
+class GRAFConfig:
+    shape_dim: int = 64  # z_s (paper 128)
+    appearance_dim: int = 64  # z_a (paper 128)
+    width: int = 128  # hidden units of the field (paper 256)
+    depth: int = option(4, low=2)  # layers of the density trunk (paper 8)
+    pos_freqs: int = option(10, low=0, high=16)  # L for gamma(x) (paper 10)
+    dir_freqs: int = option(4, low=0, high=16)  # L for gamma(d) (paper 4)
+    use_viewdirs: bool = True
+    samples: int = option(32, low=4)  # stratified samples per ray (paper 64)
+    patch: int = option(16, low=4)  # K: rays per patch side
+    scale_start: float = option(0.9, low=0.05, high=1.0)  # min_scale at step 0
+    scale_final: float = option(0.5, low=0.05, high=1.0)  # floor of min_scale (paper 0.25 at 64 px)
+    anneal_steps: int = option(4000, low=1)  # steps to go from scale_start to scale_final
+    anneal_every: int = option(250, low=1)  # min_scale changes in steps of this many iterations
+    noise_std: float = option(1.0, low=0.0)  # density noise at step 0 (paper raw_noise_std 1)
+    noise_steps: int = option(2000, low=1)  # ... decaying linearly to 0 over this many steps
+    bound: float = option(1.1, low=0.1)  # density is zero outside this radius
+    d_width: int = 64  # channels of D's first layer
+    r1: float = option(10.0, low=0.0)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
+
+
+@dataclass
+class GRAFOptim:
+    """RMSprop as in GRAF (lr_G 5e-4, lr_D 1e-4)."""
+
+    kind: str = "rmsprop"
+    lr_g: float = 5e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.0  # only used with kind = "adam"
+    beta2: float = 0.99
+
+
+class RadianceField(nn.Module):
+    """(points, view directions, z_s, z_a) -> (density, rgb in [0, 1])."""
+
+    def __init__(self, c: GRAFConfig):
+        super().__init__()
+        self.c = c
+        w = c.width
+        self.pos_in = nn.Linear(R.encoding_size(3, c.pos_freqs), w)
+        self.shape_in = nn.Linear(c.shape_dim, w, bias=False)
+        self.trunk = nn.ModuleList(nn.Linear(w, w) for _ in range(c.depth - 1))
+        self.sigma = nn.Linear(w, 1)
+        self.feature = nn.Linear(w, w)
+        self.dir_in = nn.Linear(R.encoding_size(3, c.dir_freqs), w // 2) if c.use_viewdirs else None
+        self.app_in = nn.Linear(c.appearance_dim, w // 2, bias=False)
+        self.feat_in = nn.Linear(w, w // 2)
+        self.rgb = nn.Linear(w // 2, 3)
+        with torch.no_grad():
+            self.sigma.bias.fill_(-1.0)  # a thin fog at the start, not a wall
+
+    def forward(self, x: torch.Tensor, d: torch.Tensor, z_s: torch.Tensor, z_a: torch.Tensor,
+                noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, R, S, 3), d (N, R, 3), z_s (N, Ds), z_a (N, Da) -> sigma (N, R, S), rgb (N, R, S, 3)."""
+        n = x.shape[0]
+        h = self.pos_in(R.positional_encoding(x, self.c.pos_freqs)) + self.shape_in(z_s).view(n, 1, 1, -1)
+        h = F.relu(h)
+        for layer in self.trunk:
+            h = F.relu(layer(h))
+        raw = self.sigma(h).squeeze(-1)
+        if noise > 0:
+            raw = raw + noise * torch.randn_like(raw)
+        sigma = F.softplus(raw) * (x.norm(dim=-1) < self.c.bound)
+        g = self.feat_in(self.feature(h)) + self.app_in(z_a).view(n, 1, 1, -1)
+        if self.dir_in is not None:
+            g = g + self.dir_in(R.positional_encoding(d, self.c.dir_freqs)).unsqueeze(2)
+        rgb = torch.sigmoid(self.rgb(F.relu(g)))
+        return sigma, rgb
+
+
+class PatchDiscriminator(nn.Module):
+    """K x K patch -> one logit; spectral norm on every conv, instance norm after the first."""
+
+    def __init__(self, k: int, width: int, channels: int = 3):
+        super().__init__()
+        layers, ch, side = [spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width, k // 2
+        while side > 4:
+            out = min(ch * 2, 8 * width)
+            layers += [spectral_norm(nn.Conv2d(ch, out, 4, 2, 1)), nn.InstanceNorm2d(out, affine=True),
+                       nn.LeakyReLU(0.2, True)]
+            ch, side = out, side // 2
+        layers += [spectral_norm(nn.Conv2d(ch, 1, side))]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten(1).mean(1)
+
+
+@register
+class GRAF(GenerativeModel):
+    family = "graf"
+    Config = GRAFConfig
+    Optim = GRAFOptim
+    paper = "Schwarz et al. 2020, arXiv:2007.02442"
+    ema_modules = ("generator",)
+    default_data = "shapes3d"
+
+    def __init__(self, config: GRAFConfig, data_spec: DataSpec):
+        super().__init__(config, data_spec)
+        if config.scale_final > config.scale_start:
+            raise ValueError(f"option scale_final ({config.scale_final}) must not exceed scale_start "
+                             f"({config.scale_start})")
+        self.camera = data_spec.camera
+        self.latent_dim = config.shape_dim + config.appearance_dim
+        self.generator = RadianceField(config)
+        self.discriminator = PatchDiscriminator(config.patch, config.d_width, data_spec.channels)
+        self.min_scale, self.noise = config.scale_start, config.noise_std
+
+    @classmethod
+    def supported_shapes(cls) -> str:
+        return ("multi-view RGB data with a camera distribution (DataSpec.camera), square, side >= 8, "
+                "e.g. data 'shapes3d' (32x32) or 'shapes3d-64'")
+
+    @classmethod
+    def check_data_spec(cls, spec: DataSpec) -> None:
+        if spec.camera is None or spec.channels != 3 or spec.height != spec.width or spec.height < 8:
+            raise ValueError(f"GRAF takes {cls.supported_shapes()}; got {spec.name} {spec.describe()}"
+                             f"{'' if spec.camera else ' without a camera distribution'}")
+
+    # ----- the annealing schedule ------------------------------------------------------------
+    def schedule(self, step: int) -> tuple[float, float]:
+        """(min_scale, density noise std) before training step `step` (0-based), a pure function
+        of the step: min_scale falls geometrically from scale_start to scale_final over
+        anneal_steps, changing every anneal_every steps (the paper's staircase); the noise
+        falls linearly to 0 over noise_steps."""
+        c = self.config
+        k = (step // c.anneal_every) * c.anneal_every / c.anneal_steps
+        scale = max(c.scale_final, c.scale_start * (c.scale_final / c.scale_start) ** min(k, 1.0))
+        noise = c.noise_std * max(0.0, 1.0 - step / c.noise_steps)
+        return scale, noise
+
+    def advance(self, step: int) -> set[str]:
+        self.min_scale, self.noise = self.schedule(step)
+        return set()  # nothing structural changes; the optimisers keep their state
+
+    def step_state(self) -> dict:
+        return {"min_scale": self.min_scale, "noise": self.noise}
+
+    def load_step_state(self, state: dict) -> None:
+        self.min_scale = float(state.get("min_scale", self.config.scale_start))
+        self.noise = float(state.get("noise", self.config.noise_std))
+
+    # ----- cameras ----------------------------------------------------------------------------------
+    @property
+    def default_view(self) -> dict:
+        cam = self.camera
+        return {"azimuth": 45.0, "elevation": sum(cam.elevation) / 2, "radius": sum(cam.radius) / 2,
+                "fov": cam.fov}
+
+    @property
+    def radius_range(self) -> tuple[float, float]:
+        lo, hi = self.camera.radius
+        return (round(max(self.config.bound * 1.5, 0.75 * lo), 2), round(1.5 * hi, 2))
+
+    def check_camera(self, azimuth=None, elevation=None, radius=None, fov=None) -> None:
+        """Refuse camera values the model cannot render meaningfully, naming the accepted range."""
+        cam = self.camera
+        for name, value in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius), ("fov", fov)):
+            if value is None:
+                continue
+            v = torch.as_tensor(value, dtype=torch.float32)
+            if not torch.isfinite(v).all():
+                raise ValueError(f"camera {name} must be a finite number, got {value!r}")
+        if elevation is not None:
+            v = torch.as_tensor(elevation, dtype=torch.float32)
+            lo, hi = cam.elevation
+            if (v < lo - 1e-4).any() or (v > hi + 1e-4).any():
+                raise ValueError(f"elevation must lie in the trained range [{lo:g}, {hi:g}] degrees (the upper "
+                                 f"hemisphere the data was seen from); got {elevation!r}")
+        if radius is not None:
+            v = torch.as_tensor(radius, dtype=torch.float32)
+            lo, hi = self.radius_range
+            if (v < lo - 1e-4).any() or (v > hi + 1e-4).any():
+                raise ValueError(f"camera distance (radius) must lie in [{lo:g}, {hi:g}] (the object fills a "
+                                 f"sphere of radius {self.config.bound:g}; trained at {cam.radius[0]:g}); "
+                                 f"got {radius!r}")
+        if fov is not None and not 5.0 <= float(fov) <= 90.0:
+            raise ValueError(f"fov must lie in [5, 90] degrees (trained at {cam.fov:g}); got {fov!r}")
+
+    def random_cameras(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """(azimuth, elevation, radius) of n cameras drawn uniformly from the data's ranges."""
+        u = self.rand(n, 3, generator=generator).cpu()
+        cam = self.camera
+        out = [lo + (hi - lo) * u[:, i] for i, (lo, hi) in enumerate((cam.azimuth, cam.elevation, cam.radius))]
+        return tuple(out)
+
+    # ----- rendering -----------------------------------------------------------------------------------
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A latent (N, shape_dim + appearance_dim) as (z_s, z_a)."""
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"graf latents have shape (N, {self.latent_dim}) = shape code "
+                             f"({self.config.shape_dim}) then appearance code ({self.config.appearance_dim}); "
+                             f"got {tuple(z.shape)}")
+        return z[:, :self.config.shape_dim], z[:, self.config.shape_dim:]
+
+    def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, z: torch.Tensor, radius: torch.Tensor,
+                    perturb: bool = False, noise: float = 0.0, field: nn.Module | None = None) -> dict:
+        """Volume-render rays (N, R, 3) of latents z (N, latent_dim); `radius` (N,) sets near/far
+        to radius -+ bound (the object's sphere). colour is in [0, 1] over a white background."""
+        c = self.config
+        z_s, z_a = self.split(z)
+        n, r = origins.shape[:2]
+        radius = radius.to(origins.device).view(n, 1)
+        near, far = (radius - c.bound).clamp_min(1e-3).expand(n, r), (radius + c.bound).expand(n, r)
+        t = R.stratified_depths((n, r), near, far, c.samples, perturb=perturb, device=origins.device)
+        points = origins[:, :, None] + t[..., None] * dirs[:, :, None]
+        sigma, rgb = (field or self.generator)(points, dirs, z_s, z_a, noise=noise)
+        return R.volume_render(sigma, rgb, t, far=far, background=1.0)
+
+    def render(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
+               size: int | None = None, chunk: int = 8) -> dict:
+        """Full images of latents z at the given cameras (numbers or (N,) tensors; None: the
+        default view). Returns ``colour`` (N, 3, S, S) in [-1, 1], ``depth`` (N, 1, S, S) the
+        expected distance along each ray (far where empty) and ``opacity`` (N, 1, S, S)."""
+        self.check_camera(azimuth, elevation, radius, fov)
+        view = self.default_view
+        n = len(z)
+        cams = [torch.as_tensor(view[k] if v is None else v, dtype=torch.float32).expand(n).clone()
+                for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
+        fov = float(view["fov"] if fov is None else fov)
+        size = size or self.data_spec.height
+        z = z.to(self.device)
+        outs = []
+        for i in range(0, n, chunk):
+            sl = slice(i, i + chunk)
+            o, d = R.camera_rays(cams[0][sl], cams[1][sl], cams[2][sl], fov, size, device=self.device)
+            m = o.shape[0]
+            out = self.render_rays(o.reshape(m, -1, 3), d.reshape(m, -1, 3), z[sl], cams[2][sl])
+            outs.append({k: out[k].reshape(m, size, size, -1).permute(0, 3, 1, 2).float()
+                         for k in ("colour", "depth", "opacity")})
+        res = {k: torch.cat([o[k] for o in outs]) for k in ("colour", "depth", "opacity")}
+        res["colour"] = (res["colour"] * 2 - 1).clamp(-1, 1)
+        return res
+
+    @staticmethod
+    def depth_image(out: dict, near: float | None = None, far: float | None = None) -> torch.Tensor:
+        """A depth map as a 3-channel picture in [-1, 1]: near is bright, empty space black."""
+        depth, opacity = out["depth"], out["opacity"]
+        fg = opacity > 0.5
+        lo = near if near is not None else (depth[fg].min().item() if fg.any() else 0.0)
+        hi = far if far is not None else (depth[fg].max().item() if fg.any() else 1.0)
+        x = 1 - ((depth - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+        x = torch.where(fg, 0.15 + 0.85 * x, torch.zeros_like(x))
+        return (x * 2 - 1).expand(-1, 3, -1, -1)
+
+    # ----- training ------------------------------------------------------------------------------------
+    def fake_patches(self, n: int) -> torch.Tensor:
+        """G's K x K patches at random cameras, codes, scales and shifts: (N, 3, K, K) in [-1, 1]."""
+        k = self.config.patch
+        az, el, rad = self.random_cameras(n)
+        scale, shift = R.sample_patch_params(n, self.min_scale, 1.0, device=self.device)
+        uv = R.patch_uv(scale, shift, k)
+        o, d = R.camera_rays(az, el, rad, self.camera.fov, self.data_spec.height, uv=uv, device=self.device)
+        out = self.render_rays(o.reshape(n, -1, 3), d.reshape(n, -1, 3), self.prior(n), rad,
+                               perturb=True, noise=self.noise)
+        return (out["colour"] * 2 - 1).reshape(n, k, k, 3).permute(0, 3, 1, 2)
+
+    def real_patches(self, images: torch.Tensor) -> torch.Tensor:
+        """The same sampler on real images: independent (scale, shift) draws, bilinear reads."""
+        n = len(images)
+        scale, shift = R.sample_patch_params(n, self.min_scale, 1.0, device=images.device)
+        return R.sample_image_patches(images, R.patch_uv(scale, shift, self.config.patch))
+
+    def discriminator_loss(self, batch: dict):
+        real = self.real_patches(batch["image"]).requires_grad_(self.config.r1 > 0)
+        with torch.no_grad():
+            fake = self.fake_patches(len(real))
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake.to(real.dtype))
+        loss = gan_losses.discriminator_loss(d_real, d_fake)
+        logs = {"D(x)": torch.sigmoid(d_real).mean().detach(), "D(G(z))": torch.sigmoid(d_fake).mean().detach(),
+                "min_scale": torch.tensor(self.min_scale)}
+        if self.config.r1 > 0:
+            grad, = torch.autograd.grad(d_real.float().sum(), real, create_graph=True)
+            penalty = grad.float().pow(2).flatten(1).sum(1).mean()
+            loss = loss + self.config.r1 / 2 * penalty
+            logs["r1"] = penalty.detach()
+        return loss, logs
+
+    def generator_loss(self, batch: dict):
+        fake = self.fake_patches(len(batch["image"]))
+        return gan_losses.generator_loss(self.discriminator(fake)), {}
+
+    def phases(self) -> list[Phase]:
+        o = self.optim
+        spec = lambda lr: OptimizerSpec(o.kind, lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
+        return [Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss, spec(o.lr_d)),
+                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g))]
+
+    # ----- latent space and sampling ---------------------------------------------------------------
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.randn(n, self.latent_dim, generator=generator)
+
+    def _codes(self, n, generator, shape_seed=None, appearance_seed=None, shape_truncation=1.0,
+               appearance_truncation=1.0) -> torch.Tensor:
+        z_s, z_a = self.split(self.prior(n, generator))
+        if shape_seed is not None:  # one shape for all n (hold the shape, vary the appearance)
+            z_s = self.randn(1, self.config.shape_dim, generator=torch.Generator().manual_seed(int(shape_seed))
+                             ).expand(n, -1)
+        if appearance_seed is not None:
+            z_a = self.randn(1, self.config.appearance_dim,
+                             generator=torch.Generator().manual_seed(int(appearance_seed) + 7_919)).expand(n, -1)
+        return torch.cat([z_s * shape_truncation, z_a * appearance_truncation], 1)
+
+    def decode(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None, **controls) -> torch.Tensor:
+        """Images of chosen latents from one camera (default: azimuth 45, mid elevation)."""
+        if controls:
+            raise ValueError(f"graf's decode has no control {', '.join(sorted(controls))}; "
+                             "it takes azimuth, elevation, radius, fov")
+        self.split(z)
+        return self.render(z, azimuth, elevation, radius, fov)["colour"]
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, azimuth=None, elevation=None, radius=None,
+               fov=None, shape_seed=None, appearance_seed=None, shape_truncation=1.0, appearance_truncation=1.0,
+               **controls) -> torch.Tensor:
+        """n images at random cameras from the training distribution; a camera value given
+        fixes that coordinate for all n; shape_seed / appearance_seed fix that code."""
+        if controls:
+            raise ValueError(f"graf has no control {', '.join(sorted(controls))}; it takes "
+                             f"{', '.join(c.name for c in self.controls_for('sample'))}")
+        self.check_camera(azimuth, elevation, radius, fov)
+        z = self._codes(n, generator, shape_seed, appearance_seed, shape_truncation, appearance_truncation)
+        az, el, rad = self.random_cameras(n, generator)
+        return self.render(z, az if azimuth is None else azimuth, el if elevation is None else elevation,
+                           rad if radius is None else radius, fov)["colour"]
+
+    @torch.no_grad()
+    def sample_steps(self, n: int, generator: torch.Generator | None = None, elevation=None, radius=None, fov=None,
+                     frames: int = 24, **controls) -> Iterator[torch.Tensor]:
+        """An orbit: the same n codes seen from `frames` azimuths around the object."""
+        if controls:
+            raise ValueError(f"graf's orbit has no control {', '.join(sorted(controls))}; "
+                             "it takes elevation, radius, fov")
+        z = self.prior(n, generator)
+        for i in range(frames):
+            yield self.render(z, 360.0 * i / frames, elevation, radius, fov)["colour"]
+
+    def controls(self) -> list[Control]:
+        cam, view = self.camera, self.default_view
+        lo, hi = self.radius_range
+        both, all3 = ("sample", "decode"), ("sample", "decode", "steps")
+        return [
+            Control("azimuth", "slider", view["azimuth"], low=0.0, high=360.0, step=1.0, applies_to=both,
+                    group="camera", help="degrees around the vertical axis (left out in sample: random)"),
+            Control("elevation", "slider", view["elevation"], low=cam.elevation[0], high=cam.elevation[1], step=0.5,
+                    applies_to=all3, group="camera", help="degrees above the horizon, within the trained range"),
+            Control("radius", "slider", view["radius"], low=lo, high=hi, step=0.05, applies_to=all3, group="camera",
+                    help=f"camera distance (trained at {cam.radius[0]:g})"),
+            Control("fov", "slider", cam.fov, low=5.0, high=90.0, step=1.0, applies_to=all3, group="camera",
+                    help="vertical field of view, degrees"),
+            Control("shape_seed", "slider", 0, low=0, high=9999, step=1, applies_to=("sample",), group="shape code",
+                    help="one shape code for all samples (left out: one per sample)"),
+            Control("shape_truncation", "slider", 1.0, low=0.0, high=1.5, applies_to=("sample",), group="shape code",
+                    help="scale of the shape code z_s"),
+            Control("appearance_seed", "slider", 0, low=0, high=9999, step=1, applies_to=("sample",),
+                    group="appearance code", help="one appearance code for all samples (left out: one per sample)"),
+            Control("appearance_truncation", "slider", 1.0, low=0.0, high=1.5, applies_to=("sample",),
+                    group="appearance code", help="scale of the appearance code z_a"),
+        ]
+
+    # ----- the family's own figures --------------------------------------------------------------------
+    def extra_metrics(self, n: int, seed: int = 0) -> dict:
+        """FID in the shapes3d FeatureNet space against the held-out renders (with its
+        real-vs-real floor), multi-view depth consistency after reprojection (beside the same
+        figure for the ground-truth renderer), and how much the appearance code moves depth."""
+        out = {"min_scale": round(self.min_scale, 4)}
+        if self.data_spec.name.startswith("shapes3d"):
+            out.update(shapes_fid(self, n, seed))
+        out.update(multiview_consistency(self, min(n, 64), seed))
+        out.update(appearance_depth_change(self, min(n, 64), seed))
+        return out
+
+
+# ----- figures ----------------------------------------------------------------------------------------
+FID_MAX_N = 1000  # the held-out split has 1,000 renders; more samples would only cost time
+
+
+def shapes_fid(model: GRAF, n: int, seed: int = 0) -> dict:
+    """FID of min(n, 1000) samples against the 1,000 held-out test renders, in FeatureNet space;
+    the floor is the same number for as many train renders (seeded)."""
+    from genlab.data import load_dataset
+    from genlab.data import shapes3d as S
+    from genlab.metrics.distances import fid
+    from genlab.model import iterate_in_chunks
+
+    m = min(n, FID_MAX_N)
+    size = model.data_spec.height
+    test = load_dataset(model.data_spec.name, "test", image_size=size)
+    train = load_dataset(model.data_spec.name, "train", image_size=size)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        fake = torch.cat([model.sample(b, generator=gen).cpu() for b in iterate_in_chunks(m, 100)])
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:m]
+    ref = S.features(test.images)
+    net, _ = S.feature_net()
+    with torch.no_grad():
+        f_fake = S.features(fake)
+        shares = torch.bincount(net.shape_head(f_fake).argmax(1), minlength=len(S.CLASSES)).float() / m
+    return {"fid": round(fid(ref, f_fake), 3), "fid_floor": round(fid(ref, S.features(train.images[idx])), 3),
+            "fid_n": m, "fid_reference": f"{len(test)} held-out renders ({model.data_spec.name} test split)",
+            "feature_extractor": S.describe_features(),
+            "class_shares": " ".join(f"{c}:{v:.2f}" for c, v in zip(S.CLASSES, shares.tolist()))}
+
+
+def reprojection_errors(depth_a, opacity_a, depth_b, opacity_b, cam_a, cam_b, fov, size, threshold=0.5):
+    """Depth maps (N, 1, S, S) of the same objects from cameras a and b ((azimuth, elevation,
+    radius) tuples of (N,) tensors). Each foreground pixel of a is lifted to 3-D with its depth,
+    projected into b, lifted again with b's depth there (bilinear), and projected back into a.
+    Returns per-point (pixel error in a, |depth disagreement| / the object's depth range in a)."""
+    n = len(depth_a)
+    o, d = R.camera_rays(*cam_a, fov, size)
+    pts = o + depth_a[:, 0, :, :, None] * d  # (N, S, S, 3)
+    fg_a = opacity_a[:, 0] > threshold
+    uv_b, dist_b = R.project(pts.reshape(n, -1, 3), *cam_b, fov, size)
+    grid = uv_b.view(n, 1, -1, 2)
+    t_b = F.grid_sample(depth_b, grid, align_corners=True).view(n, -1)
+    op_b = F.grid_sample(opacity_b, grid, align_corners=True).view(n, -1)
+    ob, db = R.camera_rays(*cam_b, fov, size, uv=uv_b)
+    back = ob + t_b[..., None] * db
+    uv_back, _ = R.project(back, *cam_a, fov, size)
+    uv_a = R.grid_uv(size, size).reshape(1, -1, 2)
+    pix = (R.uv_to_pixels(uv_back, size) - R.uv_to_pixels(uv_a, size)).norm(dim=-1)
+    fg = depth_a[:, 0].masked_fill(~fg_a, float("nan")).flatten(1)
+    span = (torch.nan_to_num(fg, nan=-1e9).amax(1) - torch.nan_to_num(fg, nan=1e9).amin(1)).clamp_min(1e-3)
+    rel = (t_b - dist_b).abs() / span[:, None]
+    keep = fg_a.view(n, -1) & (op_b > threshold) & (uv_b.abs() <= 1).all(-1)
+    return pix[keep], rel[keep]
+
+
+def _summary(prefix: str, pix: torch.Tensor, rel: torch.Tensor) -> dict:
+    if len(pix) == 0:
+        return {f"{prefix}_points": 0}
+    return {f"{prefix}_px_median": round(pix.median().item(), 4), f"{prefix}_px_mean": round(pix.mean().item(), 4),
+            f"{prefix}_depth_share_median": round(rel.median().item(), 4),
+            f"{prefix}_depth_share_mean": round(rel.mean().item(), 4), f"{prefix}_points": int(len(pix))}
+
+
+def multiview_consistency(model: GRAF, n: int, seed: int = 0, turn: float = 30.0) -> dict:
+    """Depth of one code from two cameras `turn` degrees of azimuth apart, reprojected (see
+    `reprojection_errors`); ``mv_*`` for the model, ``mv_gt_*`` for the procedural renderer's
+    exact depth at the same cameras (the floor: pixel grids and occlusions, not the model)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    cam = model.camera
+    size, fov = model.data_spec.height, cam.fov
+    z = model.prior(n, gen)
+    az, el, rad = model.random_cameras(n, gen)
+    cam_a, cam_b = (az, el, rad), (az + turn, el, rad)
+    with torch.no_grad():
+        a = model.render(z, *cam_a)
+        b = model.render(z, *cam_b)
+    out = _summary("mv", *reprojection_errors(a["depth"].cpu(), a["opacity"].cpu(), b["depth"].cpu(),
+                                              b["opacity"].cpu(), cam_a, cam_b, fov, size))
+    if model.data_spec.name.startswith("shapes3d"):
+        from genlab.data import shapes3d as S
+
+        _, params, _ = S.random_scenes(n, 10_000 + seed)
+        p = torch.from_numpy(params)
+        ga = S.render_scenes(p, torch.stack(cam_a, 1), size, supersample=1, fov=fov)
+        gb = S.render_scenes(p, torch.stack(cam_b, 1), size, supersample=1, fov=fov)
+        prep = lambda g: (torch.nan_to_num(g["depth"], posinf=0.0)[:, None], g["mask"][:, None])  # noqa: E731
+        out.update(_summary("mv_gt", *reprojection_errors(*prep(ga), *prep(gb), cam_a, cam_b, fov, size)))
+    out["mv_turn_degrees"] = turn
+    return out
+
+
+def appearance_depth_change(model: GRAF, n: int, seed: int = 0) -> dict:
+    """Mean |depth change| over the foreground, as a share of the object's depth range, when
+    the appearance code alone is redrawn (z_s and camera fixed), beside the same for a new
+    shape code; and the mean opacity change of each. The architecture gives density no access
+    to z_a, so the first is zero up to float rounding: measured to check that it holds."""
+    gen = torch.Generator().manual_seed(seed + 2)
+    z = model.prior(n, gen)
+    other = model.prior(n, gen)
+    ds = model.config.shape_dim
+    z_app = torch.cat([z[:, :ds], other[:, ds:]], 1)
+    z_shape = torch.cat([other[:, :ds], z[:, ds:]], 1)
+    az, el, rad = model.random_cameras(n, gen)
+    with torch.no_grad():
+        base, app, shp = (model.render(x, az, el, rad) for x in (z, z_app, z_shape))
+    fg = base["opacity"] > 0.5
+    depth = base["depth"].masked_fill(~fg, float("nan")).flatten(1)
+    span = (torch.nan_to_num(depth, nan=-1e9).amax(1) - torch.nan_to_num(depth, nan=1e9).amin(1)).clamp_min(1e-3)
+
+    def change(other_out):
+        rel = ((other_out["depth"] - base["depth"]).abs().flatten(1) / span[:, None])[fg.flatten(1)]
+        return (rel.mean().item() if len(rel) else 0.0,
+                (other_out["opacity"] - base["opacity"]).abs().mean().item())
+
+    (app_d, app_o), (shp_d, shp_o) = change(app), change(shp)
+    return {"appearance_depth_change": round(app_d, 6), "appearance_opacity_change": round(app_o, 6),
+            "shape_depth_change": round(shp_d, 4), "shape_opacity_change": round(shp_o, 4)}

@@ -1,0 +1,210 @@
+"""GRAF (issue 14): ray geometry, volume rendering against analytic transmittance, positional
+encoding, patches, the depth of a known sphere, camera refusals, and the model's contract."""
+import math
+
+import pytest
+import torch
+
+from genlab.model import CameraSpec, DataSpec
+from genlab.nn import rays as R
+
+CAMERA = CameraSpec(azimuth=(0.0, 360.0), elevation=(5.0, 80.0), radius=(4.0, 4.0), fov=30.0)
+SPEC = DataSpec(channels=3, height=16, width=16, num_classes=6, name="toy3d", camera=CAMERA)
+
+
+def tiny_graf(**kw):
+    from genlab.models.graf import GRAF, GRAFConfig
+
+    cfg = dict(shape_dim=4, appearance_dim=4, width=16, depth=2, pos_freqs=2, dir_freqs=1, samples=8, patch=8,
+               d_width=8, anneal_steps=100, anneal_every=10, noise_steps=50)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    return GRAF(GRAFConfig(**cfg), SPEC)
+
+
+# ----- rays --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("az,el", [(0, 10), (77, 45), (200, 80), (359, 5)])
+def test_centre_ray_points_at_origin_and_directions_are_unit(az, el):
+    o, d = R.camera_rays(torch.tensor([az]), torch.tensor([el]), torch.tensor([4.0]), 30.0, 17)
+    assert torch.allclose(d.norm(dim=-1), torch.ones(1, 17, 17), atol=1e-6)
+    centre_o, centre_d = o[0, 8, 8], d[0, 8, 8]
+    assert torch.allclose(centre_d, -centre_o / centre_o.norm(), atol=1e-6)  # straight at the origin
+    assert math.isclose(centre_o.norm().item(), 4.0, rel_tol=1e-6)
+    assert math.isclose(math.degrees(math.asin(centre_o[2].item() / 4.0)), el, abs_tol=1e-3)
+
+
+def test_image_axes_and_field_of_view():
+    o, d = R.camera_rays(torch.tensor([0.0]), torch.tensor([30.0]), torch.tensor([4.0]), 40.0, 9)
+    fwd = d[0, 4, 4]
+    # the top row points higher (world z) than the bottom row; the vertical edge rays span the fov
+    assert d[0, 0, 4, 2] > d[0, 8, 4, 2]
+    top, bottom = d[0, 0, 4], d[0, 8, 4]
+    span = math.degrees(math.acos((top @ bottom).item()))
+    assert math.isclose(span, 2 * math.degrees(math.atan(8 / 9 * math.tan(math.radians(20)))), rel_tol=1e-4)
+    assert abs((fwd @ torch.tensor([0.0, 0.0, 1.0])).item()) < 1  # sanity
+
+
+def test_project_inverts_rays():
+    az, el, r = torch.tensor([10.0, 250.0]), torch.tensor([20.0, 70.0]), torch.tensor([4.0, 5.0])
+    uv = torch.rand(2, 30, 2) * 2 - 1
+    o, d = R.camera_rays(az, el, r, 30.0, 32, uv=uv)
+    t = torch.rand(2, 30) * 3 + 1
+    back, dist = R.project(o + t[..., None] * d, az, el, r, 30.0, 32)
+    assert torch.allclose(back, uv, atol=1e-4) and torch.allclose(dist, t, atol=1e-4)
+
+
+def test_straight_down_camera_is_refused():
+    with pytest.raises(ValueError, match="elevation"):
+        R.camera_rays(torch.tensor([0.0]), torch.tensor([90.0]), torch.tensor([4.0]), 30.0, 8)
+
+
+# ----- positional encoding -------------------------------------------------------------------------------
+def test_positional_encoding_frequencies():
+    x = torch.tensor([[0.25, -0.5, 0.1]])
+    g = R.positional_encoding(x, 4)
+    assert g.shape == (1, R.encoding_size(3, 4)) == (1, 27)
+    assert torch.equal(g[:, :3], x)
+    sines, cosines = g[:, 3:15].view(4, 3), g[:, 15:].view(4, 3)
+    for k in range(4):
+        assert torch.allclose(sines[k], torch.sin(2 ** k * math.pi * x[0]), atol=1e-6)
+        assert torch.allclose(cosines[k], torch.cos(2 ** k * math.pi * x[0]), atol=1e-6)
+    # the highest frequency has period 2 / 2^(L-1): shifting x by it changes nothing
+    assert torch.allclose(R.positional_encoding(x + 2 / 2 ** 3, 4)[:, 3 + 9:15], sines[3:].flatten()[None], atol=1e-5)
+
+
+# ----- volume rendering -------------------------------------------------------------------------------------
+def test_slab_matches_analytic_transmittance():
+    t = R.stratified_depths((1,), 0.0, 4.0, 4000, perturb=False)
+    for sigma0, (a, b) in [(0.7, (1.0, 2.5)), (3.0, (0.5, 0.9))]:
+        sigma = sigma0 * ((t >= a) & (t < b)).float()
+        out = R.volume_render(sigma, torch.zeros(*t.shape, 3), t, far=4.0, background=1.0)
+        expected = 1 - math.exp(-sigma0 * (b - a))
+        assert math.isclose(out["opacity"].item(), expected, abs_tol=2e-3)
+        assert math.isclose(out["colour"][0, 0].item(), 1 - expected, abs_tol=2e-3)  # black slab over white
+
+
+def test_sphere_chord_matches_analytic_transmittance():
+    # rays at distance h from the centre of a unit ball of constant density: T = exp(-sigma * 2 sqrt(1 - h^2))
+    sigma0, h = 1.3, torch.tensor([0.0, 0.3, 0.6, 0.9, 1.2])
+    o = torch.stack([h, torch.zeros_like(h), torch.full_like(h, -3.0)], -1)
+    d = torch.tensor([0.0, 0.0, 1.0]).expand_as(o)
+    t = R.stratified_depths((5,), 1.0, 5.0, 4000, perturb=False)
+    pts = o[:, None] + t[..., None] * d[:, None]
+    sigma = sigma0 * (pts.norm(dim=-1) < 1).float()
+    out = R.volume_render(sigma, torch.ones(*t.shape, 3), t, far=5.0)
+    chord = 2 * (1 - h ** 2).clamp_min(0).sqrt()
+    assert torch.allclose(out["opacity"], 1 - torch.exp(-sigma0 * chord), atol=3e-3)
+
+
+def test_depth_of_a_known_sphere():
+    # a nearly opaque ball of radius 0.8 at the origin, seen from a camera at distance 4
+    o, d = R.camera_rays(torch.tensor([30.0]), torch.tensor([40.0]), torch.tensor([4.0]), 30.0, 24)
+    o, d = o.reshape(1, -1, 3), d.reshape(1, -1, 3)
+    t = R.stratified_depths((1, o.shape[1]), 2.5, 5.5, 3000, perturb=False)
+    pts = o[..., None, :] + t[..., None] * d[..., None, :]
+    out = R.volume_render(1e4 * (pts.norm(dim=-1) < 0.8).float(), torch.zeros(*t.shape, 3), t, far=5.5)
+    b = (o * d).sum(-1)
+    disc = b ** 2 - ((o * o).sum(-1) - 0.8 ** 2)
+    hit = disc > 0.02  # away from the silhouette, where a pixel is partly covered
+    analytic = -b - disc.clamp_min(0).sqrt()
+    assert hit.sum() > 50
+    assert torch.allclose(out["depth"][hit], analytic[hit], atol=3e-3)
+    assert (out["opacity"][hit] > 0.999).all() and (out["opacity"][disc < 0] < 1e-3).all()
+
+
+def test_procedural_renderer_sphere_depth():
+    from genlab.data.shapes3d import render_scenes
+
+    params = torch.zeros(1, 2, 11)
+    params[:, :, 0] = -1
+    params[0, 0, :] = torch.tensor([0, 0, 0, 0, 0.0, 0.7, 0, 0, 0.2, 0.4, 0.6])
+    pose = torch.tensor([[60.0, 30.0, 4.0]])
+    out = render_scenes(params, pose, size=16, supersample=1)
+    o, d = R.camera_rays(pose[:, 0], pose[:, 1], pose[:, 2], 30.0, 16)
+    b = (o * d).sum(-1)
+    disc = b ** 2 - ((o * o).sum(-1) - 0.49)
+    hit = disc > 0
+    assert torch.equal(out["mask"] > 0.5, hit)
+    # sphere tracing stops within eps = 2e-3 of the surface (further along grazing rays)
+    assert torch.allclose(out["depth"][hit], (-b - disc.sqrt())[hit], atol=1e-2)
+    assert (out["depth"][hit] - (-b - disc.sqrt())[hit]).abs().median() < 3e-3
+
+
+# ----- patches --------------------------------------------------------------------------------------------
+def test_patches_stay_inside_the_image_and_match_grid_sample():
+    g = torch.Generator().manual_seed(0)
+    for min_scale in (0.25, 0.5, 0.9, 1.0):
+        scale, shift = R.sample_patch_params(2000, min_scale, 1.0, generator=g)
+        assert (scale >= min_scale - 1e-6).all() and (scale <= 1 + 1e-6).all()
+        uv = R.patch_uv(scale, shift, 8)
+        assert uv.abs().max() <= 1 + 1e-5
+    # a full-scale patch with K = image side reads the image exactly (align_corners=True)
+    img = torch.rand(1, 3, 8, 8)
+    patch = R.sample_image_patches(img, R.patch_uv(torch.ones(1), torch.zeros(1, 2), 8))
+    assert torch.allclose(patch, img, atol=1e-6)
+    with pytest.raises(ValueError):
+        R.sample_patch_params(4, 0.0, 1.0)
+
+
+def test_real_and_fake_patches_share_the_annealed_sampler():
+    m = tiny_graf()
+    m.advance(0)
+    assert m.min_scale == pytest.approx(0.9)
+    m.advance(10_000)
+    assert m.min_scale == pytest.approx(m.config.scale_final) and m.noise == 0
+    steps = [m.schedule(s)[0] for s in range(0, 120, 5)]
+    assert all(a >= b for a, b in zip(steps, steps[1:]))  # monotone staircase
+    assert m.real_patches(torch.rand(3, 3, 16, 16) * 2 - 1).shape == (3, 3, 8, 8)
+    assert m.fake_patches(3).shape == (3, 3, 8, 8)
+
+
+# ----- the model ------------------------------------------------------------------------------------------
+def test_contract_sampling_is_seeded_and_in_range():
+    m = tiny_graf().eval()
+    a = m.sample(3, generator=torch.Generator().manual_seed(5))
+    b = m.sample(3, generator=torch.Generator().manual_seed(5))
+    assert a.shape == (3, 3, 16, 16) and torch.equal(a, b) and a.min() >= -1 and a.max() <= 1
+    assert {"sample", "latent", "sample_steps"} <= set(m.capabilities)
+    frames = list(m.sample_steps(2, generator=torch.Generator().manual_seed(1), frames=4))
+    assert len(frames) == 4 and frames[0].shape == (2, 3, 16, 16)
+    groups = {c.group for c in m.controls()}
+    assert groups == {"camera", "shape code", "appearance code"}
+    out = m.render(m.prior(2), azimuth=10.0, elevation=20.0)
+    assert out["depth"].shape == out["opacity"].shape == (2, 1, 16, 16)
+
+
+def test_appearance_code_cannot_move_depth():
+    from genlab.models.graf import appearance_depth_change
+
+    m = tiny_graf().eval()
+    figures = appearance_depth_change(m, 3)
+    assert figures["appearance_depth_change"] == 0 and figures["appearance_opacity_change"] == 0
+
+
+@pytest.mark.parametrize("bad,match", [(dict(elevation=95.0), "trained range"), (dict(elevation=-20.0), "trained range"),
+                                       (dict(radius=0.0), "radius"), (dict(radius=float("nan")), "finite"),
+                                       (dict(fov=0.0), "fov")])
+def test_bad_camera_values_are_refused_with_the_range(bad, match):
+    m = tiny_graf().eval()
+    with pytest.raises(ValueError, match=match):
+        m.decode(m.prior(1), **bad)
+    with pytest.raises(ValueError, match=match):
+        m.sample(1, **bad)
+    name = next(iter(bad))
+    with pytest.raises(ValueError):
+        m.check_controls("sample", bad) if bad[name] == bad[name] else (_ for _ in ()).throw(ValueError())
+
+
+def test_multiview_reprojection_of_exact_depth_is_tight():
+    from genlab.data.shapes3d import random_scenes, render_scenes
+    from genlab.models.graf import reprojection_errors
+
+    _, params, _ = random_scenes(4, 3)
+    p = torch.from_numpy(params)
+    cam_a = (torch.tensor([0.0, 90, 180, 270]), torch.full((4,), 30.0), torch.full((4,), 4.0))
+    cam_b = (cam_a[0] + 30, cam_a[1], cam_a[2])
+    ga = render_scenes(p, torch.stack(cam_a, 1), 24, supersample=1)
+    gb = render_scenes(p, torch.stack(cam_b, 1), 24, supersample=1)
+    prep = lambda g: (torch.nan_to_num(g["depth"], posinf=0.0)[:, None], g["mask"][:, None])  # noqa: E731
+    pix, rel = reprojection_errors(*prep(ga), *prep(gb), cam_a, cam_b, 30.0, 24)
+    assert len(pix) > 100 and pix.median() < 0.1 and rel.median() < 0.02
