@@ -24,9 +24,9 @@ from genlab.registry import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
-from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train  # noqa: E402
+from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train, translate  # noqa: E402
 
-TABS = (sample, latent, interpolate, steps, likelihood, train, models)
+TABS = (sample, latent, interpolate, steps, likelihood, translate, train, models)
 
 CSS = """
 .pixelated img, img.pixelated { image-rendering: pixelated; }
