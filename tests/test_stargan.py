@@ -25,7 +25,7 @@ def test_shapes_and_the_label_changes_the_output():
     m = tiny().eval()
     x = images(2)
     a, b = m.translate(x, [0, 0, 0]), m.translate(x, [1, 0, 1])
-    assert a.shape == x.shape and not torch.allclose(a, b)
+    assert a.shape == x.shape and (a - b).abs().mean() > 1e-3  # not washed out by instance norm
     assert torch.equal(m.translate(x, 5), b) and torch.equal(m.translate(x, "d5"), b)  # 5 = bits x and z
     rows = m.translate(x, torch.tensor([[0, 0, 0], [1, 0, 1]]))
     assert torch.equal(rows[0], a[0]) and torch.equal(rows[1], b[1])

@@ -54,10 +54,14 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-w, d2w, d4w, `blocks` x R4w, u2w, uw, c7s1-out, tanh (Johnson et al. 2016 layout)."""
 
-    def __init__(self, in_ch: int, out_ch: int, width: int, blocks: int):
+    def __init__(self, in_ch: int, out_ch: int, width: int, blocks: int, first_pad: str = "reflect"):
         super().__init__()
         w = width
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, w, 7), nn.InstanceNorm2d(w, affine=True), nn.ReLU(True)]
+        # StarGAN's label channels are constant over the image: with reflection padding the first
+        # conv turns them into a constant per channel, which instance norm then removes entirely.
+        # Zero padding (as in the official StarGAN code) keeps the label in the borders' response.
+        first = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, w, 7)] if first_pad == "reflect" else [nn.Conv2d(in_ch, w, 7, 1, 3)]
+        layers = [*first, nn.InstanceNorm2d(w, affine=True), nn.ReLU(True)]
         for m in (1, 2):
             layers += [nn.Conv2d(w * m, w * m * 2, 3, 2, 1), nn.InstanceNorm2d(w * m * 2, affine=True), nn.ReLU(True)]
         layers += [ResidualBlock(w * 4) for _ in range(blocks)]

@@ -41,7 +41,7 @@ from genlab.registry import register
 class ConditionalGenerator(nn.Module):
     def __init__(self, channels: int, labels: int, width: int, blocks: int):
         super().__init__()
-        self.net = ResnetGenerator(channels + labels, channels, width, blocks)
+        self.net = ResnetGenerator(channels + labels, channels, width, blocks, first_pad="zeros")
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         c = c.to(x.dtype).view(len(x), -1, 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
