@@ -12,3 +12,4 @@ from genlab.models import progan  # noqa: F401
 from genlab.models import cyclegan  # noqa: F401
 from genlab.models import stargan  # noqa: F401
 from genlab.models import graf  # noqa: F401
+from genlab.models import alias_free  # noqa: F401

@@ -1,0 +1,284 @@
+"""Alias-free GAN (StyleGAN3): Karras et al. 2021, arXiv:2106.12423, and its ordinary baseline.
+
+Two registered families on one code path:
+
+- ``alias_free``: a small mapping network (2 FC layers, lr multiplier 0.01, w EMA for
+  truncation) and the alias-free synthesis network of genlab/nn/alias_free.py: Fourier-feature
+  input with a settable translation/rotation, modulated convs, filtered leaky ReLU at twice the
+  sampling rate with Kaiser FIR filters, the cutoff/stopband/sampling-rate schedule, a 10 px
+  margin cropped away by the last two (critically sampled) layers, magnitude-EMA input gains,
+  no noise inputs, output x 0.25. ``variant = "T"`` (3x3 convs) or ``"R"`` (1x1 convs, radially
+  symmetric jinc down-filters on the non-critical layers, twice the channels).
+- ``alias_free_baseline``: the same generator with ordinary layers: a learned constant input
+  on the same grid, leaky ReLU at the native rate with no low-pass, StyleGAN2's [1, 3, 3, 1]
+  filter where the rate doubles and a plain crop of the margin. Its input is moved by bilinear
+  resampling of the constant (the way one moves a conv generator's content).
+
+Both train against the same discriminator (equalised-LR convs, non-saturating logistic loss,
+lazy R1 on real images every `r1_every` steps weighted by `r1_every`, added to D's loss on
+those steps so that it shares D's Adam, as StyleGAN2/3) with Adam betas (0, 0.99).
+The magnitude EMAs and the w EMA are updated only by the training forward of G (inside the
+discriminator phase, as the official loop), never when sampling or evaluating.
+
+Controls (app and CLI): `shift_x`, `shift_y` (output translation in pixels, sub-pixel steps) and
+`rotate` (degrees) for sampling and decoding, grouped as "transform"; `truncation` for sampling.
+`extra_metrics` gives EQ-T (integer and sub-pixel) and EQ-R in dB, and how the samples' average
+power spectrum compares with the real digits'.
+
+Deviations from the paper, for a CPU and 32x32 digits: 6 synthesis layers instead of 14, at most
+32 channels (config R 64), one w for all layers (no style mixing), a plain DCGAN-shaped
+discriminator rather than StyleGAN2's residual one, no Gaussian blur of D's input for config R.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
+from genlab.nn import gan_losses
+from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, inverse_transform
+from genlab.registry import register
+
+SIDES = (16, 32, 64, 128)
+EQ_MAX = 1000  # latents used for the equivariance figures (the paper: 50k)
+
+
+@dataclass
+class AliasFreeBaseConfig:
+    latent_dim: int = 64
+    w_dim: int = 64
+    mapping_layers: int = 2
+    num_layers: int = 6  # synthesis layers, ToRGB excluded (the paper: 14)
+    num_critical: int = 2  # critically sampled last layers
+    margin: int = option(10, low=0, help="extra samples on each side of the non-final layers (the paper: 10)")
+    channel_base: int = 512  # channels = min(round(channel_base / 2 / f_c), channel_max)
+    channel_max: int = 32
+    d_width: int = 32  # discriminator channels at full resolution, doubled per halving
+    r1_gamma: float = option(0.1, low=0.0)
+    r1_every: int = 4  # lazy R1: every this many steps, weighted by it
+    magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
+    output_scale: float = 0.25
+
+
+@dataclass
+class AliasFreeConfig(AliasFreeBaseConfig):
+    variant: str = option("T", choices=("T", "R"), help="T: 3x3 convs; R: 1x1 convs, radial filters, 2x channels")
+
+
+@dataclass
+class AliasFreeBaselineConfig(AliasFreeBaseConfig):
+    pass
+
+
+@dataclass
+class AliasFreeOptim:
+    """Adam for D and G with StyleGAN's betas (0, 0.99)."""
+
+    lr_g: float = 2e-3
+    lr_d: float = 2e-3
+    beta1: float = 0.0
+    beta2: float = 0.99
+
+
+class EqConv(nn.Module):
+    """Conv with a runtime He scale (equalised learning rate)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale, self.stride, self.padding = 1 / math.sqrt(cin * k * k), stride, padding
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.scale, self.bias, self.stride, self.padding)
+
+
+class Discriminator(nn.Module):
+    """fromRGB 3x3, then 4x4 stride-2 convs down to 4x4, one logit (leaky ReLU 0.2, gain sqrt 2)."""
+
+    def __init__(self, side: int, channels: int, width: int):
+        super().__init__()
+        layers, ch = [EqConv(channels, width, 3, padding=1)], width
+        while side > 4:
+            nxt = min(ch * 2, width * 4)
+            layers.append(EqConv(ch, nxt, 4, stride=2, padding=1))
+            ch, side = nxt, side // 2
+        self.convs = nn.ModuleList(layers)
+        self.out = nn.Linear(ch * 16, 1)
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2) * math.sqrt(2)
+        return self.out(x.flatten(1)).squeeze(1)
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: AliasFreeBaseConfig, spec: DataSpec, filtered: bool, variant: str = "T"):
+        super().__init__()
+        r = variant == "R"
+        self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
+        self.synthesis = SynthesisNetwork(
+            cfg.w_dim, spec.height, spec.channels, num_layers=cfg.num_layers, num_critical=cfg.num_critical,
+            margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
+            channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
+            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta)
+
+    def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
+        w = self.mapping(z, truncation=truncation, update_emas=update_emas)
+        return self.synthesis(w, transform=transform, update_emas=update_emas)
+
+
+class _AliasFreeFamily(GenerativeModel):
+    ema_modules = ("generator",)
+    Optim = AliasFreeOptim
+    default_data = "mnist-pad32"
+    filtered: bool = True
+
+    def __init__(self, config, data_spec: DataSpec):
+        super().__init__(config, data_spec)
+        if config.num_layers <= config.num_critical:
+            raise ValueError(f"option num_layers ({config.num_layers}) must exceed num_critical "
+                             f"({config.num_critical})")
+        self.latent_dim = config.latent_dim
+        variant = getattr(config, "variant", "T")
+        self.generator = Generator(config, data_spec, self.filtered, variant)
+        self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width)
+
+    @classmethod
+    def supported_shapes(cls) -> str:
+        return (f"square images of side {', '.join(map(str, SIDES))}, any channel count; "
+                "for MNIST use data 'mnist-pad32' (the 28x28 digits padded to 32x32)")
+
+    @classmethod
+    def check_data_spec(cls, spec: DataSpec) -> None:
+        if spec.height != spec.width or spec.height not in SIDES:
+            raise ValueError(f"{cls.family} takes {cls.supported_shapes()}; got {spec.describe()}")
+
+    # ----- latent space and rendering ----------------------------------------------------------------
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.randn(n, self.latent_dim, generator=generator)
+
+    def transform_for(self, shift_x: float = 0.0, shift_y: float = 0.0, rotate: float = 0.0):
+        """The inverse input transform that rotates the output by `rotate` degrees and shifts it
+        by (shift_x, shift_y) pixels; None for the identity."""
+        if not (shift_x or shift_y or rotate):
+            return None
+        side = self.data_spec.width
+        return inverse_transform((shift_x / side, shift_y / side), math.radians(rotate))
+
+    def render(self, z: torch.Tensor, transform: torch.Tensor | None = None, truncation: float = 1.0) -> torch.Tensor:
+        """G's images of z, its input moved by `transform` (the inverse map, 3x3), unclamped."""
+        return self.generator(z.to(self.device), transform=transform, truncation=truncation)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, shift_x: float = 0.0, shift_y: float = 0.0, rotate: float = 0.0,
+               **controls) -> torch.Tensor:
+        if controls:
+            raise ValueError(f"{self.family} has no decode control {', '.join(sorted(controls))}; "
+                             "it takes shift_x, shift_y, rotate")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"{self.family} latents have shape (N, {self.latent_dim}); got {tuple(z.shape)}")
+        return self.render(z, self.transform_for(shift_x, shift_y, rotate)).float().clamp(-1, 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, truncation: float = 1.0,
+               shift_x: float = 0.0, shift_y: float = 0.0, rotate: float = 0.0, **controls) -> torch.Tensor:
+        if controls:
+            raise ValueError(f"{self.family} has no control {', '.join(sorted(controls))}; "
+                             "it takes truncation, shift_x, shift_y, rotate")
+        z = self.prior(n, generator)
+        x = self.render(z, self.transform_for(shift_x, shift_y, rotate), truncation=truncation)
+        return x.float().clamp(-1, 1)
+
+    def controls(self) -> list[Control]:
+        side = self.data_spec.width
+        reach = side / 4
+        return [
+            Control("truncation", "slider", 1.0, low=0.0, high=1.0,
+                    help="pull w toward its average (1: none): fewer, more typical digits"),
+            Control("shift_x", "slider", 0.0, low=-reach, high=reach, step=0.05, applies_to=("sample", "decode"),
+                    group="transform", help="move the output right by this many pixels (sub-pixel steps) "
+                                            "through the input layer"),
+            Control("shift_y", "slider", 0.0, low=-reach, high=reach, step=0.05, applies_to=("sample", "decode"),
+                    group="transform", help="move the output down by this many pixels"),
+            Control("rotate", "slider", 0.0, low=-180.0, high=180.0, step=0.5,
+                    applies_to=("sample", "decode"), group="transform",
+                    help="rotate the output by this many degrees (equivariant only for config R)"),
+        ]
+
+    # ----- training ----------------------------------------------------------------------------------
+    def fake(self, n: int, update_emas: bool = False) -> torch.Tensor:
+        return self.generator(self.prior(n), update_emas=update_emas)
+
+    def advance(self, step: int) -> set[str]:
+        self._r1_now = self.config.r1_gamma > 0 and step % self.config.r1_every == 0  # lazy R1
+        return set()
+
+    def discriminator_loss(self, batch: dict):
+        real = batch["image"]
+        with torch.no_grad():
+            fake = self.fake(len(real), update_emas=True)  # the only place the magnitude/w EMAs move
+        r1 = getattr(self, "_r1_now", False)
+        if r1:
+            real = real.detach().requires_grad_(True)
+        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        loss = gan_losses.discriminator_loss(real_logits, fake_logits)
+        logs = {"D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
+        if r1:
+            grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            penalty = grad.square().sum(dim=(1, 2, 3)).mean()
+            loss = loss + penalty * (self.config.r1_gamma / 2) * self.config.r1_every
+            self._last_r1 = penalty.detach()
+        # Logged every step (the trainer averages the same keys over a log interval): the last value.
+        logs["r1"] = getattr(self, "_last_r1", None)
+        if logs["r1"] is None:
+            logs["r1"] = torch.zeros((), device=loss.device)
+        return loss, logs
+
+    def generator_loss(self, batch: dict):
+        return gan_losses.generator_loss(self.discriminator(self.fake(len(batch["image"])))), {}
+
+    def phases(self) -> list[Phase]:
+        o = self.optim
+        spec = lambda lr: OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
+        return [Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss, spec(o.lr_d)),
+                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g))]
+
+    # ----- the family's own figures --------------------------------------------------------------------
+    @torch.no_grad()
+    def extra_metrics(self, n: int, seed: int = 0) -> dict:
+        """EQ-T (integer and sub-pixel) and EQ-R in dB on min(n, 1000) latents, and the average
+        power spectrum of n samples (at most 2,000) against the real test digits."""
+        from genlab.metrics import equivariance as eq
+        from genlab.metrics.likelihood import test_images
+
+        gen = torch.Generator().manual_seed(seed)
+        m = min(n, EQ_MAX)
+        z = self.prior(m, gen)
+        figures = eq.equivariance(lambda zz, t: self.render(zz, t), z, self.data_spec.height, seed=seed)
+        figures["eq_n"] = m
+        k = min(n, 2000)
+        samples = self.sample(k, generator=torch.Generator().manual_seed(seed + 1))
+        real, _ = test_images(self.data_spec)
+        figures.update(eq.spectrum_figures(samples, real[:k]))
+        return figures
+
+
+@register
+class AliasFree(_AliasFreeFamily):
+    family = "alias_free"
+    Config = AliasFreeConfig
+    paper = "Karras et al. 2021, arXiv:2106.12423"
+    filtered = True
+
+
+@register
+class AliasFreeBaseline(_AliasFreeFamily):
+    family = "alias_free_baseline"
+    Config = AliasFreeBaselineConfig
+    paper = "Karras et al. 2021, arXiv:2106.12423 (ordinary-layer baseline, StyleGAN2-style)"
+    filtered = False

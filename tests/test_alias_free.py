@@ -1,0 +1,281 @@
+"""Alias-free layers (genlab/nn/alias_free.py), the equivariance metrics and the two families.
+
+Each test aims at one of the common bugs of papers.md section 12: filters that miss their
+specification, resampling that is not a band-limited identity, the nonlinearity at the native
+rate, a boundary without margin, the input transform with the wrong sign, config R filters that
+are not radial, the magnitude EMA moving at evaluation. Random weights, small sizes: seconds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+import genlab
+from genlab.metrics import equivariance as eq
+from genlab.model import DataSpec
+from genlab.nn.alias_free import (BaselineLayer, FourierInput, SynthesisLayer, SynthesisNetwork, filtered_lrelu,
+                                  frequency_response, inverse_transform, layer_schedule, lowpass_filter,
+                                  resample_matrix, upfirdn2d, upfirdn2d_reference)
+
+PAD32 = DataSpec(channels=1, height=32, width=32, num_classes=10, name="mnist", pad=2)
+
+
+def snr_db(out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> float:
+    """Signal-to-error ratio of `out` against `ref` over `mask`, dB."""
+    err = ((out - ref) * mask).square().sum()
+    return float(10 * torch.log10((ref * mask).square().sum() / err))
+
+
+# ----- filter design ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("atten, pass_edge, stop_edge, fs", [(60.0, 4.0, 8.0, 32.0), (40.0, 6.0, 10.0, 64.0),
+                                                            (80.0, 2.0, 7.0, 32.0)])
+def test_kaiser_filter_meets_requested_ripple_and_attenuation(atten, pass_edge, stop_edge, fs):
+    """Ask for a ripple/attenuation (Kaiser: the same delta in both bands) and band edges; size it with Kaiser's formula
+    (scipy.signal.kaiserord), design it with lowpass_filter and measure |H| with freqz."""
+    width = stop_edge - pass_edge
+    numtaps, _ = scipy.signal.kaiserord(atten, width / (fs / 2))
+    numtaps += numtaps % 2 == 1  # even, as the layers' 6 x factor
+    f = lowpass_filter(numtaps, (pass_edge + stop_edge) / 2, width, fs)
+    freq, h = frequency_response(f, fs)
+    # Kaiser's sizing formula is an estimate: both bands within 3 dB of the request.
+    delta = 10 ** (-(atten - 3.0) / 20)
+    assert np.abs(h[freq <= pass_edge] - 1).max() <= delta  # pass-band ripple
+    stop_db = -20 * np.log10(h[freq >= stop_edge].max())
+    assert stop_db >= atten - 3.0, f"stop band {stop_db:.1f} dB, asked {atten} dB"
+    assert abs(float(f.sum()) - 1) < 1e-6  # unit DC gain
+
+
+def test_every_schedule_filter_attenuates_at_its_stopband():
+    """The layers' filters (numtaps = 6 x factor, width = 2 f_h): beyond f_c + f_h the response
+    stays within 6 dB of Kaiser's estimate for that length and width (12 taps: 2-5 dB short), and the cutoffs,
+    stopbands and rates follow the schedule (critical last layers: f_c = s / 2)."""
+    net = SynthesisNetwork(16, 32, 1, filtered=True)
+    specs = net.specs
+    assert specs[0].cutoff == 2 and specs[-1].cutoff == 16 and specs[-1].sampling_rate == 32
+    assert all(s.critical == (s.cutoff == s.sampling_rate / 2) for s in specs[1:])
+    assert [s.size for s in specs[-2:]] == [32, 32] and specs[0].size == specs[0].sampling_rate + 20  # 10 px margin
+    checked = 0
+    for layer, (prev, spec) in zip(net.layers, zip([specs[0]] + specs[:-1], specs)):
+        if layer.down_filter is None or layer.down_filter.ndim != 1:
+            continue
+        freq, h = frequency_response(layer.down_filter, layer.tmp_rate)
+        atten = scipy.signal.kaiser_atten(layer.down_filter.numel(), 2 * spec.half_width / (layer.tmp_rate / 2))
+        stop = freq >= spec.cutoff + spec.half_width
+        assert -20 * np.log10(h[stop].max()) >= atten - 6.0  # measured: 2-5 dB short for 12 taps
+        assert layer.up == layer.tmp_rate // prev.sampling_rate and layer.tmp_rate == 2 * max(prev.sampling_rate,
+                                                                                            spec.sampling_rate)
+        checked += 1
+    assert checked >= 5
+
+
+def test_up_then_down_returns_a_band_limited_signal():
+    """A sinusoid well inside the band, upsampled 2x and downsampled 2x through Kaiser filters,
+    comes back (away from the borders)."""
+    fs, n = 32, 64
+    pos = (torch.arange(n) + 0.5) / fs
+    yy, xx = torch.meshgrid(pos, pos, indexing="ij")
+    x = (torch.sin(2 * math.pi * (3.0 * xx + 1.7 * yy) + 0.4) + 0.5 * torch.cos(2 * math.pi * 5.2 * yy))[None, None]
+    # 24 taps at the doubled rate, pass band to 6, stop band from 14: Kaiser's delta is 0.0035 (49 dB).
+    fu = lowpass_filter(24, 10.0, 8.0, 2 * fs)
+    fd = lowpass_filter(24, 10.0, 8.0, 2 * fs)
+    pad = [23, 22, 23, 22]  # a layer's padding for up = down = 2, equal sizes: total 45, low side + 1
+    up = upfirdn2d(x, fu, up=2, padding=pad, gain=4)
+    back = upfirdn2d(up, fd, down=2)
+    assert back.shape == x.shape
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    assert (back - x)[inner].abs().max() < 1e-2  # within the two filters' ripple
+    # ...whereas the same round trip of white noise is no identity (NVlabs/stylegan3 #138: expected).
+    noise = torch.randn(1, 1, n, n)
+    again = upfirdn2d(upfirdn2d(noise, fu, up=2, padding=pad, gain=4), fd, down=2)
+    assert (again - noise)[inner].abs().max() > 0.1
+
+
+def test_fast_resampling_paths_equal_the_reference():
+    """Transposed-conv upsampling, depthwise decimation and the resampling matrices all equal
+    the plain zero-insert / full 2-D convolution / slice reference."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 20, 20, dtype=torch.float64)
+    f = lowpass_filter(12, 5.0, 10.0, 64).double()
+    for up, down, pad in [(2, 1, [11, 10, 11, 10]), (4, 1, [3, -2, 5, 1]), (1, 2, [5, 5, 5, 5]), (2, 2, [7, 4, 7, 4])]:
+        a = upfirdn2d(x, f, up=up, down=down, padding=pad, gain=up ** 2)
+        b = upfirdn2d_reference(x, f, up=up, down=down, padding=pad, gain=up ** 2)
+        assert torch.allclose(a, b, atol=1e-12), (up, down, pad)
+        if pad[:2] == pad[2:]:
+            m = resample_matrix(20, f.numpy(), up, down, pad[:2], gain=up).double()
+            assert torch.allclose(m @ x @ m.t(), b, atol=1e-6)
+    # A layer's matrix path (what training uses) equals filtered_lrelu on upfirdn2d.
+    spec = layer_schedule(32, 1)
+    layer = SynthesisLayer(8, 4, 4, spec[2], spec[3])
+    h, w = torch.randn(2, 4, spec[2].size, spec[2].size), torch.randn(2, 8)
+    assert torch.allclose(layer(h, w), layer(h, w, reference=True), atol=1e-5)
+
+
+# ----- one layer: filtered vs unfiltered ------------------------------------------------------------
+def _shift_snr(layer, inp, w, rate: float, shifts=(0.3, 0.5, 0.77)) -> float:
+    """Worst SNR (dB) between the layer's output for a sub-pixel-shifted input and the
+    Lanczos-shifted output of the unshifted input, inside a 8-sample border."""
+    worst = float("inf")
+    for t in shifts:
+        out0 = layer(inp(w), w)
+        out1 = layer(inp(w, inverse_transform((t / rate, 0.0))), w)
+        ref, mask = eq.fractional_translation(out0, t / out0.shape[-1], 0.0)
+        mask[..., :8, :], mask[..., -8:, :], mask[..., :, :8], mask[..., :, -8:] = 0, 0, 0, 0
+        worst = min(worst, snr_db(out1, ref, mask))
+    return worst
+
+
+@torch.no_grad()
+def test_a_filtered_layer_is_far_more_translation_equivariant_than_an_unfiltered_one():
+    """The same weights, the same band-limited input moved by a fraction of a sample: the
+    filtered nonlinearity (2x rate, low-pass at the output cutoff) keeps the output a shifted
+    copy; leaky ReLU at the native rate aliases."""
+    torch.manual_seed(0)
+    spec = layer_schedule(32, 1)
+    inp = FourierInput(16, 16, spec[0].size, spec[0].sampling_rate, spec[0].cutoff)
+    filtered = SynthesisLayer(16, 16, 16, spec[0], spec[1])
+    plain = BaselineLayer(16, 16, 16, spec[0], spec[1])
+    plain.load_state_dict(filtered.state_dict(), strict=False)  # same weights, styles, bias
+    w = torch.randn(4, 16)
+    good, bad = _shift_snr(filtered, inp, w, spec[1].sampling_rate), _shift_snr(plain, inp, w, spec[1].sampling_rate)
+    assert good > 40 and good - bad > 10, f"filtered {good:.1f} dB, unfiltered {bad:.1f} dB"
+
+
+def test_config_r_filters_are_radially_symmetric_and_its_convs_1x1():
+    net = SynthesisNetwork(16, 32, 1, kernel=1, radial=True, channel_base=1024, channel_max=64)
+    radial = [layer for layer in net.layers if layer.radial]
+    assert radial and all(layer.down_filter.ndim == 2 for layer in radial)
+    assert all(layer.weight.shape[-2:] == (1, 1) for layer in net.layers)
+    assert all(not layer.radial for layer, s in zip(net.layers, net.specs) if s.critical)  # none on critical layers
+    for layer in radial:
+        f = layer.down_filter.double()
+        n = f.shape[0]
+        assert torch.allclose(f, f.t(), atol=1e-7) and torch.allclose(f, torch.rot90(f), atol=1e-7)
+        # The jinc is radial; the Kaiser window is the outer product of 1-D windows (as the official
+        # design), so the taps are not exactly a function of the radius, but the response is isotropic.
+        fs = layer.tmp_rate
+        for radius in (0.5 * layer.cutoffs[1], layer.cutoffs[1]):
+            angles = np.linspace(0, np.pi / 2, 9)
+            coords = np.arange(n) - (n - 1) / 2
+            resp = [abs(np.sum(f.numpy() * np.exp(-2j * np.pi * radius / fs * (np.cos(a) * coords[None, :]
+                                                                              + np.sin(a) * coords[:, None]))))
+                    for a in angles]
+            assert np.ptp(resp) < 0.02, f"response at |f| = {radius:.2f} varies with angle: {resp}"
+
+
+# ----- Fourier input --------------------------------------------------------------------------------------
+@torch.no_grad()
+def test_sub_pixel_shifted_fourier_input_is_the_shifted_image():
+    torch.manual_seed(1)
+    spec = layer_schedule(32, 1)[0]
+    inp = FourierInput(16, 24, spec.size, spec.sampling_rate, spec.cutoff)
+    w = torch.randn(3, 16)
+    base = inp(w)
+    # A whole sample at the input's rate: exactly the rolled map (sign: the output moves by +t).
+    one = inp(w, inverse_transform((1 / spec.sampling_rate, 0.0)))
+    assert torch.allclose(one[..., 1:], base[..., :-1], atol=1e-5)
+    assert not torch.allclose(one[..., :-1], base[..., 1:], atol=1e-2)  # the opposite sign is wrong
+    for tx, ty in [(0.37, 0.0), (0.0, -0.62), (0.25, 0.5)]:
+        moved = inp(w, inverse_transform((tx / spec.sampling_rate, ty / spec.sampling_rate)))
+        ref, mask = eq.fractional_translation(base, tx / spec.size, ty / spec.size)
+        assert snr_db(moved, ref, mask) > 40
+
+
+def test_out_of_band_frequencies_are_faded_out_by_the_transform():
+    spec = layer_schedule(32, 1)[0]
+    inp = FourierInput(8, 64, spec.size, spec.sampling_rate, spec.cutoff)
+    assert (inp.freqs.norm(dim=1) <= spec.cutoff + 1e-6).all()  # uniform in the disc
+    x = inp(torch.randn(2, 8), inverse_transform(angle=0.3))
+    assert torch.isfinite(x).all() and x.shape == (2, 64, spec.size, spec.size)
+
+
+# ----- whole generators and the metric ----------------------------------------------------------------------
+@torch.no_grad()
+def test_alias_free_generator_beats_the_baseline_on_eq_t_at_init():
+    torch.manual_seed(0)
+    results = {}
+    for filtered in (True, False):
+        net = SynthesisNetwork(32, 32, 1, filtered=filtered)
+        # One transform per latent: the baseline is exact for shifts by an even number of pixels
+        # (whole samples of its 16-rate layers), so a single draw could flatter it.
+        results[filtered] = eq.equivariance(lambda w, t: net(w, t), torch.randn(8, 32), 32, batch_size=1)
+    good, bad = results[True], results[False]
+    assert good["eqt_int_db"] - bad["eqt_int_db"] > 20 and good["eqt_frac_db"] - bad["eqt_frac_db"] > 20, results
+
+
+def test_the_metric_rewards_equivariance_and_catches_a_wrong_sign():
+    """A renderer that is exactly equivariant (a band-limited analytic image evaluated at the
+    transformed coordinates) scores high; ignoring the transform, or applying it with the wrong
+    sign, scores low."""
+    side = 32
+    gen = torch.Generator().manual_seed(0)
+    freqs = (torch.rand(6, 2, generator=gen) * 2 - 1) * 6
+    pos = (torch.arange(side) + 0.5 - side / 2) / side
+    yy, xx = torch.meshgrid(pos, pos, indexing="ij")
+
+    def analytic(z, t, sign=1.0):
+        m = torch.eye(3) if t is None else t.clone()
+        m[:2, 2] *= sign
+        px = m[0, 0] * xx + m[0, 1] * yy + m[0, 2]
+        py = m[1, 0] * xx + m[1, 1] * yy + m[1, 2]
+        img = sum(torch.sin(2 * math.pi * (f[0] * px + f[1] * py) + k) for k, f in enumerate(freqs)) / 6
+        return (img[None, None] * z[:, :1, None, None]).float()
+
+    z = torch.rand(8, 2, generator=gen)
+    good = eq.equivariance(analytic, z, side, seed=0, batch_size=4, kinds=("int", "frac"))
+    still = eq.equivariance(lambda z, t: analytic(z, None), z, side, seed=0, batch_size=4, kinds=("int", "frac"))
+    flipped = eq.equivariance(lambda z, t: analytic(z, t, -1.0), z, side, seed=0, batch_size=4, kinds=("int",))
+    assert good["eqt_int_db"] > 80 and good["eqt_frac_db"] > 35, good
+    assert still["eqt_int_db"] < 25 and flipped["eqt_int_db"] < 25, (still, flipped)
+
+
+def test_power_spectrum_of_a_sinusoid_peaks_at_its_frequency():
+    side = 32
+    pos = torch.arange(side).float()
+    img = torch.sin(2 * math.pi * 5 * pos / side)[None, None, None, :].expand(2, 1, side, side)
+    p = eq.power_spectrum(img)
+    assert np.unravel_index(p.argmax(), p.shape) in {(side // 2, side // 2 + 5), (side // 2, side // 2 - 5)}
+    assert eq.radial_profile(p).argmax() == 5
+
+
+# ----- the families -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("family", ["alias_free", "alias_free_baseline"])
+def test_family_builds_samples_and_keeps_its_emas_still_when_sampling(family):
+    model = genlab.build(family, data_spec=PAD32)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "magnitude_ema" in k or "w_avg" in k}
+    assert len(before) >= model.config.num_layers + 1
+    a = model.sample(3, generator=torch.Generator().manual_seed(0), shift_x=0.5, rotate=10)
+    model.eval()
+    model.extra_metrics(12, seed=0)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()), "an EMA moved outside training"
+    assert a.shape == (3, 1, 32, 32) and a.min() >= -1 and a.max() <= 1
+    # The training forward (D phase) moves them.
+    model.train()
+    model.advance(1)
+    model.discriminator_loss({"image": torch.rand(4, 1, 32, 32) * 2 - 1})
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_controls_are_declared_and_shift_the_output():
+    model = genlab.build("alias_free", data_spec=PAD32).eval()
+    names = {c.name: c for c in model.controls()}
+    assert {"shift_x", "shift_y", "rotate"} <= set(names) and names["shift_x"].group == "transform"
+    assert "decode" in names["shift_x"].applies_to and "decode" not in names["truncation"].applies_to
+    z = model.prior(2, torch.Generator().manual_seed(3))
+    moved = model.decode(z, shift_x=1.0)  # one whole pixel right
+    base = model.decode(z)
+    assert snr_db(moved[..., 1:], base[..., :-1], torch.ones_like(base[..., :-1])) > 40
+    with pytest.raises(ValueError, match="shift_x"):
+        model.check_controls("decode", {"shift_x": 100})
+
+
+def test_variant_r_builds_with_1x1_convs():
+    from genlab.models.alias_free import AliasFree, AliasFreeConfig
+
+    model = AliasFree(AliasFreeConfig(variant="R"), PAD32)
+    layers = model.generator.synthesis.layers
+    assert all(layer.kernel == 1 for layer in layers) and any(layer.radial for layer in layers)
+    assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 32, 32)
