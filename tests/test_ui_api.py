@@ -74,6 +74,19 @@ def test_sample_gallery_count_and_grid(client):
     assert "9 samples from **dcgan-mnist**" in text and "truncation=1.0" in text
 
 
+def test_api_calls_that_leave_out_controls_get_the_models_defaults(client):
+    """predict(model, seed, count) with no controls dict: every control at the model's default
+    (truncation 1.0 for DCGAN), not at 0 (which gave every seed the same blank grid)."""
+    left_out, _, text = client.predict("dcgan-mnist", 3, 4, api_name="/sample")
+    given, _, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 1.0}, api_name="/sample")
+    zero, _, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 0.0}, api_name="/sample")
+    other, _, _ = client.predict("dcgan-mnist", 4, 4, api_name="/sample")
+    assert all(np.array_equal(load(a["image"]), load(b["image"])) for a, b in zip(left_out, given))
+    assert not np.array_equal(load(left_out[0]["image"]), load(zero[0]["image"]))
+    assert not np.array_equal(load(left_out[0]["image"]), load(other[0]["image"]))
+    assert "every control at the model's default" in text
+
+
 def test_sample_model_gives_that_models_controls(client):
     controls, about = client.predict("nade-mnist", api_name="/sample_model")
     assert controls == {"temperature": 1.0}  # `every` applies to the step-by-step view only
@@ -220,7 +233,8 @@ def test_steps_stream_frames_then_scrub(client):
     final = job.result(timeout=60)
     outputs = job.outputs()
     assert len(outputs) >= 3, "the frames must arrive one by one"
-    pics = [load(o[0]) for o in outputs]
+    assert outputs[0][0] is None  # first: the earlier run's frames and picture are forgotten
+    pics = [load(o[0]) for o in outputs[1:]]
     assert len({p.tobytes() for p in pics}) >= 3
     assert "done: 29 steps" in final[1]
     first = load(client.predict(0, api_name="/steps_scrub"))
@@ -270,16 +284,18 @@ def test_completion(client, digit_png):
 
 
 # ----- Train and Models ---------------------------------------------------------------------------------
-def test_train_shows_progress_and_the_run_appears_everywhere(client):
+def test_train_shows_progress_and_the_run_appears_everywhere(client, ui_app):
     assert client.predict("nade", api_name="/train_family") == "mnist-binary"  # the family's own data
     job = client.submit("aae", "mnist", 12, 8, api_name="/train")
     final = job.result(timeout=240)
     plot, grid, progress, status, key = final
-    assert key.startswith("run:ui-aae-mnist-") and "finished after 12 steps" in status
+    assert key.startswith("run:ui-aae-mnist-") and "finished step 12 of 12" in status
     assert 'value="12" max="12"' in progress and grid is not None
     assert len(job.outputs()) >= 2  # at least the start and the end
-    refreshed = client.predict("dcgan-mnist", "dcgan-mnist", "dcgan-mnist", "nade-mnist", ["nade-mnist"],
-                               "nade-mnist", api_name="/refresh_models")
+    pickers = ui_app[0].genlab_context.pickers  # one current value per model picker, in page order
+    current = {"lik-models": ["nade-mnist"], "lik-complete-model": "nade-mnist", "steps-model": "nade-mnist"}
+    refreshed = client.predict(*[current.get(dd.elem_id, "dcgan-mnist") if cap != "translate" else None
+                                 for dd, cap in pickers], api_name="/refresh_models")
     assert key in [c[1] for c in refreshed[0]["choices"]]
     assert key in client.predict(api_name="/models")
     items, _, _ = client.predict(key, 0, 3, api_name="/sample")
@@ -293,7 +309,7 @@ def test_train_can_be_stopped(client):
         time.sleep(0.2)
     assert "stopping" in client.predict(api_name="/train_stop")
     final = job.result(timeout=180)
-    assert "stopped after" in final[3] and final[4].startswith("run:")
+    assert "stopped at step" in final[3] and final[4].startswith("run:")
 
 
 def test_train_bad_inputs(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -26,7 +27,20 @@ def ctx(ui_dirs):
     from ui.catalog import Catalog
     from ui.common import AppContext
 
-    return AppContext(Catalog(*ui_dirs))
+    c = AppContext(Catalog(*ui_dirs))
+    yield c
+    c.close()
+
+
+def pic(value) -> np.ndarray:
+    """A picture handlers return (a file in the scratch folder, written once) as an array."""
+    return np.asarray(Image.open(value)) if isinstance(value, (str, Path)) else np.asarray(value)
+
+
+def pics(gallery) -> list[np.ndarray]:
+    """A gallery handlers return (a list, or an update holding one) as arrays."""
+    items = gallery["value"] if isinstance(gallery, dict) else gallery
+    return [pic(it[0] if isinstance(it, tuple) else it) for it in items]
 
 
 def digit_pad(i: int = 0) -> dict:
@@ -295,13 +309,14 @@ def test_sample_counts_seeds_and_knobs(ctx):
     from ui.tabs import sample
 
     gallery, grid, text = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 1.0})
-    assert len(gallery) == 6 and gallery[0][0].shape == (112, 112)
-    again, _, _ = sample.sample(ctx, "dcgan-mnist", 5, 6)  # controls left out: their defaults
-    other, _, _ = sample.sample(ctx, "dcgan-mnist", 6, 6)
-    truncated, _, _ = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 0.2})
-    assert all(np.array_equal(a[0], b[0]) for a, b in zip(gallery, again))
-    assert not np.array_equal(gallery[0][0], other[0][0])
-    assert not np.array_equal(gallery[0][0], truncated[0][0])
+    gallery = pics(gallery)
+    assert len(gallery) == 6 and gallery[0].shape == (112, 112)
+    again = pics(sample.sample(ctx, "dcgan-mnist", 5, 6)[0])  # controls left out: their defaults
+    other = pics(sample.sample(ctx, "dcgan-mnist", 6, 6)[0])
+    truncated = pics(sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 0.2})[0])
+    assert all(np.array_equal(a, b) for a, b in zip(gallery, again))
+    assert not np.array_equal(gallery[0], other[0])
+    assert not np.array_equal(gallery[0], truncated[0])
     assert Image.open(grid).size == (2 * (3 * 30 + 2), 2 * (2 * 30 + 2))  # a 3x2 grid of 28+2 px cells, x2
     assert "6 samples" in text and "truncation=1.0" in text
     with pytest.raises(gr.Error, match="count must be between 1 and 64, got 0"):
@@ -317,9 +332,10 @@ def test_six_sliders_all_reach_the_model(ctx):
 
     values, about = sample.on_model(ctx, STANDIN)
     assert len(values) == 6 and "uitest_sliders" in about
-    flat, _, _ = sample.sample(ctx, STANDIN, 0, 1, values)
+    flat = pics(sample.sample(ctx, STANDIN, 0, 1, values)[0])
     moved, _, text = sample.sample(ctx, STANDIN, 0, 1, {**values, "radius": 1.0})  # the sixth
-    diff = np.abs(moved[0][0].astype(int) - flat[0][0].astype(int)).max(axis=1)  # per row of 112
+    moved = pics(moved)
+    diff = np.abs(moved[0].astype(int) - flat[0].astype(int)).max(axis=1)  # per row of 112
     assert diff[:96].max() == 0 and diff[96:].min() > 100  # only the last band (rows 24-27 of 28) changed
     assert "radius=1.0" in text
 
@@ -335,12 +351,12 @@ def test_latent_preview_moves_only_with_the_sliders(ctx):
     model = ctx.catalog.model("dcgan-mnist")
     with torch.inference_mode():
         expected = ((model.decode(z[None]).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0, 0].numpy()
-    same = latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {})
+    same = pic(latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {}))
     assert np.array_equal(same, expected)
-    moved = latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *(z[:8] + 2).tolist())
+    moved = pic(latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *(z[:8] + 2).tolist()))
     assert np.abs(moved.astype(int) - same.astype(int)).max() > 0
     full, info = latent.render(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {})
-    assert full.shape == (280, 280) and "seed 3" in info and "|z|" in info
+    assert pic(full).shape == (280, 280) and "seed 3" in info and "|z|" in info
     with pytest.raises(gr.Error, match="dcgan has no decode control truncation; it takes none"):
         latent.preview(ctx, "dcgan-mnist", 3, latent.BASES[0], state, *z[:8].tolist(), {"truncation": 0.5})
 
@@ -397,8 +413,8 @@ def test_interpolation_strip_gif_and_every_family(ctx):
 
     strip, gif, caption = interpolate.interpolate(ctx, "dcgan-mnist", "two seeds", 0, 1, None, None, "slerp", 5)
     lerp, _, _ = interpolate.interpolate(ctx, "dcgan-mnist", "two seeds", 0, 1, None, None, "lerp", 5)
-    assert strip.shape == (3 * (28 + 4), 3 * (5 * 30 + 2))  # 5 cells of 28 + 2 px padding, upscaled x3
-    assert not np.array_equal(strip, lerp)
+    assert pic(strip).shape == (3 * (28 + 4), 3 * (5 * 30 + 2))  # 5 cells of 28 + 2 px padding, upscaled x3
+    assert not np.array_equal(pic(strip), pic(lerp))
     assert Image.open(gif).n_frames == 5 + 3  # bounce: forward, then back without repeating the ends
     both = interpolate.interpolate_all(ctx, "two seeds", 0, 1, None, None, "slerp", 4)
     assert [c for _, c in both] == ["aae-mnist (aae)", "dcgan-mnist (dcgan)", "infogan-mnist (infogan)",
@@ -416,29 +432,35 @@ def test_steps_stream_and_scrub(ctx):
     frames = list(steps.run(ctx, "pixelcnn-mnist", 0, 2, {"every": 28}))  # a frame per row
     *stream, last = frames
     assert len(stream) >= 2  # ~1 s of work, streamed at up to 10 frames a second
-    pics = [f[0] for f in stream]
-    assert len({p.tobytes() for p in pics}) == len(pics)  # every streamed frame is new
+    assert stream[0][0] is None and stream[0][2]["frames"] == []  # first: the last run's frames forgotten
+    shown = [pic(f[0]) for f in stream[1:]]
+    assert len({p.tobytes() for p in shown}) == len(shown)  # every streamed frame is new
     kept = last[2]
-    assert len(kept) == 29 and "done: 29 steps" in last[1]  # start + 28 rows
+    assert kept["key"] == "pixelcnn-mnist" and len(kept["frames"]) == 29 and "done: 29 steps" in last[1]
     model = ctx.catalog.model("pixelcnn-mnist")
     final = model.sample(2, generator=torch.Generator().manual_seed(0))
-    assert np.array_equal(last[0], steps._picture(final))  # the last frame is the sample
-    assert np.array_equal(steps.scrub(kept, 0), kept[0])
+    assert np.array_equal(pic(last[0]), steps._picture(final))  # the last frame is the sample
+    assert np.array_equal(pic(steps.scrub(ctx, kept, 0)), kept["frames"][0])
     with pytest.raises(gr.Error, match="frame must be between 0 and 28"):
-        steps.scrub(kept, 99)
+        steps.scrub(ctx, kept, 99)
     *_, coarse = steps.run(ctx, "nade-mnist", 0, 1, {"every": 392})  # the declared `every` reaches the model
     assert "done: 3 steps" in coarse[1]
     with pytest.raises(gr.Error, match=r"every must lie in \[1, 784\], got 0"):
         next(steps.run(ctx, "nade-mnist", 0, 1, {"every": 0}))
 
 
-def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
+def test_likelihood_table_heatmaps_and_completion(ctx, monkeypatch):
+    import ui.common
     from ui.images import to_model_input
     from ui.tabs import likelihood
 
+    toasts = []
+    monkeypatch.setattr(ui.common.gr, "Info", toasts.append)
     pad = digit_pad(0)
-    rows, maps, seen = likelihood.score(ctx, ["pixelcnn-mnist", "vae-mnist"], pad)
-    assert "drawing for pixelcnn-mnist: reduced 280x280 -> 28x28 (exact 10x); binarised" in capsys.readouterr().out
+    rows, maps, seen = likelihood.score(ctx, ["pixelcnn-mnist", "vae-mnist", "nade-mnist", "vae2d-mnist"], pad)
+    # one toast for the action, however many models converted the drawing (there were four)
+    assert toasts == ["drawing: reduced 280x280 -> 28x28 (exact 10x); binarised at mid-grey "
+                      "(the model was trained on binary digits)"]
     by_model = {r[0]: r for r in rows}
     model = ctx.catalog.model("pixelcnn-mnist")
     x, _ = to_model_input(pad, model.data_spec)
@@ -448,19 +470,20 @@ def test_likelihood_table_heatmaps_and_completion(ctx, capsys):
     assert by_model["pixelcnn-mnist"][4] == "exact" and by_model["vae-mnist"][4] == "bound (NLL ≤ shown), seeded estimate"
     again, _, _ = likelihood.score(ctx, ["vae-mnist"], pad)
     assert again[0][2] == by_model["vae-mnist"][2]  # the IWAE estimate is seeded: the same digit, the same score
-    assert len(maps) == 1 and "pixelcnn-mnist" in maps[0][1]  # only the AR model has per-pixel log-probs
+    assert sorted(c.split(":")[0] for _, c in maps) == ["nade-mnist", "pixelcnn-mnist"]  # the AR models' per-pixel costs
     rows_kept, controls = likelihood.on_complete_model(ctx, "pixelcnn-mnist")
     assert (rows_kept["maximum"], rows_kept["value"]) == (28, 14) and controls == {"temperature": 1.0}
-    pic, caption = likelihood.complete(ctx, "pixelcnn-mnist", pad, 14, 3, 0, controls)
-    assert pic.shape == (3 * 32, 3 * (4 * 30 + 2))  # the given digit, then 3 completions, x3
+    done, caption = likelihood.complete(ctx, "pixelcnn-mnist", pad, 14, 3, 0, controls)
+    done = pic(done)
+    assert done.shape == (3 * 32, 3 * (4 * 30 + 2))  # the given digit, then 3 completions, x3
     top = slice(3 * 2, 3 * (2 + 14))  # the 14 given rows of each cell
-    given = pic[top, 3 * 2:3 * 30]
+    given = done[top, 3 * 2:3 * 30]
     for k in (1, 2, 3):
-        assert np.array_equal(pic[top, 3 * (2 + 30 * k):3 * (30 + 30 * k)], given)
-    assert pic[3 * 17:3 * 30, 3 * 2:3 * 30].max() == 0  # below the given rows: blacked out in the first cell
+        assert np.array_equal(done[top, 3 * (2 + 30 * k):3 * (30 + 30 * k)], given)
+    assert done[3 * 17:3 * 30, 3 * 2:3 * 30].max() == 0  # below the given rows: blacked out in the first cell
     assert "3 completions" in caption
     cold, _ = likelihood.complete(ctx, "pixelcnn-mnist", pad, 14, 3, 0, {"temperature": 0.3})
-    assert not np.array_equal(cold, pic)
+    assert not np.array_equal(pic(cold), done)
     with pytest.raises(gr.Error, match="no 'complete' capability; models that have it: nade-mnist, pixelcnn-mnist"):
         likelihood.complete(ctx, "vae-mnist", pad, 14, 3, 0)
     with pytest.raises(gr.Error, match=r"rows kept must be between 0 and 28 \(the model's height\), got 29"):
@@ -471,8 +494,8 @@ def test_test_images_come_from_the_chosen_models_data(ctx):
     from ui.tabs import likelihood
 
     pad, which = likelihood.load_test_image(ctx, 3, ["vae-mnist"], None)
-    assert which == "mnist-binary test image #3: a **7**" and pad["composite"].shape == (280, 280, 3)
-    assert set(np.unique(pad["composite"])) <= {0, 255}  # binarised, as that model's data is
+    assert which == "mnist-binary test image #3: a **7**" and pic(pad["composite"]).shape[:2] == (280, 280)
+    assert set(np.unique(pic(pad["composite"]))) <= {0, 255}  # binarised, as that model's data is
     _, which = likelihood.load_test_image(ctx, 3, [], "nade-mnist")  # none scored: the completing model's
     assert which.startswith("mnist-binary test image #3")
     with pytest.raises(gr.Error, match="test image index must be between 0 and 999, got 5000"):
@@ -492,7 +515,8 @@ def test_model_cards_show_metrics_and_broken_files(ctx):
 
     html = models.cards(ctx)
     assert html.count("class='genlab-card'") == 8 and html.count("genlab-card broken") == 1
-    assert "fid</td><td>123.4" in html and "cannot be loaded" in html
+    assert "<th>FID</th><td>123.4</td>" in html and "cannot be loaded" in html
+    assert "model card: docs/models/dcgan.md" in html and "all 30 stored metrics" in html
 
 
 def test_train_tab_defaults_come_from_the_catalogue(ctx):
@@ -512,23 +536,28 @@ SHIPPED = sorted(shipped_checkpoints())
 
 
 @pytest.mark.parametrize("name", SHIPPED or [pytest.param("none", marks=pytest.mark.skip("no shipped checkpoints yet"))])
-def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread):
+def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread, request):
     from ui.catalog import Catalog
     from ui.common import AppContext
     from ui.tabs import interpolate, latent, likelihood, sample, steps
 
     c = AppContext(Catalog())
+    request.addfinalizer(c.close)
     model = c.catalog.model(name)
-    gallery, _, _ = sample.sample(c, name, 0, 1)
-    assert len(gallery) == 1
+    if "sample" in model.capabilities:
+        gallery, _, _ = sample.sample(c, name, 0, 1)
+        assert len(pics(gallery)) == 1
+    else:
+        with pytest.raises(gr.Error, match="no 'sample' capability"):
+            sample.sample(c, name, 0, 1)
     pad = likelihood.test_image(model.data_spec, 7)[0]
     if "latent" in model.capabilities:
         out = latent.setup(c, name, 0, latent.BASES[0])
-        a = latent.preview(c, name, 0, latent.BASES[0], out[0], *[0.0] * 8, out[1 + latent.N_AXES])
-        b = latent.preview(c, name, 0, latent.BASES[0], out[0], *[2.0] * 8)
+        a = pic(latent.preview(c, name, 0, latent.BASES[0], out[0], *[0.0] * 8, out[1 + latent.N_AXES]))
+        b = pic(latent.preview(c, name, 0, latent.BASES[0], out[0], *[2.0] * 8))
         assert not np.array_equal(a, b), "moving every slider must change the image"
         strip, _, _ = interpolate.interpolate(c, name, "two seeds", 0, 1, None, None, "slerp", 3)
-        assert strip.ndim >= 2
+        assert pic(strip).ndim >= 2
     if "encode" in model.capabilities:
         assert latent.encode(c, name, latent.BASES[0], pad, {})[0]["std"] is not None
     if "log_prob" in model.capabilities:
@@ -536,13 +565,14 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread):
         assert math.isfinite(rows[0][2])
         assert len(maps) == ("pixel_log_prob" in model.capabilities)
     if "complete" in model.capabilities:
-        pic, _ = likelihood.complete(c, name, pad, model.data_spec.height - 2, 1, 0)
-        assert pic.ndim >= 2
+        done, _ = likelihood.complete(c, name, pad, model.data_spec.height - 2, 1, 0)
+        assert pic(done).ndim >= 2
     if "sample_steps" in model.capabilities:
         run = steps.run(c, name, 0, 1)
+        next(run)  # the start: frames forgotten
         first = next(run)
         run.close()
-        assert first[0].ndim >= 2
+        assert pic(first[0]).ndim >= 2
 
 
 def test_a_test_digit_on_the_canvas_reaches_the_model_exactly():
@@ -552,3 +582,259 @@ def test_a_test_digit_on_the_canvas_reaches_the_model_exactly():
     x, notes = to_model_input(digit_pad(5), MNIST)
     assert torch.equal(((x[0, 0] + 1) * 127.5).round().to(torch.uint8), torch.from_numpy(digit))
     assert notes == ["reduced 280x280 -> 28x28 (exact 10x)"]
+
+
+# ----- issues 16 and 17: the app under load, first-hour fixes -------------------------------------
+def test_identical_pictures_are_written_once_and_never_partially(ctx, monkeypatch):
+    """Concurrent sessions asking for the same picture share one file: it must be written under a
+    temporary name and renamed into place, and never rewritten once it exists (a rewrite in place
+    truncated images other sessions were downloading). Handlers hand Gradio such files, not arrays
+    (Gradio writes arrays into its cache by rewriting a content-named file in place)."""
+    import threading
+
+    picture = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    written = []
+    save = Image.Image.save
+    monkeypatch.setattr(Image.Image, "save", lambda im, fp, *a, **k: (written.append(str(fp)), save(im, fp, *a, **k))[1])
+    path = ctx.save_png(picture, "same")
+    assert written and all(w != path for w in written)  # never written under its own name
+    st = os.stat(path)
+    assert ctx.save_png(picture, "same") == path
+    assert os.stat(path).st_mtime_ns == st.st_mtime_ns and os.stat(path).st_ino == st.st_ino  # not rewritten
+    monkeypatch.setattr(Image.Image, "save", save)
+
+    fresh = (np.arange(96 * 96) % 241).astype(np.uint8).reshape(96, 96)
+    expected = None
+    bad, paths = [], []
+
+    def writer():
+        paths.append(ctx.save_png(fresh, "race"))
+
+    def reader(p):
+        for _ in range(50):
+            try:
+                data = np.asarray(Image.open(p))
+            except FileNotFoundError:
+                continue
+            except Exception as e:  # noqa: BLE001 - a truncated PNG
+                bad.append(repr(e))
+                continue
+            if not np.array_equal(data, fresh):
+                bad.append("different pixels")
+
+    import hashlib
+    target = ctx.scratch / f"race-{hashlib.sha1(fresh.tobytes() + str(fresh.shape).encode()).hexdigest()[:16]}.png"
+    threads = [threading.Thread(target=writer) for _ in range(8)] + [threading.Thread(target=reader, args=(target,))
+                                                                      for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(paths) == {str(target)} and not bad, bad[:3]
+    assert not list(ctx.scratch.glob(".*.tmp*"))  # no temp file left behind
+    del expected
+
+    from ui.tabs import latent, sample
+    gallery, grid, _ = sample.sample(ctx, "dcgan-mnist", 0, 2)
+    items = gallery
+    assert all(isinstance(it, str) and os.path.isfile(it) for it in items) and os.path.isfile(grid)
+    out = latent.setup(ctx, "dcgan-mnist", 0, latent.BASES[0])
+    assert isinstance(out[2 + latent.N_AXES], str)  # the decoded image: a file, not an array
+
+
+def test_sample_tab_opens_on_the_best_looking_model(ctx, tmp_path):
+    """The model with the best stored figures (lowest FID in its checkpoint), not a fixed name."""
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import sample
+    from ui_fixtures import SliderBoard, SliderBoardConfig, write_checkpoint
+
+    fids = {e.key: (m.checkpoint.get("metrics") or {}).get("fid") for e, m in ctx.catalog.loadable()}
+    best = min((v, k) for k, v in fids.items() if v is not None)[1]
+    assert sample.best_model(ctx) == best == "infogan-mnist"
+    (tmp_path / "ck").mkdir()
+    for fid, name in ((50.0, "b"), (20.0, "a"), (None, "c")):
+        write_checkpoint(SliderBoard(SliderBoardConfig(), MNIST), tmp_path / "ck" / f"{name}.pt",
+                         metrics={} if fid is None else {"fid": fid})
+    other = AppContext(Catalog(tmp_path / "ck", tmp_path / "runs"))
+    try:
+        assert sample.best_model(other) == "a"
+        assert sample.columns_for(64) * 6 >= 64 and sample.columns_for(64) >= 11  # 64 samples in <= 6 rows
+    finally:
+        other.close()
+
+
+def test_infogan_samples_equal_the_clis_for_the_same_seed(ctx, tmp_path):
+    """One meaning of "sample with seed s": controls the page did not touch are not sent, so the
+    app draws InfoGAN's continuous codes as `genlab sample infogan-mnist --seed 0` does."""
+    import subprocess
+    import sys
+
+    from ui.tabs import sample
+
+    out = tmp_path / "cli.npz"
+    r = subprocess.run([sys.executable, "-m", "genlab", "sample", "infogan-mnist", "--seed", "0", "--n", "8",
+                        "--out", str(out)], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    cli = np.load(out)["images"].reshape(8, 28, 28)
+    app = np.stack([p[::4, ::4] for p in pics(sample.sample(ctx, "infogan-mnist", 0, 8, {})[0])])
+    assert np.array_equal(app, cli)
+    fixed = np.stack([p[::4, ::4] for p in pics(sample.sample(ctx, "infogan-mnist", 0, 8, sample.on_model(
+        ctx, "infogan-mnist")[0])[0])])
+    assert not np.array_equal(fixed, cli)  # all defaults sent explicitly = codes fixed at 0: not the CLI's
+
+
+def test_step_by_step_frames_belong_to_their_run_and_stop_says_stopped(ctx):
+    from ui.tabs import steps
+
+    run = steps.run(ctx, "pixelcnn-mnist", 0, 1, {"every": 7})
+    first = next(run)
+    assert first[0] is None and first[2]["frames"] == [] and first[3]["visible"] is False  # old frames gone
+    seen = [next(run) for _ in range(3)]
+    run.close()  # what Stop does to the generator
+    kept = seen[-1][2]
+    assert kept["key"] == "pixelcnn-mnist" and 1 <= len(kept["frames"]) <= 112
+    status, scrubber = steps.stopped(kept)
+    assert status.startswith(f"stopped after {len(kept['frames'])} kept frames of **pixelcnn-mnist**")
+    assert scrubber["visible"] is True and scrubber["maximum"] == max(len(kept["frames"]) - 1, 1)
+    assert steps.stopped({"key": None, "frames": []})[0] == "stopped before the first step"
+    frames, scrub, image, text = steps.forget("nade-mnist")  # another model: nothing of the old one stays
+    assert frames["frames"] == [] and scrub["visible"] is False and image is None
+    with pytest.raises(gr.Error, match="nothing to scrub yet"):
+        steps.scrub(ctx, frames, 0)
+
+
+def test_train_queue_says_another_training_runs_and_the_place(ctx):
+    from ui.tabs import train
+
+    ctx.train_queue = train.TrainQueue()
+    other = object()
+    ctx.train_queue.join(other, "dcgan on mnist")
+    assert ctx.train_queue.try_start(other)  # another session's training holds the app's one slot
+    job: dict = {}
+    gen = train.start(ctx, "dcgan", "mnist", 100, 8, job)
+    status = next(gen)[3]
+    assert "another training is running (dcgan on mnist" in status and "number 1 in the queue" in status
+    job["stop"].set()  # Stop while waiting: cancelled, nothing trained
+    assert "cancelled while waiting" in next(gen)[3]
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert ctx.train_queue.waiting == []
+    ctx.train_queue.leave(other)
+
+
+def test_train_intervals_scale_with_the_budget():
+    from ui.tabs import train
+
+    for total in (10, 300, 2000, 5000, 20000):
+        iv = train.intervals(total)
+        assert 1 <= iv["log_every"] <= max(1, min(10, total // 100))  # loss points from the first 1%
+        assert iv["sample_every"] <= max(5, min(100, total // 10))  # a grid from the first 10%
+    assert train.intervals(2000) == {"log_every": 10, "sample_every": 100}  # was 33 and 250
+
+
+def test_train_stop_reports_the_step_it_saved(ctx, tmp_path):
+    """Stop: the page reports the step of the checkpoint the trainer saved, not the last logged one."""
+    from genlab.checkpoint import load_checkpoint
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import train
+
+    c = AppContext(Catalog(ctx.catalog.checkpoint_dir, tmp_path / "runs", threads=1))
+    try:
+        job: dict = {}
+        gen = train.start(c, "dcgan", "mnist", 5000, 8, job)
+        out = None
+        for i, o in enumerate(gen):
+            if i == 3:
+                assert train.stop_training(job).startswith("stopping at the end of the current step")
+            out = o
+        run = next((tmp_path / "runs").iterdir())
+        saved = load_checkpoint(run / "latest.pt")["step"]
+        assert f"stopped at step {saved} of 5000" in out[3] and f"checkpoint saved at step {saved}" in out[3]
+        assert f"step {saved} / 5000" in out[2]
+    finally:
+        c.close()
+
+
+def test_a_blank_image_is_not_scored(ctx):
+    from ui.images import ImageInputError, to_model_input
+    from ui.tabs import likelihood
+
+    blank = np.zeros((280, 280, 4), np.uint8)  # an untouched pad
+    white = np.full((280, 280, 3), 255, np.uint8)
+    for img in (blank, white):
+        with pytest.raises(ImageInputError, match="is blank"):
+            to_model_input(img, MNIST)
+    with pytest.raises(gr.Error, match="is blank"):
+        likelihood.score(ctx, ["vae-mnist"], {"background": white, "layers": [], "composite": white})
+
+
+def test_user_errors_log_one_line_and_faults_keep_their_traceback():
+    import logging
+
+    from ui.common import log, user_errors
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        @user_errors
+        def handler_fn():
+            raise ValueError("count must be between 1 and 64, got 0")
+
+        with pytest.raises(gr.Error) as err:
+            handler_fn()
+        assert err.value.print_exception is False  # Gradio prints no traceback for it
+        assert [r.getMessage() for r in records] == ["handler_fn refused: count must be between 1 and 64, got 0"]
+
+        @user_errors
+        def broken():
+            raise RuntimeError("a real fault")
+
+        with pytest.raises(RuntimeError):  # not turned into a user message: Gradio logs its traceback
+            broken()
+    finally:
+        log.removeHandler(handler)
+
+
+def test_scratch_folders_are_removed_when_the_process_ends(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from ui.catalog import Catalog; from ui.common import AppContext; "
+            "c = AppContext(Catalog('none', 'none')); print(c.save_png(np.zeros((4, 4), np.uint8), 'x'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0, r.stderr
+    path = Path(r.stdout.strip().splitlines()[-1])
+    assert path.name.startswith("x-") and not path.parent.exists()
+
+
+def test_latent_explorer_forgets_the_drawing_and_offers_a_manifold_map(ctx):
+    from ui.tabs import latent
+
+    n = 1 + latent.N_AXES + 4  # state, axes, defaults, image, about, encode group
+    flat = latent.setup(ctx, "vae2d-mnist", 0, latent.BASES[0])
+    pad, seen, manifold = flat[n:]
+    assert pad is None and seen is None  # the last model's drawing and "as the model sees it" go
+    assert manifold["visible"] is True
+    assert pic(manifold["value"]).shape == (20 * 30 + 2, 20 * 30 + 2)  # 20 x 20 decodes
+    assert latent.setup(ctx, "vae-mnist", 0, latent.BASES[0])[n + 2]["visible"] is False  # 16-D: no map
+
+
+def test_events_have_separate_concurrency_limits_per_kind_of_work(ui_dirs):
+    from ui.app import build_app
+
+    demo = build_app(*ui_dirs)
+    try:
+        groups = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
+    finally:
+        demo.genlab_context.close()
+    cheap = {groups[k][0] for k in ("sample", "latent_render", "latent_model", "sample_model")}
+    assert len(cheap) == 1 and groups["sample"][1] > 1  # cheap work runs side by side...
+    for heavy in ("train", "steps", "likelihood", "complete"):
+        assert groups[heavy][0] not in cheap  # ...and never waits behind training or step-by-step runs
+    assert groups["train"][0] != groups["steps"][0]

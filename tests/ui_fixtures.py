@@ -141,6 +141,7 @@ def ui_app(ui_dirs):
         yield demo, url
     finally:
         demo.close()
+        demo.genlab_context.close()  # its genlab-ui-* scratch folder
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from genlab.registry import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
+from ui.tabs.models import DOCS  # noqa: E402
 from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train, translate  # noqa: E402
 
 TABS = (sample, latent, interpolate, steps, likelihood, translate, train, models)
@@ -34,8 +35,15 @@ CSS = """
 #steps-image img { width: 300px; height: 300px; object-fit: contain; }
 .strips .thumbnail-item { aspect-ratio: auto !important; height: 90px !important; }
 .genlab-cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.genlab-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px;
-               width: 380px; font-size: 0.9em; }
+.genlab-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px;
+               width: 330px; font-size: 0.85em; }
+.genlab-card-body { display: flex; gap: 10px; align-items: flex-start; }
+.genlab-thumb { width: 84px; height: 84px; flex: none; image-rendering: pixelated; background: #000;
+                color: #aaa; font-size: 0.8em; display: flex; align-items: center; justify-content: center; }
+.genlab-card p { margin: 2px 0; }
+.genlab-card details { margin-top: 4px; }
+.genlab-card details table { font-size: 0.9em; }
+#sample-gallery .caption-label { display: none; }
 .genlab-card.broken { border-color: var(--error-border-color, #d33); }
 .genlab-card th { text-align: left; padding-right: 8px; font-weight: 600; }
 .genlab-card h3 { margin: 0 0 6px 0; }
@@ -55,9 +63,12 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path 
         gr.Markdown(INTRO)
         with gr.Tabs():
             for tab in TABS:
+                before = len(ctx.tab_selected)
                 with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1],
-                            elem_id=f"tab-{tab.__name__.rsplit('.', 1)[-1]}"):
+                            elem_id=f"tab-{tab.__name__.rsplit('.', 1)[-1]}") as page:
                     tab.build(ctx)
+                for view, fn in ctx.tab_selected[before:]:
+                    page.select(fn, None, view, show_progress="hidden", concurrency_id="fast")
         pickers = [dd for dd, _ in ctx.pickers]
         outputs = pickers + [view for view, _ in ctx.views]
         demo.load(ctx.refresh, pickers, outputs, api_name="refresh_models")
@@ -81,10 +92,11 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
     last: Exception | None = None
     for _ in range(tries if port is None else 1):
         try:
+            # each kind of work has its own limit (ui.common.WORK_LIMITS); anything else: one at a time
             _, url, _ = demo.queue(default_concurrency_limit=1).launch(
                 server_name=host, server_port=port or free_port(host), share=share,
                 prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS,
-                footer_links=[], max_file_size="20mb")
+                footer_links=[], max_file_size="20mb", allowed_paths=[str(DOCS)])
             return url
         except OSError as e:  # the port was taken between probing and binding
             last = e

@@ -1,12 +1,17 @@
 """Pieces every tab uses: error translation, model pickers, declared controls, drawing pad."""
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
 import json
+import logging
+import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,33 +29,94 @@ from ui.images import ImageInputError, open_image
 PAD_SIZE = 280  # drawing canvas side in screen pixels (images are fitted to each model's own size)
 
 
-def user_errors(fn):
-    """Turn user-caused errors (GenlabError, ValueError) into a message in the page (gr.Error).
+log = logging.getLogger("genlab.ui")
+if not log.handlers:  # one line per user error in the server console (never a traceback)
+    _h = logging.StreamHandler()
+    _h.setFormatter(logging.Formatter("genlab-ui: %(message)s"))
+    log.addHandler(_h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
-    Generators stay generators, so Gradio still streams their frames.
-    """
+_notes: contextvars.ContextVar[list | None] = contextvars.ContextVar("genlab_ui_notes", default=None)
+
+
+def _user_error(fn, e: Exception) -> gr.Error:
+    """A user's mistake: one line in the server console, the message in the page, no traceback."""
+    log.info("%s refused: %s", fn.__name__, e)
+    return gr.Error(str(e), print_exception=False)
+
+
+def _flush_notes(notes: list) -> None:
+    """One toast: notes grouped by what they are about ("drawing: a; b")."""
+    if not notes:
+        return
+    groups: dict[str, list[str]] = {}
+    for what, note in notes:
+        if note not in groups.setdefault(what, []):
+            groups[what].append(note)
+    gr.Info(" · ".join(f"{what}: " + "; ".join(items) for what, items in groups.items()))
+
+
+def user_errors(fn):
+    """Turn user-caused errors (GenlabError, ValueError) into a message in the page (gr.Error),
+    logged as one line; anything else is a real fault and keeps its traceback.
+
+    Notes that inputs were converted (`tell`) are gathered over the whole call and shown as one
+    toast at its end, however many models or images the call went through.
+    Generators stay generators, so Gradio still streams their frames."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
             except (GenlabError, ValueError) as e:
-                raise gr.Error(str(e)) from None
+                raise _user_error(fn, e) from None
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        notes: list[str] = []
+        token = _notes.set(notes)
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
         except (GenlabError, ValueError) as e:
-            raise gr.Error(str(e)) from None
+            raise _user_error(fn, e) from None
+        finally:
+            _notes.reset(token)
+        _flush_notes(notes)
+        return out
     return wrapper
 
 
 def tell(notes: list[str], what: str = "input") -> None:
-    """Say in the page how an input was converted (a toast per call; printed outside a request)."""
-    if notes:
-        gr.Info(f"{what}: " + "; ".join(notes))
+    """Say in the page how an input was converted. Inside a handler wrapped by user_errors the
+    notes are gathered and shown as one toast when the call ends (the same note from several
+    models once); elsewhere, a toast now."""
+    if not notes:
+        return
+    gathered = _notes.get()
+    if gathered is None:
+        _flush_notes([(what, n) for n in notes])
+        return
+    # the same conversion for several models ("drawing for a", "drawing for b"): said once
+    gathered.extend((what.split(" for ")[0], n) for n in notes)
+
+
+# ----- concurrency: one limit per kind of work ---------------------------------------------------
+# Gradio runs each event under a concurrency group; events in different groups never wait for
+# each other. Cheap work (sampling a decoder, decoding a latent, a model's setup) must not queue
+# behind expensive work (training, a step-by-step run, likelihoods and completions).
+WORK_LIMITS = {
+    "fast": 4,      # sampling, decoding, setup after picking a model, the Models tab
+    "steps": 2,     # step-by-step runs (autoregressive sampling, one pixel at a time)
+    "score": 2,     # likelihoods, completions, interpolation through every model
+    "train": 8,     # training: one at a time for the app (TrainQueue); others wait inside, told their place
+}
+
+
+def work(kind: str) -> dict:
+    """Keyword arguments for an event doing `kind` of work (see WORK_LIMITS)."""
+    return {"concurrency_id": kind, "concurrency_limit": WORK_LIMITS[kind]}
 
 
 @dataclass
@@ -62,15 +128,19 @@ class AppContext:
     pickers: list[tuple[gr.Dropdown, str | None]] = field(default_factory=list)
     models_changed: list = field(default_factory=list)  # event triggers after which pickers refresh
     views: list = field(default_factory=list)  # (component, fn() -> new value) also redrawn then
+    tab_selected: list = field(default_factory=list)  # (component, fn()) redrawn when its tab is opened
     demo: gr.Blocks | None = None
+    train_queue: object | None = None  # ui.tabs.train.TrainQueue: one training at a time for the app
 
     def picker(self, capability, label: str, elem_id: str, multiselect: bool = False,
-               info: str | None = None, prefer=None) -> gr.Dropdown:
-        """A model dropdown over the catalogue entries with `capability`; selected first: the
-        first entry with `prefer` (e.g. fast decoders for sampling), else the first entry."""
+               info: str | None = None, prefer=None, value: str | None = None) -> gr.Dropdown:
+        """A model dropdown over the catalogue entries with `capability`; selected first: `value`
+        if given and listed, else the first entry with `prefer`, else the first entry."""
         choices = self.catalog.choices(capability)
         preferred = [k for _, k in self.catalog.choices(prefer)] if prefer else []
         first = next((k for _, k in choices if k in preferred), choices[0][1] if choices else None)
+        if value is not None and value in [k for _, k in choices]:
+            first = value
         value = self.default_selection(choices) if multiselect else first
         # allow_custom_value: runs made after the page loaded are still accepted (the catalogue checks keys)
         dd = gr.Dropdown(choices=choices, value=value, label=label, elem_id=elem_id, multiselect=multiselect,
@@ -103,16 +173,46 @@ class AppContext:
             updates.append(gr.update(choices=choices) if valid else gr.update(choices=choices, value=new))
         return updates + [fn() for _, fn in self.views]
 
+    def __post_init__(self):
+        atexit.register(self.close)  # the scratch folder never outlives the process (app or tests)
+
     def save_png(self, picture: np.ndarray, stem: str) -> str:
-        """Write a picture to the scratch folder under a content hash (same picture, same file)."""
+        """Write a picture to the scratch folder under a content hash (same picture, same file).
+
+        Concurrent sessions often ask for the very same picture (seed 0 is the default). A file
+        that exists is never written again, and a new one is written under a temporary name and
+        renamed into place, so nobody (Gradio copying it into its cache, a browser downloading
+        it) ever sees a partly written file. Handlers return these paths rather than arrays:
+        Gradio writes arrays into its cache by rewriting a content-named file in place, which
+        truncated images that another session was downloading (issue 17)."""
         digest = hashlib.sha1(picture.tobytes() + str(picture.shape).encode()).hexdigest()[:16]
         path = self.scratch / f"{stem}-{digest}.png"
         if not path.exists():
-            Image.fromarray(picture).save(path)
+            self.write_atomically(path, lambda tmp: Image.fromarray(picture).save(tmp, format="PNG"))
         return str(path)
+
+    def pictures(self, pictures, stem: str) -> list[str]:
+        return [self.save_png(p, stem) for p in pictures]
 
     def scratch_path(self, stem: str, payload: bytes, suffix: str) -> Path:
         return self.scratch / f"{stem}-{hashlib.sha1(payload).hexdigest()[:16]}{suffix}"
+
+    def write_atomically(self, path: Path, write: Callable[[str], None]) -> Path:
+        """write(tmp) fills a temporary file beside `path`, which is then renamed onto `path`."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def close(self) -> None:
+        """Remove the scratch folder (the app calls it on exit, tests when they are done)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # ----- declared controls: one widget per Control, built per model with gr.render -----------------
@@ -194,23 +294,27 @@ def control_widgets(controls: list[Control], prefix: str) -> list:
     return widgets
 
 
-def collect(names: list[str]):
-    """fn(*widget values) -> {name: value}: the widgets of one render, written into the tab's JSON."""
-    def values(*vals) -> dict:
-        return dict(zip(names, vals))
-    return values
+def set_control_js(name: str) -> str:
+    """Page-side handler of one control widget: write its value into the tab's {name: value}."""
+    return f"(v, cur) => Object.assign({{}}, (cur && typeof cur === 'object') ? cur : {{}}, {{{json.dumps(name)}: v}})"
 
 
 def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str, need: str | None = None,
                    wire: Callable | None = None) -> gr.JSON:
     """The per-model controls of one tab: a hidden gr.JSON holding {name: value} (the tab's
     events take it; API callers pass the same dict), and a gr.render, placed here, that builds
-    the picked model's widgets for `use` (any number, by group) and keeps the JSON in step with
-    them. `wire(model, key, widgets, names)`, called inside the render, may add events of the
-    tab's own on those widgets (the latent explorer redraws as a control moves)."""
+    the picked model's widgets for `use` (any number, by group).
+
+    The JSON holds only the controls the user has moved: `{}` means every control at the
+    model's own default, which is what the CLI does when a control is not given (InfoGAN then
+    draws its continuous codes, as `genlab sample` does; a code the user moves is fixed). A
+    widget writes itself into the JSON in the page (no server round trip) on the user's own
+    input only, never while it is being drawn, so a value is never read before the widget has
+    one (a half-built slider used to send 0 and fail Gradio's range check). `wire(model, key,
+    widgets, names)`, called inside the render, may add events of the tab's own on those
+    widgets (the latent explorer redraws as a control moves)."""
     values = gr.JSON({}, visible=False, label=f"controls ({use})", elem_id=f"{prefix}-controls-json")
-    # Another model: forget the last one's values at once, in the page ({} = the new model's defaults,
-    # which its widgets show when drawn), so a click before the server answers never sends them.
+    # Another model: forget the last one's values at once, in the page ({} = the new model's defaults).
     picker.change(None, None, values, js="() => ({})", queue=False)
 
     @gr.render(inputs=[picker])
@@ -228,12 +332,20 @@ def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str
         with gr.Column(elem_id=f"{prefix}-controls", elem_classes=["genlab-controls"]):
             widgets = control_widgets(controls, prefix)
         names = [c.name for c in controls]
-        gr.on([w.change for w in widgets], collect(names), widgets, values, show_progress="hidden",
-              queue=False, trigger_mode="always_last")
+        for w, name in zip(widgets, names):
+            triggers = [w.input] + ([w.release] if isinstance(w, gr.Slider) else [])
+            gr.on(triggers, None, [w, values], values, js=set_control_js(name), show_progress="hidden",
+                  queue=False, trigger_mode="always_last")
         if wire is not None:
             wire(model, key, widgets, names)
 
     return values
+
+
+def defaults_json(prefix: str, use: str) -> gr.JSON:
+    """Where a tab's `<tab>_model` event puts the picked model's controls at their defaults: what
+    API callers get to edit and send back (the page's own dict stays as the user left it)."""
+    return gr.JSON({}, visible=False, label=f"default controls ({use})", elem_id=f"{prefix}-controls-defaults")
 
 
 class DrawingPad(gr.ImageEditor):
@@ -250,11 +362,13 @@ class DrawingPad(gr.ImageEditor):
                     try:
                         open_image(path, "upload")  # reads only the header
                     except ImageInputError as e:
-                        raise gr.Error(str(e)) from None
+                        log.info("upload refused: %s", e)
+                        raise gr.Error(str(e), print_exception=False) from None
         try:
             return super().preprocess(payload)
         except (OSError, Image.DecompressionBombError, ValueError) as e:
-            raise gr.Error(f"could not read the upload as an image: {e}") from None
+            log.info("upload refused: %s", e)
+            raise gr.Error(f"could not read the upload as an image: {e}", print_exception=False) from None
 
 
 def drawing_pad(label: str, elem_id: str) -> DrawingPad:
@@ -264,5 +378,5 @@ def drawing_pad(label: str, elem_id: str) -> DrawingPad:
         label=label, elem_id=elem_id, type="numpy", image_mode="RGBA", sources=("upload", "clipboard"),
         brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
-        fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
+        fixed_canvas=False, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
     )

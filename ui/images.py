@@ -22,6 +22,7 @@ from genlab.gallery import make_grid
 from genlab.model import DataSpec
 
 MAX_SIDE = 4096  # larger uploads are refused, not shrunk: they are almost surely a mistake
+BLANK_CONTRAST = 16  # grey levels between the darkest and lightest pixel below which an image is blank
 MNIST_BOX = 20 / 28  # the digit's bounding box as a fraction of the frame (LeCun et al. 1998)
 
 
@@ -115,6 +116,10 @@ def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Te
     notes: list[str] = []
     img = _flatten(img, notes)
     orig = img.size
+    lum = np.asarray(img.convert("L"), dtype=np.int16)
+    if int(lum.max()) - int(lum.min()) < BLANK_CONTRAST:  # nothing drawn: not a digit, so no score either
+        raise ImageInputError(f"the {what} is blank (one flat shade, {orig[0]}x{orig[1]}): draw a digit or "
+                              "upload a picture with something on it")
     if spec.channels == 1:
         if img.mode != "L":
             rgb = np.asarray(img)

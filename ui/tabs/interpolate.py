@@ -15,7 +15,7 @@ from genlab import explore
 from genlab.errors import GenlabError
 from genlab.gallery import save_gif
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, tell, user_errors
+from ui.common import AppContext, drawing_pad, tell, user_errors, work
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Interpolation"
@@ -61,9 +61,11 @@ def interpolate(ctx: AppContext, key: str, source: str, seed_a, seed_b, pad_a, p
     scale = display_scale(model.data_spec.height, 84)
     strip = to_picture(images, scale=scale, nrow=len(images))
     gif = ctx.scratch_path(f"walk-{key.replace(':', '_')}", strip.tobytes(), ".gif")
-    if not gif.exists():
-        save_gif([im[None] for im in images], gif, scale=display_scale(model.data_spec.height, 224), ms_per_frame=90)
-    return strip, str(gif), f"{method} walk, {len(images)} steps, {key}"
+    if not gif.exists():  # written once, under a temporary name first (see AppContext.save_png)
+        ctx.write_atomically(gif, lambda tmp: save_gif([im[None] for im in images], tmp,
+                                                       scale=display_scale(model.data_spec.height, 224),
+                                                       ms_per_frame=90))
+    return ctx.save_png(strip, f"walk-{key.replace(':', '_')}"), str(gif), f"{method} walk, {len(images)} steps, {key}"
 
 
 @user_errors
@@ -76,7 +78,8 @@ def interpolate_all(ctx: AppContext, source: str, seed_a, seed_b, pad_a, pad_b, 
     out = []
     for entry, model in models:
         images = walk_images(model, source, seed_a, seed_b, pad_a, pad_b, method, steps)
-        out.append((to_picture(images, scale=display_scale(model.data_spec.height, 56), nrow=len(images)),
+        out.append((ctx.save_png(to_picture(images, scale=display_scale(model.data_spec.height, 56), nrow=len(images)),
+                                 f"walk-{entry.key.replace(':', '_')}"),
                     f"{entry.key} ({model.family})"))
     return out
 
@@ -110,7 +113,8 @@ def build(ctx: AppContext) -> None:
             gif = gr.Image(label="Animated", type="filepath", interactive=False, elem_id="interp-gif", height=240)
             every = gr.Gallery(label="Every family", columns=1, height="auto", format="png", elem_id="interp-all",
                                elem_classes=["pixelated", "strips"], object_fit="contain", allow_preview=False)
-    source.change(show_pads, source, pads, api_name="interp_source")
+    source.change(show_pads, source, pads, api_name="interp_source", queue=False)
     inputs = [source, seed_a, seed_b, pad_a, pad_b, method, steps]
-    go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate")
-    go_all.click(functools.partial(interpolate_all, ctx), inputs, every, api_name="interpolate_all")
+    go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate",
+             **work("fast"))
+    go_all.click(functools.partial(interpolate_all, ctx), inputs, every, api_name="interpolate_all", **work("score"))

@@ -18,11 +18,11 @@ import gradio as gr
 import numpy as np
 import torch
 
-from genlab import explore
+from genlab import explore, plots
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import (AppContext, control_values, controls_panel, default_values, drawing_pad, tell,
-                       user_errors)
+from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, drawing_pad,
+                       tell, user_errors, work)
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Latent explorer"
@@ -37,6 +37,25 @@ def _pca(model):
 
 def _norm(model):
     return explore.typical_norm(model)
+
+
+MANIFOLD_N = 20
+
+
+def _manifold(model) -> np.ndarray:
+    """The decoded manifold of a 2-D latent space (genlab.plots.manifold_grid, as `genlab plots`
+    draws it): MANIFOLD_N x MANIFOLD_N decodes, z1 left to right, z2 bottom to top."""
+    with torch.inference_mode():
+        images, _ = plots.manifold_grid(model, MANIFOLD_N)
+    return to_picture(images, nrow=MANIFOLD_N)
+
+
+def manifold_update(ctx: AppContext, key: str, model) -> dict:
+    """The manifold map where the model's latent space is 2-D; hidden otherwise."""
+    if "manifold" not in plots.available_plots(model):
+        return gr.update(visible=False, value=None)
+    pic = ctx.catalog.derived(key, _manifold)
+    return gr.update(visible=True, value=ctx.save_png(pic, f"manifold-{key.replace(':', '_')}"))
 
 
 def basis(ctx: AppContext, key: str, model, name: str) -> tuple[torch.Tensor, list[str]]:
@@ -116,7 +135,7 @@ def preview(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None
     z, _ = current_z(ctx, key, seed, basis_name, state, axes)
     model = ctx.catalog.model(key)
     image = _decode(model, z, control_values(model, "decode", controls))
-    return to_picture(image, scale=1)
+    return ctx.save_png(to_picture(image, scale=1), f"latent-{key.replace(':', '_')}")
 
 
 @user_errors
@@ -129,7 +148,8 @@ def render(ctx: AppContext, key: str, seed, basis_name: str, state: dict | None,
     model = ctx.catalog.model(key)
     image = _decode(model, z, control_values(model, "decode", controls))
     st["rendered"] = _request(key, seed, basis_name, values)  # the session's own dict (see preview)
-    return to_picture(image, scale=display_scale(model.data_spec.height, 280)), info(ctx, key, model, z, st)
+    pic = to_picture(image, scale=display_scale(model.data_spec.height, 280))
+    return ctx.save_png(pic, f"latent-{key.replace(':', '_')}"), info(ctx, key, model, z, st)
 
 
 def info(ctx: AppContext, key: str, model, z: torch.Tensor, st: dict) -> str:
@@ -142,11 +162,16 @@ def info(ctx: AppContext, key: str, model, z: torch.Tensor, st: dict) -> str:
     return text
 
 
-def _with_widgets(fn, names: list[str]):
-    """An event on the rendered control widgets: their values (after the axes) become the dict."""
+def _with_widgets(fn, names: list[str], defaults: dict | None = None):
+    """An event on the rendered control widgets: their values (after the axes) become the dict.
+    Widgets at their default are left out, as the tab's JSON leaves out untouched controls, so
+    both ways of redrawing mean the same ({} = the model's defaults: InfoGAN keeps z's codes)."""
+    defaults = defaults or {}
+
     def handler(ctx, key, seed, basis_name, state, *values):
         axes, widgets = list(values[:N_AXES]), values[N_AXES:]
-        return fn(ctx, key, seed, basis_name, state, *axes, dict(zip(names, widgets)))
+        chosen = {n: v for n, v in zip(names, widgets) if n not in defaults or v != defaults[n]}
+        return fn(ctx, key, seed, basis_name, state, *axes, chosen)
     return handler
 
 
@@ -155,22 +180,26 @@ def _setup_outputs(ctx, key, model, st, controls: dict | None = None) -> list:
     z = torch.tensor(st["z"])
     spread = explore.spread_along(torch.tensor(st["std"]), B) if st.get("std") else None
     image = _decode(model, z, control_values(model, "decode", controls))
-    pic = to_picture(image, scale=display_scale(model.data_spec.height, 280))
+    pic = ctx.save_png(to_picture(image, scale=display_scale(model.data_spec.height, 280)),
+                       f"latent-{key.replace(':', '_')}")
     return [st, *_axis_updates(explore.coordinates(z, B), labels, spread), pic, info(ctx, key, model, z, st)]
 
 
 @user_errors
 def setup(ctx: AppContext, key: str, seed, basis_name: str) -> list:
-    """New model or seed: z from the seed, sliders at its coordinates, the model's decode
-    controls at their defaults ({name: value}; the page shows them through a gr.render)."""
+    """New model: z from the seed, sliders at its coordinates, the model's decode controls at
+    their defaults ({name: value}, for API callers; the page shows them through a gr.render), the
+    drawing pad and "As the model sees it" emptied (they belonged to the last model), and the
+    manifold map where the latent space is 2-D."""
+    cleared = [None, None]  # the pad, "as the model sees it"
     if not key:
         return [{}, *[gr.update(visible=False)] * N_AXES, {}, None,
-                "No model with a latent space yet.", gr.update(visible=False)]
+                "No model with a latent space yet.", gr.update(visible=False), *cleared, gr.update(visible=False)]
     model = ctx.catalog.model(key, need="latent")
     st = _fresh_state(model, key, seed, basis_name)
     out = _setup_outputs(ctx, key, model, st)
     return [*out[:1 + N_AXES], default_values(model, "decode"), *out[1 + N_AXES:],
-            gr.update(visible="encode" in model.capabilities)]
+            gr.update(visible="encode" in model.capabilities), *cleared, manifold_update(ctx, key, model)]
 
 
 @user_errors
@@ -204,7 +233,7 @@ def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None, 
         mean, std = model.encode(model.check_images(x).to(model.device))
     st = {"key": key, "z": mean.float().cpu()[0].tolist(), "std": std.float().cpu()[0].tolist(),
           "basis": basis_name, "source": "the encoded drawing (posterior mean)"}
-    seen = to_picture(x, scale=display_scale(model.data_spec.height, 140))
+    seen = ctx.save_png(to_picture(x, scale=display_scale(model.data_spec.height, 140)), "seen")
     return [*_setup_outputs(ctx, key, model, st, controls), seen]
 
 
@@ -216,11 +245,12 @@ def build(ctx: AppContext) -> None:
         sliders = [w for w in widgets if isinstance(w, gr.Slider)]
         others = [w for w in widgets if not isinstance(w, gr.Slider)]
         inputs = [*page["common"], *page["axes"], *widgets]
-        gr.on([w.input for w in sliders], functools.partial(_with_widgets(preview, names), ctx), inputs,
+        base = default_values(model, "decode")
+        gr.on([w.input for w in sliders], functools.partial(_with_widgets(preview, names, base), ctx), inputs,
               page["image"], trigger_mode="always_last", show_progress="hidden", queue=False)
         gr.on([s.release for s in sliders] + [c.input for c in others],
-              functools.partial(_with_widgets(render, names), ctx), inputs, [page["image"], page["about"]],
-              trigger_mode="always_last", show_progress="hidden")
+              functools.partial(_with_widgets(render, names, base), ctx), inputs, [page["image"], page["about"]],
+              trigger_mode="always_last", show_progress="hidden", **work("fast"))
 
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -241,18 +271,22 @@ def build(ctx: AppContext) -> None:
                 enc = gr.Button("Encode", elem_id="latent-encode")
                 seen = gr.Image(label="As the model sees it", format="png", interactive=False,
                                 elem_id="latent-seen", elem_classes=["pixelated"], height=160)
+            manifold = gr.Image(label="Manifold map: decodes over the 2-D latent space (z1 across, z2 up)",
+                                format="png", interactive=False, visible=False, elem_id="latent-manifold",
+                                elem_classes=["pixelated"], height=420)
     state = gr.State({})
     common = [picker, seed, basis_name, state]
     page.update(common=common, axes=axes, image=image, about=about)
     setup_fn = functools.partial(setup, ctx)
-    setup_out = [state, *axes, controls, image, about, enc_group]
-    picker.change(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model")
-    ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load")
+    defaults = defaults_json("latent", "decode")
+    setup_out = [state, *axes, defaults, image, about, enc_group, pad, seen, manifold]
+    picker.change(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model", **work("fast"))
+    ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load", **work("fast"))
     # a new seed keeps the model, so its controls keep the values the user gave them
     seed.change(functools.partial(reseed, ctx), [picker, seed, basis_name, controls],
-                [state, *axes, image, about, enc_group], api_name="latent_seed")
+                [state, *axes, image, about, enc_group], api_name="latent_seed", **work("fast"))
     basis_name.input(functools.partial(change_basis, ctx), [*common, *axes, controls], [state, *axes, image, about],
-                     api_name="latent_basis")
+                     api_name="latent_basis", **work("fast"))
     # Dragging: cheap preview, only the newest value, no spinner, and no queue (a plain HTTP call
     # is faster than joining the queue; a decode takes ~3 ms). Release: the full render. A preview
     # that arrives after the release is ignored (see preview()). The model's own controls get the
@@ -260,6 +294,6 @@ def build(ctx: AppContext) -> None:
     gr.on([s.input for s in axes], functools.partial(preview, ctx), [*common, *axes, controls], image,
           trigger_mode="always_last", show_progress="hidden", api_name="latent_preview", queue=False)
     gr.on([s.release for s in axes], functools.partial(render, ctx), [*common, *axes, controls], [image, about],
-          trigger_mode="always_last", show_progress="hidden", api_name="latent_render")
+          trigger_mode="always_last", show_progress="hidden", api_name="latent_render", **work("fast"))
     enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state, controls],
-              [state, *axes, image, about, seen], api_name="latent_encode")
+              [state, *axes, image, about, seen], api_name="latent_encode", **work("fast"))

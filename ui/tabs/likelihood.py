@@ -23,8 +23,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, drawing_pad, tell,
-                       user_errors)
+from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, defaults_json,
+                       drawing_pad, tell, user_errors, work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Likelihood"
@@ -86,7 +86,9 @@ def test_image(spec: DataSpec, index) -> tuple[dict, str]:
 @user_errors
 def load_test_image(ctx: AppContext, index, keys=None, complete_key=None) -> tuple[dict, str]:
     """Put test image #index of the chosen model's data on the pad and say which one it is."""
-    return test_image(_spec_for(ctx, keys, complete_key), index)
+    value, what = test_image(_spec_for(ctx, keys, complete_key), index)
+    path = ctx.save_png(value["background"], "test-image")  # a file written once (see save_png)
+    return {"background": path, "layers": [], "composite": path}, what
 
 
 # ----- scoring ---------------------------------------------------------------------------------
@@ -114,14 +116,15 @@ def score(ctx: AppContext, keys: list[str] | None, pad) -> tuple[list[list], lis
         tell(notes, f"drawing for {key}")
         x = model.check_images(x).to(model.device)
         if seen is None:
-            seen = to_picture(x.cpu(), scale=display_scale(model.data_spec.height, 140))
+            seen = ctx.save_png(to_picture(x.cpu(), scale=display_scale(model.data_spec.height, 140)), "seen")
         with torch.inference_mode():
             nats = -_log_prob(model, x)
             dims = math.prod(model.data_spec.image_shape)
             rows.append([key, model.family, round(nats, 2), round(nats / (dims * math.log(2)), 4), _kind(model)])
             if "pixel_log_prob" in model.capabilities:
                 bits = (-model.pixel_log_prob(x)[0].float().cpu() / math.log(2)).numpy()  # (H, W)
-                maps.append((heatmap(np.clip(bits, 0, None), scale=display_scale(bits.shape[0], 224)),
+                maps.append((ctx.save_png(heatmap(np.clip(bits, 0, None), scale=display_scale(bits.shape[0], 224)),
+                                          f"heatmap-{key.replace(':', '_')}"),
                              f"{key}: -log2 p per pixel, max {bits.max():.1f} bits, total {bits.sum():.0f} bits"))
     return rows, maps, seen
 
@@ -165,7 +168,7 @@ def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed, controls: d
     shown = x.clone()
     shown[:, :, keep:] = -1.0  # what the model was given: the rest blacked out
     pics = torch.cat([shown, out.clamp(-1, 1)])
-    return (to_picture(pics, scale=display_scale(h, 84), nrow=len(pics)),
+    return (ctx.save_png(to_picture(pics, scale=display_scale(h, 84), nrow=len(pics)), "completions"),
             f"first: the {keep} rows given to **{key}**; then {n} completions (seed {int(seed or 0)})")
 
 
@@ -205,10 +208,13 @@ def build(ctx: AppContext) -> None:
                 done = gr.Image(label="Given rows, then completions", format="png", interactive=False,
                                 elem_id="lik-completions", elem_classes=["pixelated"])
                 caption = gr.Markdown(elem_id="lik-caption")
-    load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which], api_name="test_digit")
-    go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood")
+    defaults = defaults_json("lik-complete", "complete")
+    load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which], api_name="test_digit",
+               **work("fast"))
+    go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood",
+             **work("score"))
     setup = functools.partial(on_complete_model, ctx)
-    ar.change(setup, ar, [rows_kept, controls], api_name="complete_model")
-    ctx.demo.load(setup, ar, [rows_kept, controls], api_name="complete_model_on_load")
+    ar.change(setup, ar, [rows_kept, defaults], api_name="complete_model", **work("fast"))
+    ctx.demo.load(setup, ar, [rows_kept, defaults], api_name="complete_model_on_load", **work("fast"))
     fill.click(functools.partial(complete, ctx), [ar, pad, rows_kept, count, seed, controls], [done, caption],
-               api_name="complete")
+               api_name="complete", **work("score"))

@@ -1,17 +1,45 @@
-"""Models: a card per checkpoint with what it is, how it was trained and what it measured."""
+"""Models: a compact card per checkpoint: a sample thumbnail, the three or four figures that
+matter for what the model can do, the full table of stored metrics on demand, and a link to the
+family's model card (docs/models/<family>.md).
+
+Which figures a card leads with comes from the model's capabilities and what its checkpoint
+stores, never from its family's name: a likelihood model leads with its NLL, every sampler with
+FID, a family's own figures (code accuracy, prior MMD, ...) come next, then precision/recall.
+Thumbnails (4 samples, seed 0) are drawn once per checkpoint file in one background thread
+(autoregressive samplers take seconds), so the tab never waits for them.
+"""
 from __future__ import annotations
 
+import atexit
+import base64
 import functools
 import html
+import io
+import threading
+from pathlib import Path
 
 import gradio as gr
+import torch
+from PIL import Image
 
 from genlab.errors import GenlabError
-from ui.catalog import Entry
-from ui.common import AppContext
+from ui.catalog import Entry, use_threads
+from ui.common import AppContext, work
+from ui.images import to_picture
 
 TITLE = "Models"
-HEADLINE_METRICS = ("fid", "kid", "precision", "recall", "class_coverage", "nll_nats", "bits_per_dim")
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "models"
+# The figures of every evaluation; whatever else a checkpoint stores is its family's own.
+GENERIC = {"fid", "kid", "precision", "recall", "coverage", "density", "confidence", "class_coverage",
+           "class_entropy", "class_shares", "classifier_test_accuracy", "n", "seed", "seconds", "floor_n",
+           "sampling_seconds", "kid_std", "nll_nats", "nll_bits_per_dim", "nll_nats_sem", "nll_seconds",
+           "nll_exact", "nll_test_set", "nll_iwae_k", "bits_per_dim", "data", "family", "reference",
+           "feature_extractor", "prior_mmd_n", "prior_mmd_permutations", "prior_mmd_p_value"}
+OWN_FIRST = ("code_accuracy_real", "component_accuracy", "prior_mmd2")  # a family's own, best known first
+LABELS = {"nll_nats": "NLL (nats)", "nll_bits_per_dim": "bits/dim", "fid": "FID", "kid": "KID ×1000",
+          "precision": "precision", "recall": "recall", "code_accuracy_real": "code accuracy (real digits)",
+          "component_accuracy": "component accuracy", "prior_mmd2": "prior MMD²"}
+MAX_FIGURES = 4
 
 
 def _fmt(v) -> str:
@@ -20,17 +48,99 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
-def _metrics(metrics: dict) -> str:
+def _numbers(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and not k.endswith("_floor")}
+
+
+def headline(model, metrics: dict) -> list[tuple[str, str, object]]:
+    """(key, label, value) of the 3-4 figures that matter for this model, best first."""
+    nums = _numbers(metrics)
+    keys = []
+    if "log_prob" in model.capabilities:
+        keys += ["nll_nats", "nll_bits_per_dim"]
+    if "sample" in model.capabilities:
+        keys += ["fid"]
+    own = [k for k in OWN_FIRST if k in nums] + sorted(k for k in nums if k not in GENERIC and k not in OWN_FIRST)
+    keys += own[:1] + ["precision", "recall", "kid"]
+    out, seen = [], set()
+    for k in keys:
+        if k in nums and k not in seen and len(out) < MAX_FIGURES:
+            seen.add(k)
+            out.append((k, LABELS.get(k, k.replace("_", " ")), nums[k]))
+    return out
+
+
+def _full_table(metrics: dict) -> str:
     flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    first = [k for k in HEADLINE_METRICS if k in flat]
-    rest = sorted(k for k in flat if k not in first)
     if not flat:
-        return "<p class='muted'>no metrics stored (run <code>python -m genlab eval</code>)</p>"
-    cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(flat[k])}</td></tr>" for k in first + rest)
-    return f"<table class='metrics'>{cells}</table>"
+        return ""
+    cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(flat[k])}</td></tr>" for k in sorted(flat))
+    return (f"<details class='genlab-all-metrics'><summary>all {len(flat)} stored metrics</summary>"
+            f"<table class='metrics'>{cells}</table></details>")
 
 
-def card(entry: Entry, model=None, error: str | None = None) -> str:
+# ----- thumbnails: drawn once per checkpoint file, in the background ---------------------------
+_thumbs: dict[tuple, str] = {}
+_pending: list[tuple] = []
+_lock = threading.Lock()
+_worker: threading.Thread | None = None
+
+
+def _draw(key: tuple, model) -> str:
+    with torch.inference_mode():
+        images = model.sample(4, generator=torch.Generator().manual_seed(0)).float().cpu()
+    buf = io.BytesIO()
+    Image.fromarray(to_picture(images.clamp(-1, 1), scale=1, nrow=2)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _finish() -> None:
+    """At exit: draw nothing more and wait for the thumbnail being drawn (torch must not be
+    torn down under a running thread: that aborts the process)."""
+    with _lock:
+        _pending.clear()
+        worker = _worker
+    if worker is not None:
+        worker.join(timeout=60)
+
+
+atexit.register(_finish)
+
+
+def _work(ctx: AppContext) -> None:
+    global _worker
+    use_threads(1)
+    while True:
+        with _lock:
+            if not _pending:
+                _worker = None
+                return
+            key, entry_key = _pending.pop(0)
+        try:
+            _thumbs[key] = _draw(key, ctx.catalog.model(entry_key))
+        except Exception as e:  # noqa: BLE001 - a card without a thumbnail says why
+            _thumbs[key] = f"error: {type(e).__name__}: {e}"
+
+
+def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
+    """The card's thumbnail as a data: URI, or None while it is being drawn (then it is queued)."""
+    global _worker
+    if "sample" not in model.capabilities:
+        return ""
+    key = ctx.catalog._file_key(entry.path)
+    if key in _thumbs:
+        return _thumbs[key]
+    with _lock:
+        if all(k != key for k, _ in _pending):
+            _pending.append((key, entry.key))
+        if _worker is None:
+            _worker = threading.Thread(target=_work, args=(ctx,), daemon=True, name="genlab-ui-thumbnails")
+            _worker.start()
+    return None
+
+
+def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "") -> str:
     where = "shipped" if entry.shipped else "your run"
     head = f"<h3>{html.escape(entry.key)} <small>({where})</small></h3>"
     if error is not None:
@@ -39,20 +149,31 @@ def card(entry: Entry, model=None, error: str | None = None) -> str:
     ck = getattr(model, "checkpoint", {})
     spec = model.data_spec
     secs = float(ck.get("train_seconds", 0) or 0)
-    size_mb = entry.path.stat().st_size / 1e6
-    rows = [
-        ("family", " · ".join(filter(None, [model.family, model.paper]))),
-        ("data", f"{spec.name} ({spec.describe()})"),
-        ("steps", ck.get("step", "?")),
-        ("training time", f"{secs / 60:.1f} min on {ck.get('device', '?')}" if secs else "?"),
-        ("capabilities", ", ".join(sorted(model.capabilities))),
-        ("parameters", f"{sum(p.numel() for p in model.parameters()):,}"),
-        ("file", f"{entry.path} ({size_mb:.1f} MB)"),
-        ("created", ck.get("created", "?")),
-    ]
-    table = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-    return (f"<div class='genlab-card' data-key='{html.escape(entry.key)}'>{head}<table>{table}</table>"
-            f"<h4>metrics</h4>{_metrics(ck.get('metrics') or {})}</div>")
+    metrics = ck.get("metrics") or {}
+    if thumb is None:
+        pic = "<div class='genlab-thumb pending'>drawing…</div>"
+    elif thumb.startswith("data:"):
+        pic = f"<img class='genlab-thumb pixelated' src='{thumb}' alt='4 samples of {html.escape(entry.key)}'>"
+    else:
+        pic = "<div class='genlab-thumb none'></div>"
+    figures = headline(model, metrics)
+    figs = ("".join(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}</td></tr>" for _, label, v in figures)
+            or "<tr><td colspan=2 class='muted'>no metrics stored (run <code>python -m genlab eval</code>)</td></tr>")
+    doc = DOCS / f"{model.family}.md"
+    link = (f"<p><a href='/gradio_api/file={html.escape(str(doc))}' target='_blank'>"  # served: see ui.app.serve
+            f"model card: docs/models/{html.escape(model.family)}.md</a></p>" if doc.exists() else "")
+    about = (f"{html.escape(' · '.join(filter(None, [model.family, model.paper])))}<br>"
+             f"{html.escape(spec.name)} · {ck.get('step', '?')} steps"
+             + (f" · {secs / 60:.1f} min on {html.escape(str(ck.get('device', '?')))}" if secs else "")
+             + f" · {sum(p.numel() for p in model.parameters()):,} params")
+    details = (f"<details><summary>details</summary><table>"
+               f"<tr><th>capabilities</th><td>{html.escape(', '.join(sorted(model.capabilities)))}</td></tr>"
+               f"<tr><th>data</th><td>{html.escape(spec.describe())}</td></tr>"
+               f"<tr><th>file</th><td>{html.escape(str(entry.path))} ({entry.path.stat().st_size / 1e6:.1f} MB)</td></tr>"
+               f"<tr><th>created</th><td>{html.escape(str(ck.get('created', '?')))}</td></tr></table></details>")
+    return (f"<div class='genlab-card' data-key='{html.escape(entry.key)}'>{head}"
+            f"<div class='genlab-card-body'>{pic}<div><p class='genlab-about'>{about}</p>"
+            f"<table class='genlab-figures'>{figs}</table></div></div>{link}{details}{_full_table(metrics)}</div>")
 
 
 def cards(ctx: AppContext) -> str:
@@ -60,19 +181,22 @@ def cards(ctx: AppContext) -> str:
     out = []
     for entry in ctx.catalog.entries():
         try:
-            out.append(card(entry, ctx.catalog.model(entry.key)))
+            model = ctx.catalog.model(entry.key)
         except (GenlabError, OSError) as e:
             out.append(card(entry, error=str(e)))
+            continue
+        out.append(card(entry, model, thumb=thumbnail(ctx, entry, model)))
     if not out:
         return "<p>No checkpoints yet: train one in the Train tab, or ship one into checkpoints/.</p>"
     return f"<div class='genlab-cards'>{''.join(out)}</div>"
 
 
 def build(ctx: AppContext) -> None:
-    refresh = gr.Button("Refresh", elem_id="models-refresh")
+    refresh = gr.Button("Refresh", elem_id="models-refresh", size="sm")
     view = gr.HTML(elem_id="models-cards")
     show = functools.partial(cards, ctx)
-    refresh.click(show, None, view, api_name="models")
-    ctx.demo.load(show, None, view, api_name="models_on_load")
+    refresh.click(show, None, view, api_name="models", **work("fast"))
+    ctx.demo.load(show, None, view, api_name="models_on_load", **work("fast"))
     ctx.models_changed.append(refresh.click)
     ctx.views.append((view, show))  # redrawn whenever the catalogue changes
+    ctx.tab_selected.append((view, show))  # and when the tab is opened (thumbnails drawn meanwhile)

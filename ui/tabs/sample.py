@@ -2,16 +2,45 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import gradio as gr
 import torch
 
 from ui.catalog import seeded
-from ui.common import AppContext, control_values, controls_panel, default_values, describe_values, user_errors
+from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, describe_values,
+                       user_errors, work)
 from ui.images import display_scale, to_picture, to_pictures
 
 TITLE = "Sample"
 MAX_COUNT = 64
+FIGURES = (("fid", min), ("kid", min), ("precision", max))  # how "best-looking" is judged, in order
+
+
+def best_model(ctx: AppContext) -> str | None:
+    """The model the Sample tab opens on: the one that samples with the best stored figures
+    (lowest FID in its checkpoint's metrics; then KID, then precision where FID is missing for
+    all), shipped checkpoints before the user's runs; None without any model."""
+    entries = [(e, m) for e, m in ctx.catalog.loadable() if "sample" in m.capabilities]
+    if not entries:
+        return None
+    for figure, better in FIGURES:
+        for pool in ([em for em in entries if em[0].shipped], entries):
+            scored = [(float(m.checkpoint.get("metrics", {})[figure]), e.key) for e, m in pool
+                      if isinstance((getattr(m, "checkpoint", {}).get("metrics") or {}).get(figure), (int, float))]
+            if scored:
+                return better(scored)[1]
+    return entries[0][0].key
+
+
+def fit_columns(count) -> dict:
+    """The gallery's columns for the samples just drawn (a page-only step after /sample)."""
+    return gr.update(columns=columns_for(int(count or 16)))
+
+
+def columns_for(n: int) -> int:
+    """Gallery columns for n samples: about twice as wide as tall, so 64 fit on one screen."""
+    return max(4, min(16, math.ceil(math.sqrt(2 * max(n, 1)))))
 
 
 def describe(model) -> str:
@@ -26,7 +55,7 @@ def on_model(ctx: AppContext, key: str) -> list:
     """What the picked model is, and its sampling controls at their defaults ({name: value})."""
     if not key:
         return [{}, "No model yet: train one in the Train tab."]
-    model = ctx.catalog.model(key)
+    model = ctx.catalog.model(key, need="sample")
     return [default_values(model, "sample"), describe(model)]
 
 
@@ -35,7 +64,7 @@ def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict 
     """-> (gallery of (picture, caption), path of the PNG grid, a line saying what was drawn).
 
     `controls`: {name: value} for the model's declared sampling controls (missing: defaults)."""
-    model = ctx.catalog.model(key)
+    model = ctx.catalog.model(key, need="sample")
     n = int(count or 0)
     if not 1 <= n <= MAX_COUNT:
         raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
@@ -43,28 +72,36 @@ def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict 
     with torch.inference_mode():
         images = model.sample(n, generator=seeded(seed), **knobs).float().cpu()
     scale = display_scale(model.data_spec.height, 112)
-    gallery = [(pic, f"#{i} · seed {int(seed or 0)}") for i, pic in enumerate(to_pictures(images, scale))]
-    grid = ctx.save_png(to_picture(images, scale=2), f"{key.replace(':', '_')}-samples")
-    knob_text = describe_values(knobs)
-    return gallery, grid, f"{n} samples from **{key}**, seed {int(seed or 0)}" + (f" ({knob_text})" if knob_text else "")
+    stem = key.replace(":", "_")
+    # files, not arrays: written once, atomically (see AppContext.save_png); no captions over the digits
+    gallery = ctx.pictures(to_pictures(images, scale), f"{stem}-sample")
+    grid = ctx.save_png(to_picture(images, scale=2), f"{stem}-samples")
+    knob_text = describe_values(knobs) or "every control at the model's default"
+    return (gallery, grid,
+            f"{n} samples from **{key}**, seed {int(seed or 0)}, numbered row by row from 0 ({knob_text})")
 
 
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            picker = ctx.picker(None, "Model", "sample-model", prefer="latent")  # decoders sample fastest
+            picker = ctx.picker("sample", "Model", "sample-model", value=best_model(ctx))
             about = gr.Markdown(elem_id="sample-about")
             seed = gr.Number(0, label="Seed", precision=0, elem_id="sample-seed")
             count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="How many", elem_id="sample-count")
             controls = controls_panel(ctx, picker, "sample", "sample")
+            defaults = defaults_json("sample", "sample")
             go = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Samples", columns=8, height="auto", format="png", elem_id="sample-gallery",
+            gallery = gr.Gallery(label="Samples", columns=columns_for(16), height="auto", format="png", elem_id="sample-gallery",
                                  elem_classes=["pixelated"])
             summary = gr.Markdown(elem_id="sample-summary")
             grid = gr.File(label="PNG grid (download)", elem_id="sample-grid")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [controls, about], api_name="sample_model")
-    ctx.demo.load(setup, picker, [controls, about], api_name="sample_model_on_load")
+    picker.change(setup, picker, [defaults, about], api_name="sample_model", **work("fast"))
+    ctx.demo.load(setup, picker, [defaults, about], api_name="sample_model_on_load", **work("fast"))
+    fit = dict(fn=fit_columns, inputs=count, outputs=gallery, queue=False, show_progress="hidden", api_name=False)
     go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
-             api_name="sample")
+             api_name="sample", **work("fast")).then(**fit)
+    # the page opens with samples of the model it opens on (the best-looking one) already shown
+    ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
+                  api_name="sample_on_load", **work("fast")).then(**fit)

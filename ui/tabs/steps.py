@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ui.catalog import seeded, use_threads
-from ui.common import AppContext, control_values, controls_panel, default_values, user_errors
+from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, user_errors,
+                       work)
 from ui.images import to_picture
 
 TITLE = "Step by step"
@@ -65,10 +66,18 @@ def _produce(steps, frames: queue.Queue, stop: threading.Event, threads: int) ->
         frames.put(None)
 
 
+def _run(key: str, seed, frames: list) -> dict:
+    """The session's kept frames, with the run (model and seed) that made them."""
+    return {"key": key, "seed": int(seed or 0), "frames": _keep(frames)}
+
+
 @user_errors
 def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
-    """Generator: yields (picture, status, kept frames, scrub slider) as the model works.
+    """Generator: yields (picture, status, this run's kept frames, scrub slider) as the model works.
 
+    The first thing it does is forget the frames of any earlier run (theirs or another model's)
+    and hide the scrubber; while it runs, the session's frames are this run's frames so far, so
+    a Stop leaves exactly them to scrub through (see `stopped`).
     `controls`: {name: value} for the model's declared "steps" controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="sample_steps")
     n = int(count or 0)
@@ -81,6 +90,8 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
                                                        inbox, stop, ctx.catalog.threads),
                                 daemon=True, name="genlab-ui-steps")
     frames, t0, done = [], time.perf_counter(), False
+    stem = f"steps-{key.replace(':', '_')}"
+    yield None, f"starting **{key}**, seed {int(seed or 0)}", _run(key, seed, []), gr.update(visible=False, value=0)
     producer.start()
     try:
         while not done:
@@ -95,26 +106,49 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
                 else:
                     frames.append(item)
             if frames and not done:
-                yield frames[-1], f"step {len(frames)} · {time.perf_counter() - t0:.1f} s", gr.update(), gr.update()
+                yield (ctx.save_png(frames[-1], stem), f"step {len(frames)} · {time.perf_counter() - t0:.1f} s",
+                       _run(key, seed, frames), gr.update())
                 time.sleep(1 / STREAM_FPS)  # no more frames a second than the page can show
     finally:
         stop.set()  # Stop pressed or page closed: the model stops at its next step
     if not frames:
         raise ValueError(f"{key} produced no steps")
-    kept = _keep(frames)
-    yield (frames[-1], f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
-           gr.update(visible=True, maximum=len(kept) - 1, value=len(kept) - 1))
+    kept = _run(key, seed, frames)
+    yield (ctx.save_png(frames[-1], stem), f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
+           gr.update(visible=True, maximum=len(kept["frames"]) - 1, value=len(kept["frames"]) - 1))
+
+
+def _frames(kept) -> list:
+    if isinstance(kept, dict):
+        return list(kept.get("frames") or [])
+    return list(kept or [])
+
+
+def stopped(kept) -> tuple[str, dict]:
+    """After Stop: say so, and offer the frames this run made before it stopped (none: no scrubber)."""
+    frames = _frames(kept)
+    if not frames:
+        return "stopped before the first step", gr.update(visible=False, value=0)
+    who = f" of **{kept['key']}**, seed {kept['seed']}" if isinstance(kept, dict) and kept.get("key") else ""
+    return (f"stopped after {len(frames)} kept frames{who}: scrub through them below",
+            gr.update(visible=True, maximum=max(len(frames) - 1, 1), value=len(frames) - 1))
+
+
+def forget(_key=None) -> tuple[dict, dict, None, str]:
+    """Another model picked: the frames, the scrubber and the picture belong to the old one."""
+    return {"key": None, "seed": 0, "frames": []}, gr.update(visible=False, value=0), None, ""
 
 
 @user_errors
-def scrub(frames: list | None, index) -> np.ndarray:
-    """Show one kept frame again."""
+def scrub(ctx: AppContext, kept, index) -> str:
+    """Show one kept frame of this session's latest run again."""
+    frames = _frames(kept)
     if not frames:
         raise ValueError("nothing to scrub yet: press Run first")
     i = int(index or 0)
     if not 0 <= i < len(frames):
         raise ValueError(f"frame must be between 0 and {len(frames) - 1}, got {index}")
-    return frames[i]
+    return ctx.save_png(frames[i], "steps-frame")
 
 
 def build(ctx: AppContext) -> None:
@@ -133,11 +167,14 @@ def build(ctx: AppContext) -> None:
             status = gr.Markdown(elem_id="steps-status")
             scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through the kept frames", visible=False,
                                  elem_id="steps-scrub")
-    frames = gr.State([])
+    frames = gr.State({"key": None, "seed": 0, "frames": []})
+    defaults = defaults_json("steps", "steps")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, controls, api_name="steps_model")
-    ctx.demo.load(setup, picker, controls, api_name="steps_model_on_load")
+    picker.change(setup, picker, defaults, api_name="steps_model", **work("fast"))
+    picker.change(forget, picker, [frames, scrubber, image, status], queue=False, show_progress="hidden")
+    ctx.demo.load(setup, picker, defaults, api_name="steps_model_on_load", **work("fast"))
     job = go.click(functools.partial(run, ctx), [picker, seed, count, controls],
-                   [image, status, frames, scrubber], api_name="steps")
-    stop.click(None, None, None, cancels=[job], api_name="steps_stop")
-    scrubber.input(scrub, [frames, scrubber], image, show_progress="hidden", api_name="steps_scrub")
+                   [image, status, frames, scrubber], api_name="steps", **work("steps"))
+    stop.click(stopped, frames, [status, scrubber], cancels=[job], api_name="steps_stop", queue=False)
+    scrubber.input(functools.partial(scrub, ctx), [frames, scrubber], image, show_progress="hidden",
+                   api_name="steps_scrub", **work("fast"))

@@ -6,7 +6,8 @@ and `stop` event. The tab's handler is a generator that turns those events
 into a live loss plot, the latest sample grid and a progress bar. The run is
 written to runs/ui-<family>-<data>-<time>/ and appears in the other tabs'
 pickers as soon as it finishes (or is stopped: the trainer saves on stop).
-One training at a time for the whole app (this is a shared CPU).
+One training at a time for the whole app (this is a shared CPU): a second session's training
+waits in the app's TrainQueue and is told that another training is running and its place in line.
 """
 from __future__ import annotations
 
@@ -18,17 +19,77 @@ import time
 
 import gradio as gr
 from matplotlib.figure import Figure
-from PIL import Image
 
+from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from genlab.data import EMBEDDED
 from genlab.errors import GenlabError
 from genlab.registry import get_family, list_families
 from ui.catalog import RUN_PREFIX
-from ui.common import AppContext, user_errors
+from ui.common import AppContext, log, user_errors, work
 
 TITLE = "Train"
 MAX_STEPS = 20000
 UPDATE_EVERY_S = 0.5  # page updates while training
+
+
+def intervals(total: int) -> dict:
+    """Logging and sample-grid intervals scaled to the budget: the loss plot gets its first
+    points within the first 1% of the run (at most 10 steps in) and the first grid within the
+    first 10% (at most 100 steps in), whatever the budget."""
+    return {"log_every": max(1, min(10, total // 100)), "sample_every": max(5, min(100, total // 10))}
+
+
+class TrainQueue:
+    """One training at a time for the whole app; the others wait in line, in arrival order."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.running: object | None = None
+        self.waiting: list[object] = []
+        self.what: dict[object, str] = {}
+
+    def join(self, ticket, what: str) -> None:
+        with self.cond:
+            self.waiting.append(ticket)
+            self.what[ticket] = what
+
+    def try_start(self, ticket) -> bool:
+        with self.cond:
+            if self.running is None and self.waiting and self.waiting[0] is ticket:
+                self.running = self.waiting.pop(0)
+                return True
+            return False
+
+    def position(self, ticket) -> int:
+        """0 = running, k = k-th in line."""
+        with self.cond:
+            return 0 if self.running is ticket else self.waiting.index(ticket) + 1
+
+    def running_what(self) -> str:
+        with self.cond:
+            return self.what.get(self.running, "another training")
+
+    def wait(self, timeout: float) -> None:
+        with self.cond:
+            self.cond.wait(timeout)
+
+    def leave(self, ticket) -> None:
+        with self.cond:
+            if self.running is ticket:
+                self.running = None
+            elif ticket in self.waiting:
+                self.waiting.remove(ticket)
+            self.what.pop(ticket, None)
+            self.cond.notify_all()
+
+
+def trained_step(out) -> int | None:
+    """The step of the run's saved checkpoint (what Stop saved), None if there is none."""
+    try:
+        return int(load_checkpoint(out / CHECKPOINT_NAME)["step"])
+    except Exception as e:  # noqa: BLE001 - reported as unknown; the error is the worker's to tell
+        log.info("could not read the step of %s: %s", out, e)
+        return None
 
 
 def loss_figure(history: list[dict]) -> Figure:
@@ -81,12 +142,34 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
         raise ValueError(f"batch size must be between 1 and 512, got {batch}")
     name = f"ui-{family}-{data}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     out = ctx.catalog.runs_dir / name
-    overrides = {"batch_size": bs, "log_every": max(1, total // 60), "sample_every": max(5, total // 8),
-                 "checkpoint_every": total, "grid_size": 16,
+    overrides = {"batch_size": bs, **intervals(total), "checkpoint_every": total, "grid_size": 16,
                  "threads": ctx.catalog.threads}  # set in the training thread itself (see use_threads)
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     job["stop"] = stop  # the Stop button reads it from this session's state
+    if ctx.train_queue is None:
+        ctx.train_queue = TrainQueue()
+    line = ctx.train_queue
+    ticket = object()
+    line.join(ticket, f"{family} on {data}")
+    try:
+        while not line.try_start(ticket):  # another session's training runs: say so, and our place
+            if stop.is_set():
+                job.pop("stop", None)
+                yield (None, None, progress_html(0, total, "(cancelled)"),
+                       "cancelled while waiting: nothing was trained", gr.update())
+                return
+            yield (None, None, progress_html(0, total, "(waiting)"),
+                   f"another training is running ({line.running_what()}, started in another session); "
+                   f"yours is number {line.position(ticket)} in the queue and starts when it ends. "
+                   "Stop cancels it.", gr.update())
+            line.wait(1.0)
+        yield from _train(ctx, family, data, total, out, name, overrides, events, stop, job)
+    finally:
+        line.leave(ticket)
+
+
+def _train(ctx: AppContext, family, data, total, out, name, overrides, events, stop, job):
     thread = threading.Thread(target=_worker, args=(family, data, total, out, overrides, events, stop),
                               daemon=True, name=f"genlab-ui-train-{name}")
     history, grid, error, step, t0 = [], None, None, 0, time.perf_counter()
@@ -105,7 +188,7 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
                 history.append(ev)
                 step = ev["step"]
             elif ev is not None and ev["kind"] == "samples":
-                grid = Image.open(ev["path"]).convert("RGB")
+                grid = ev["path"]  # a new file per step, written by the trainer: served as it is
             elif ev is not None and ev["kind"] == "error":
                 error = ev["message"]
             if time.perf_counter() - last >= UPDATE_EVERY_S:
@@ -119,11 +202,13 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
     thread.join()
     if error:
         raise GenlabError(f"training stopped: {error}")
+    saved = trained_step(out)  # the step the trainer stopped and saved at, not the last logged one
+    step = saved if saved is not None else step
     stopped = step < total
     key = RUN_PREFIX + name
     yield (loss_figure(history), grid, progress_html(step, total, "(stopped)" if stopped else "(done)"),
-           f"{'stopped' if stopped else 'finished'} after {step} steps in {time.perf_counter() - t0:.0f} s: "
-           f"**{key}** is now in every tab's model picker", key)
+           f"{'stopped at' if stopped else 'finished'} step {step} of {total} in {time.perf_counter() - t0:.0f} s "
+           f"(checkpoint saved at step {step}): **{key}** is now in every tab's model picker", key)
 
 
 def stop_training(job: dict) -> str:
@@ -132,7 +217,7 @@ def stop_training(job: dict) -> str:
     if ev is None:
         return "nothing is training in this session"
     ev.set()
-    return "stopping: the checkpoint is written at the current step"
+    return "stopping at the end of the current step; the checkpoint is saved there"
 
 
 def default_family(ctx: AppContext) -> str:
@@ -179,9 +264,11 @@ def build(ctx: AppContext) -> None:
             grid = gr.Image(label="Samples (fixed noise)", format="png", interactive=False,
                             elem_id="train-samples", elem_classes=["pixelated"])
     job = gr.State({})
+    if ctx.train_queue is None:
+        ctx.train_queue = TrainQueue()
     finished = gr.Textbox(visible=False, elem_id="train-finished")
-    family.input(on_family, family, data, api_name="train_family")
+    family.input(on_family, family, data, api_name="train_family", queue=False)
     go.click(functools.partial(start, ctx), [family, data, steps, batch, job],
-             [plot, grid, progress, status, finished], api_name="train")
-    halt.click(stop_training, job, status, api_name="train_stop")
+             [plot, grid, progress, status, finished], api_name="train", **work("train"))
+    halt.click(stop_training, job, status, api_name="train_stop", queue=False)
     ctx.models_changed.append(finished.change)
