@@ -162,6 +162,12 @@ def resample_matrix(n: int, f, up: int = 1, down: int = 1, pad=(0, 0), gain: flo
     return torch.as_tensor(np.stack(cols, 1), dtype=torch.float32)
 
 
+def _separable(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """m @ x @ m^T on the last two axes, as two flat matrix products (no broadcast copies of m)."""
+    y = x @ m.t()
+    return (y.transpose(-1, -2) @ m.t()).transpose(-1, -2)
+
+
 def filtered_lrelu(x: torch.Tensor, fu, fd, bias: torch.Tensor | None, up: int, down: int, padding,
                    gain: float = SQRT2, slope: float = 0.2, clamp: float | None = 256.0) -> torch.Tensor:
     """bias -> upsample `up`x with `fu` (the input cutoff) -> leaky ReLU x gain -> clamp ->
@@ -402,8 +408,8 @@ class SynthesisLayer(nn.Module):
             m_up = resample_matrix(self.in_size + self.kernel - 1, self.up_filter.numpy(), self.up, 1, (lo, total - lo),
                                    gain=self.up)
             self.register_buffer("up_matrix", m_up, persistent=False)
-            self.register_buffer("down_matrix", resample_matrix(m_up.shape[0], self.down_filter.numpy(), 1, self.down),
-                                 persistent=False)
+            self.register_buffer("down_matrix", resample_matrix(m_up.shape[0], self.down_filter.numpy(), 1, self.down,
+                                                                gain=SQRT2 ** 0.5), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False,
                 reference: bool = False) -> torch.Tensor:
@@ -419,11 +425,11 @@ class SynthesisLayer(nn.Module):
                              input_gain=gain)
         if self.matrices and not reference:  # the same arithmetic as filtered_lrelu below, resampling as matrix products
             x = x + self.bias.to(x.dtype).view(1, -1, 1, 1)
-            x = self.up_matrix @ x @ self.up_matrix.t()
-            x = F.leaky_relu(x, 0.2) * SQRT2
+            # The gain sqrt 2 rides in the (linear) down matrix: clamp(lrelu(x) sqrt 2, c) = sqrt 2 clamp(lrelu(x), c / sqrt 2).
+            x = F.leaky_relu(_separable(x, self.up_matrix), 0.2)
             if self.clamp is not None:
-                x = x.clamp(-self.clamp, self.clamp)
-            return self.down_matrix @ x @ self.down_matrix.t()
+                x = F.hardtanh(x, -self.clamp / SQRT2, self.clamp / SQRT2)  # one fused backward, unlike clamp
+            return _separable(x, self.down_matrix)
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, self.up, self.down, self.padding,
                               gain=1.0 if self.torgb else SQRT2, slope=1.0 if self.torgb else 0.2, clamp=self.clamp)
 
