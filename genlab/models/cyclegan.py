@@ -222,7 +222,7 @@ class CycleGAN(GenerativeModel):
     @classmethod
     def check_data_spec(cls, spec: DataSpec) -> None:
         if spec.num_domains != 2:
-            raise ValueError(f"cyclegan translates between exactly 2 domains; data {spec.name} has "
+            raise ValueError(f"cyclegan translates between exactly 2 domains; data {spec.name} ({spec.describe()}) has "
                              f"{spec.num_domains} ({', '.join(spec.domains) or 'no domain extra'}); "
                              "use mnist-styles2 or --data pair:DIR_A,DIR_B")
         check_side("cyclegan", spec)

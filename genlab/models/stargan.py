@@ -121,7 +121,7 @@ class StarGAN(GenerativeModel):
     def check_data_spec(cls, spec: DataSpec) -> None:
         if not spec.attributes:
             raise ValueError(f"stargan needs domains made of binary attributes (DataSpec.attributes); data "
-                             f"{spec.name} has none; use mnist-styles8")
+                             f"{spec.name} ({spec.describe()}) has none; use mnist-styles8")
         if spec.num_domains not in (0, 2 ** len(spec.attributes)):
             raise ValueError(f"{spec.name}: {spec.num_domains} domains for {len(spec.attributes)} attributes; "
                              f"expected {2 ** len(spec.attributes)}")
