@@ -405,11 +405,23 @@ class SynthesisLayer(nn.Module):
         # The separable resampling as matrices (fast path; the radial 2-D filter keeps upfirdn2d).
         self.matrices = self.up_filter is not None and not self.radial and self.down_filter is not None
         if self.matrices:
-            m_up = resample_matrix(self.in_size + self.kernel - 1, self.up_filter.numpy(), self.up, 1, (lo, total - lo),
-                                   gain=self.up)
-            self.register_buffer("up_matrix", m_up, persistent=False)
-            self.register_buffer("down_matrix", resample_matrix(m_up.shape[0], self.down_filter.numpy(), 1, self.down,
-                                                                gain=SQRT2 ** 0.5), persistent=False)
+            # Derived constants, kept out of the state dict (and so out of checkpoints and the EMA).
+            self._up_matrix = resample_matrix(self.in_size + self.kernel - 1, self.up_filter.numpy(), self.up, 1,
+                                              (lo, total - lo), gain=self.up)
+            self._down_matrix = resample_matrix(self._up_matrix.shape[0], self.down_filter.numpy(), 1, self.down,
+                                                gain=SQRT2 ** 0.5)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints of the first runs carried the resampling matrices (then non-persistent
+        # buffers that the trainer's EMA copied); they are rebuilt from the filters, so drop them.
+        for name in ("up_matrix", "down_matrix"):
+            state_dict.pop(prefix + name, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _matrices(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._up_matrix.device != like.device or self._up_matrix.dtype != like.dtype:
+            self._up_matrix, self._down_matrix = self._up_matrix.to(like), self._down_matrix.to(like)
+        return self._up_matrix, self._down_matrix
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False,
                 reference: bool = False) -> torch.Tensor:
@@ -426,10 +438,11 @@ class SynthesisLayer(nn.Module):
         if self.matrices and not reference:  # the same arithmetic as filtered_lrelu below, resampling as matrix products
             x = x + self.bias.to(x.dtype).view(1, -1, 1, 1)
             # The gain sqrt 2 rides in the (linear) down matrix: clamp(lrelu(x) sqrt 2, c) = sqrt 2 clamp(lrelu(x), c / sqrt 2).
-            x = F.leaky_relu(_separable(x, self.up_matrix), 0.2)
+            m_up, m_down = self._matrices(x)
+            x = F.leaky_relu(_separable(x, m_up), 0.2)
             if self.clamp is not None:
                 x = F.hardtanh(x, -self.clamp / SQRT2, self.clamp / SQRT2)  # one fused backward, unlike clamp
-            return _separable(x, self.down_matrix)
+            return _separable(x, m_down)
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, self.up, self.down, self.padding,
                               gain=1.0 if self.torgb else SQRT2, slope=1.0 if self.torgb else 0.2, clamp=self.clamp)
 
