@@ -109,7 +109,7 @@ def test_sample_fills_the_gallery(page):
     page.locator("#sample-button").click()
     thumbs = page.locator("#sample-gallery").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
     expect(thumbs).to_have_count(12, timeout=30_000)
-    expect(page.locator("#sample-summary")).to_contain_text("12 samples from aae-mnist")  # the first latent model
+    expect(page.locator("#sample-summary")).to_contain_text("12 samples from infogan-mnist")  # the best-looking
     expect(page.locator("#sample-grid a").first).to_be_visible()  # the PNG grid to download
     page.locator("#sample-gallery").scroll_into_view_if_needed()
     page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
@@ -159,6 +159,18 @@ def test_draw_a_digit_and_encode_it(page):
     seen_px = np.asarray(Image.open(BytesIO(png)).convert("L"))
     assert seen_px[:10, :10].max() == 0 and seen_px.max() > 200
     shot(page, "encode-drawing")
+    # another encoder: the old drawing and "as the model sees it" belong to vae-mnist, they go
+    pick(page, "latent-model", "aae-mnist")
+    expect(page.locator("#latent-info")).to_contain_text("seed 0", timeout=60_000)  # aae's setup is done
+    expect(page.locator("#latent-seen img")).to_have_count(0)
+    expect(page.locator("#latent-pad").get_by_text("Upload an image")).to_be_visible(timeout=10_000)  # empty pad
+    shot(page, "encode-switched")
+    # a 2-D latent space (aae-mnist's is): its manifold map; a 16-D one (vae-mnist): none
+    expect(page.locator("#latent-manifold img")).to_be_visible(timeout=30_000)
+    assert natural_width(page, "#latent-manifold img") == 20 * 30 + 2
+    shot(page, "latent-manifold")
+    pick(page, "latent-model", "vae-mnist")
+    expect(page.locator("#latent-manifold")).to_be_hidden(timeout=30_000)
 
 
 def test_pixels_stream_in_step_by_step(page):
@@ -239,7 +251,7 @@ def test_train_a_tiny_model_and_use_it_in_another_tab(page):
         page.get_by_role("slider", name=f"range slider for {name}").fill(value)
         expect(page.get_by_role("spinbutton", name=f"number input for {name}")).to_have_value(value)
     page.locator("#train-button").click()
-    expect(page.locator("#train-status")).to_contain_text("finished after 20 steps", timeout=180_000)
+    expect(page.locator("#train-status")).to_contain_text("finished step 20 of 20", timeout=180_000)
     expect(page.locator("#train-progress")).to_contain_text("step 20 / 20 (done)")
     key = re.search(r"run:ui-[a-z0-9_]+-[a-z0-9-]+-[\d-]+", page.locator("#train-status").inner_text()).group(0)
     shot(page, "train")
@@ -296,3 +308,117 @@ def test_declared_decode_controls_move_the_latent_image(page):
     page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 280", timeout=10_000)
     shot(page, "latent-codes")
     assert page.external == [], page.external
+
+
+# ----- issue 16: the first hour in the page --------------------------------------------------------
+def test_sample_opens_on_the_best_model_with_samples_and_64_fit_on_screen(page):
+    """Open on the best-looking model (lowest stored FID: infogan-mnist here) with its samples
+    already shown, identical to the CLI's for the same seed (the continuous codes drawn, not
+    fixed at 0); 64 samples fit without scrolling and no caption covers a digit."""
+    from playwright.sync_api import expect
+
+    import genlab
+    from genlab.data import unit_to_uint8
+    from genlab.model import seeded
+
+    expect(page.locator("#sample-model input")).to_have_value(re.compile("infogan-mnist"), timeout=20_000)
+    thumbs = page.locator("#sample-gallery").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    expect(thumbs).to_have_count(16, timeout=30_000)  # no click: shown on load
+    expect(page.locator("#sample-summary")).to_contain_text("every control at the model's default")
+    first = page.locator("#sample-gallery img").first
+    png = page.request.get(first.get_attribute("src")).body()
+    from io import BytesIO
+    shown = np.asarray(Image.open(BytesIO(png)).convert("L"))[::4, ::4]
+    cli = unit_to_uint8(genlab.load("infogan-mnist").sample(16, generator=seeded(0)))  # what `genlab sample` draws
+    assert np.array_equal(shown, np.asarray(cli[0]).reshape(28, 28))
+    page.get_by_role("slider", name="range slider for How many").fill("64")
+    page.locator("#sample-button").click()
+    expect(thumbs).to_have_count(64, timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=20_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    bottom = page.evaluate("Math.max(...[...document.querySelectorAll('#sample-gallery img')]"
+                           ".map(i => i.getBoundingClientRect().bottom))")
+    assert bottom <= page.viewport_size["height"], f"the last row ends at {bottom}px, below the screen"
+    assert page.locator("#sample-gallery .caption-label:visible").count() == 0  # nothing over the digits
+    shot(page, "sample-64")
+
+
+def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page):
+    """Run at once after the page loads, three times: a control never sends a value before it has
+    one (it used to send 0: "Value 0 is less than minimum value 0.05"). Stop: the status says so,
+    the scrubber offers this run's frames, and another model takes them away."""
+    from playwright.sync_api import expect
+
+    for attempt in range(3):
+        if attempt:
+            page.reload()
+        open_tab(page, "Step by step")
+        pick(page, "steps-model", "pixelcnn-mnist")
+        page.locator("#steps-button").click()  # at once: the declared controls may not be drawn yet
+        expect(page.locator("#steps-status")).to_contain_text(re.compile(r"step \d+"), timeout=60_000)
+        assert page.get_by_text(re.compile("less than minimum")).count() == 0
+    page.locator("#steps-stop").click()
+    expect(page.locator("#steps-status")).to_contain_text("stopped after", timeout=20_000)
+    expect(page.locator("#steps-status")).to_contain_text("pixelcnn-mnist")
+    scrub = page.get_by_role("slider", name="range slider for Scrub through the kept frames")
+    expect(scrub).to_be_visible()
+    shot(page, "steps-stopped")
+    pick(page, "steps-model", "nade-mnist")  # the frames were pixelcnn's: gone with it
+    expect(scrub).to_be_hidden(timeout=10_000)
+    expect(page.locator("#steps-image img")).to_have_count(0)
+    assert page.get_by_text(re.compile("less than minimum")).count() == 0
+
+
+def test_one_toast_per_action(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Likelihood")
+    page.locator("#lik-load").click()
+    expect(page.locator("#lik-digit")).to_contain_text("test image #0", timeout=20_000)
+    settle_pad(page, "lik-pad")
+    page.locator("#lik-button").click()
+    expect(page.locator("#lik-table")).to_contain_text("vae2d-mnist", timeout=30_000)
+    page.wait_for_timeout(500)
+    toasts = page.locator("[data-testid='toast-body']")
+    assert toasts.count() == 1, [toasts.nth(i).inner_text() for i in range(toasts.count())]
+    expect(toasts.first).to_contain_text("drawing:")
+
+
+def test_a_blank_pad_is_not_scored(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Likelihood")
+    page.locator("#lik-load").click()  # a digit, then wiped: the pad holds a blank canvas, not nothing
+    expect(page.locator("#lik-digit")).to_contain_text("test image #0", timeout=20_000)
+    settle_pad(page, "lik-pad")
+    page.locator("#lik-pad button[aria-label='Clear canvas']").click()
+    page.wait_for_timeout(500)
+    page.locator("#lik-button").click()
+    expect(page.get_by_text(re.compile("no drawing given|is blank"))).to_be_visible(timeout=15_000)
+    expect(page.locator("#lik-table")).not_to_contain_text("vae-mnist")  # nothing was scored
+    shot(page, "blank-pad")
+
+
+def test_models_tab_is_compact_cards(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Models")
+    cards = page.locator("#models-cards .genlab-card")
+    expect(cards.first).to_be_visible(timeout=20_000)
+    card = page.locator("#models-cards [data-key='dcgan-mnist']")
+    expect(card.locator("table.genlab-figures tr")).to_have_count(4)
+    expect(card.get_by_text("model card: docs/models/dcgan.md")).to_be_visible()
+    expect(card.locator("details.genlab-all-metrics table")).to_be_hidden()  # the full table on demand
+    card.get_by_text(re.compile(r"all \d+ stored metrics")).click()
+    expect(card.locator("details.genlab-all-metrics table")).to_be_visible()
+    for _ in range(30):  # thumbnails are drawn in the background; Refresh (or opening the tab) shows them
+        if card.locator("img.genlab-thumb").count():
+            break
+        page.locator("#models-refresh").click()
+        page.wait_for_timeout(2000)
+    expect(card.locator("img.genlab-thumb")).to_be_visible()
+    height = page.evaluate("document.querySelector('#models-cards').getBoundingClientRect().height")
+    assert height < 2500, f"the Models tab is {height}px tall"
+    shot(page, "models-compact")

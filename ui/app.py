@@ -44,6 +44,11 @@ CSS = """
 .genlab-card details { margin-top: 4px; }
 .genlab-card details table { font-size: 0.9em; }
 #sample-gallery .caption-label { display: none; }
+#sample-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(68px, 1fr)) !important;
+                                  grid-auto-rows: auto !important; }
+#sample-gallery .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;
+                             padding-top: 30px; }
+#sample-gallery .thumbnail-item { aspect-ratio: 1 / 1; height: auto !important; }
 .genlab-card.broken { border-color: var(--error-border-color, #d33); }
 .genlab-card th { text-align: left; padding-right: 8px; font-weight: 600; }
 .genlab-card h3 { margin: 0 0 6px 0; }

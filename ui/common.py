@@ -378,5 +378,5 @@ def drawing_pad(label: str, elem_id: str) -> DrawingPad:
         label=label, elem_id=elem_id, type="numpy", image_mode="RGBA", sources=("upload", "clipboard"),
         brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
-        fixed_canvas=False, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
+        fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
     )

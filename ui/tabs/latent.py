@@ -29,6 +29,8 @@ TITLE = "Latent explorer"
 N_AXES = 8
 BASES = ("leading dimensions", "principal directions")
 AXIS_RANGE = 4.0
+CLEAR_PAD_JS = ("() => { const b = document.querySelector('#latent-pad button[aria-label=\"Clear canvas\"]');"
+                " if (b) b.click(); return null; }")
 
 
 def _pca(model):
@@ -188,18 +190,18 @@ def _setup_outputs(ctx, key, model, st, controls: dict | None = None) -> list:
 @user_errors
 def setup(ctx: AppContext, key: str, seed, basis_name: str) -> list:
     """New model: z from the seed, sliders at its coordinates, the model's decode controls at
-    their defaults ({name: value}, for API callers; the page shows them through a gr.render), the
-    drawing pad and "As the model sees it" emptied (they belonged to the last model), and the
-    manifold map where the latent space is 2-D."""
-    cleared = [None, None]  # the pad, "as the model sees it"
+    their defaults ({name: value}, for API callers; the page shows them through a gr.render), and
+    the manifold map where the latent space is 2-D. (The page empties the drawing pad and "As the
+    model sees it" itself, at once: see CLEAR_PAD_JS; done here, it would wipe a drawing begun
+    while this ran.)"""
     if not key:
         return [{}, *[gr.update(visible=False)] * N_AXES, {}, None,
-                "No model with a latent space yet.", gr.update(visible=False), *cleared, gr.update(visible=False)]
+                "No model with a latent space yet.", gr.update(visible=False), gr.update(visible=False)]
     model = ctx.catalog.model(key, need="latent")
     st = _fresh_state(model, key, seed, basis_name)
     out = _setup_outputs(ctx, key, model, st)
     return [*out[:1 + N_AXES], default_values(model, "decode"), *out[1 + N_AXES:],
-            gr.update(visible="encode" in model.capabilities), *cleared, manifold_update(ctx, key, model)]
+            gr.update(visible="encode" in model.capabilities), manifold_update(ctx, key, model)]
 
 
 @user_errors
@@ -279,8 +281,10 @@ def build(ctx: AppContext) -> None:
     page.update(common=common, axes=axes, image=image, about=about)
     setup_fn = functools.partial(setup, ctx)
     defaults = defaults_json("latent", "decode")
-    setup_out = [state, *axes, defaults, image, about, enc_group, pad, seen, manifold]
+    setup_out = [state, *axes, defaults, image, about, enc_group, manifold]
     picker.change(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model", **work("fast"))
+    # the drawing and what the model saw belong to the last model: emptied in the page, at once
+    picker.change(None, None, seen, queue=False, js=CLEAR_PAD_JS)
     ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load", **work("fast"))
     # a new seed keeps the model, so its controls keep the values the user gave them
     seed.change(functools.partial(reseed, ctx), [picker, seed, basis_name, controls],

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import gradio as gr
 import torch
@@ -33,14 +32,6 @@ def best_model(ctx: AppContext) -> str | None:
     return entries[0][0].key
 
 
-def fit_columns(count) -> dict:
-    """The gallery's columns for the samples just drawn (a page-only step after /sample)."""
-    return gr.update(columns=columns_for(int(count or 16)))
-
-
-def columns_for(n: int) -> int:
-    """Gallery columns for n samples: about twice as wide as tall, so 64 fit on one screen."""
-    return max(4, min(16, math.ceil(math.sqrt(2 * max(n, 1)))))
 
 
 def describe(model) -> str:
@@ -92,16 +83,16 @@ def build(ctx: AppContext) -> None:
             defaults = defaults_json("sample", "sample")
             go = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Samples", columns=columns_for(16), height="auto", format="png", elem_id="sample-gallery",
+            # as many ~70 px columns as the width takes (CSS in ui/app.py): 64 samples fit on one screen
+            gallery = gr.Gallery(label="Samples", columns=10, height="auto", format="png", elem_id="sample-gallery",
                                  elem_classes=["pixelated"])
             summary = gr.Markdown(elem_id="sample-summary")
             grid = gr.File(label="PNG grid (download)", elem_id="sample-grid")
     setup = functools.partial(on_model, ctx)
     picker.change(setup, picker, [defaults, about], api_name="sample_model", **work("fast"))
     ctx.demo.load(setup, picker, [defaults, about], api_name="sample_model_on_load", **work("fast"))
-    fit = dict(fn=fit_columns, inputs=count, outputs=gallery, queue=False, show_progress="hidden", api_name=False)
     go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
-             api_name="sample", **work("fast")).then(**fit)
+             api_name="sample", **work("fast"))
     # the page opens with samples of the model it opens on (the best-looking one) already shown
     ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
-                  api_name="sample_on_load", **work("fast")).then(**fit)
+                  api_name="sample_on_load", **work("fast"))

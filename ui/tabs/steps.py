@@ -175,6 +175,8 @@ def build(ctx: AppContext) -> None:
     ctx.demo.load(setup, picker, defaults, api_name="steps_model_on_load", **work("fast"))
     job = go.click(functools.partial(run, ctx), [picker, seed, count, controls],
                    [image, status, frames, scrubber], api_name="steps", **work("steps"))
-    stop.click(stopped, frames, [status, scrubber], cancels=[job], api_name="steps_stop", queue=False)
+    # cancel first, then say so: an answer given alongside the cancel was overwritten by the run's last frame
+    stop.click(None, None, None, cancels=[job], api_name="steps_stop", queue=False).then(
+        stopped, frames, [status, scrubber], queue=False, api_name=False)
     scrubber.input(functools.partial(scrub, ctx), [frames, scrubber], image, show_progress="hidden",
                    api_name="steps_scrub", **work("fast"))
