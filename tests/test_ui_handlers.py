@@ -836,3 +836,14 @@ def test_events_have_separate_concurrency_limits_per_kind_of_work(ui_dirs):
     for heavy in ("train", "steps", "likelihood", "complete"):
         assert groups[heavy][0] not in cheap  # ...and never waits behind training or step-by-step runs
     assert groups["train"][0] != groups["steps"][0]
+
+
+def test_handlers_that_return_arrays_reach_gradio_as_files(ctx):
+    from ui.common import as_files
+
+    pic_ = np.full((8, 8), 7, np.uint8)
+    out = as_files(ctx, lambda: ([(pic_, "a"), pic_], {"background": pic_, "layers": []}, "text", None), "t")()
+    (items, pad, text, none) = out
+    assert isinstance(items[0][0], str) and items[0][1] == "a" and items[1] == items[0][0]  # one file per picture
+    assert isinstance(pad["background"], str) and pad["layers"] == [] and text == "text" and none is None
+    assert np.array_equal(np.asarray(Image.open(items[1])), pic_)

@@ -215,6 +215,28 @@ class AppContext:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+def as_files(ctx: "AppContext", fn, stem: str):
+    """An event handler whose pictures (numpy arrays, also inside lists, (picture, caption)
+    pairs and editor dicts) reach Gradio as files written once (AppContext.save_png), never as
+    arrays Gradio would write into its cache in place. For handlers that return arrays."""
+    def convert(v):
+        if isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim in (2, 3):
+            return ctx.save_png(v, stem)
+        if isinstance(v, list):
+            return [convert(x) for x in v]
+        if isinstance(v, tuple):
+            return tuple(convert(x) for x in v)
+        if isinstance(v, dict) and "__type__" not in v:
+            return {k: convert(x) for k, x in v.items()}
+        return v
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return convert(out)
+    return handler
+
+
 # ----- declared controls: one widget per Control, built per model with gr.render -----------------
 # A model declares its controls (genlab.model.Control: kind, range, group, and the calls it
 # applies_to); nothing here reads signatures or names a family. A tab keeps the values of the

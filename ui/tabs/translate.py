@@ -23,7 +23,7 @@ import torch
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
-from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, user_errors
+from ui.common import PAD_SIZE, AppContext, as_files, drawing_pad, tell, user_errors, work
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Translate"
@@ -196,9 +196,10 @@ def build(ctx: AppContext) -> None:
             grid = gr.Image(label="Every combination of attributes", format="png", interactive=False,
                             elem_id="translate-grid", elem_classes=["pixelated"])
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [source, target, about], api_name="translate_model")
-    ctx.demo.load(setup, picker, [source, target, about], api_name="translate_model_on_load")
-    to_pad.click(functools.partial(show_source, ctx), [picker, index, source], [pad, which],
-                 api_name="translate_test_image")
-    go.click(functools.partial(translate, ctx), [picker, kind, index, source, target, pad],
-             [gallery, grid, summary], api_name="translate")
+    picker.change(setup, picker, [source, target, about], api_name="translate_model", **work("fast"))
+    ctx.demo.load(setup, picker, [source, target, about], api_name="translate_model_on_load", **work("fast"))
+    # pictures reach Gradio as files written once (see ui.common.as_files / AppContext.save_png)
+    to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"), [picker, index, source],
+                 [pad, which], api_name="translate_test_image", **work("fast"))
+    go.click(as_files(ctx, functools.partial(translate, ctx), "translate"), [picker, kind, index, source, target, pad],
+             [gallery, grid, summary], api_name="translate", **work("fast"))
