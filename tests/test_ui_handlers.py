@@ -847,3 +847,29 @@ def test_handlers_that_return_arrays_reach_gradio_as_files(ctx):
     assert isinstance(items[0][0], str) and items[0][1] == "a" and items[1] == items[0][0]  # one file per picture
     assert isinstance(pad["background"], str) and pad["layers"] == [] and text == "text" and none is None
     assert np.array_equal(np.asarray(Image.open(items[1])), pic_)
+
+
+def test_uploads_are_checked_and_converted_at_their_own_size(ctx, tmp_path):
+    """The 4,096 px limit fires on the file itself (the pad's browser side used to shrink it
+    first), and what was done is said in terms of the original file."""
+    from ui.tabs import latent, likelihood
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000), 0).save(huge)
+    with pytest.raises(gr.Error, match="6000x6000 pixels; the limit is 4096"):
+        likelihood.upload(ctx, str(huge), ["vae-mnist"], None)
+    photo = tmp_path / "photo.jpg"
+    rgb = np.full((300, 500, 3), 230, np.uint8)
+    rgb[60:240, 230:260] = (20, 10, 40)  # a dark "1" on light paper, in colour
+    Image.fromarray(rgb).save(photo)
+    pad, text = likelihood.upload(ctx, str(photo), ["vae-mnist"], None)
+    assert "photo.jpg** (500x300, RGB)" in text and "resized 500x300 -> 28x28" in text and "inverted" in text
+    assert pic(pad["composite"]).shape[:2] == (280, 280)
+    rows, _, _ = likelihood.score(ctx, ["vae-mnist"], pad)  # the pad then scores as the file was converted
+    assert math.isfinite(rows[0][2])
+    enc_pad, _ = latent.upload(ctx, "vae-mnist", str(photo))
+    assert enc_pad["background"] == pad["background"]
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "white").save(blank)
+    with pytest.raises(gr.Error, match="is blank"):
+        likelihood.upload(ctx, str(blank), ["vae-mnist"], None)

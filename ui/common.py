@@ -393,12 +393,49 @@ class DrawingPad(gr.ImageEditor):
             raise gr.Error(f"could not read the upload as an image: {e}", print_exception=False) from None
 
 
-def drawing_pad(label: str, elem_id: str) -> DrawingPad:
+def drawing_pad(label: str, elem_id: str, uploads: bool = True) -> DrawingPad:
     """A canvas to draw a digit on (dark ink on a light canvas, turned into MNIST's white on
-    black by ui.images) that also takes uploads and pasted images."""
+    black by ui.images) that also takes pasted images and, with `uploads`, uploads. The editor
+    fits an upload into its canvas in the browser, so the server never sees the file itself:
+    tabs that score or encode pass uploads=False and offer `upload_button` instead."""
     return DrawingPad(
-        label=label, elem_id=elem_id, type="numpy", image_mode="RGBA", sources=("upload", "clipboard"),
+        label=label, elem_id=elem_id, type="numpy", image_mode="RGBA",
+        sources=("upload", "clipboard") if uploads else ("clipboard",),
         brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
         fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
     )
+
+
+def upload_button(prefix: str) -> gr.UploadButton:
+    """Upload a picture file as it is (the server checks and converts the original, see
+    `upload_to_pad`)."""
+    return gr.UploadButton("Upload a picture (PNG, JPEG, ...)", file_types=["image"], type="filepath",
+                           elem_id=f"{prefix}-upload", size="sm")
+
+
+def upload_to_pad(ctx: "AppContext", spec, path) -> tuple[dict, str]:
+    """An uploaded file -> (the pad showing it as the model will see it, what was done to it).
+
+    The original file is checked (not an image, over MAX_SIDE px on a side: refused) and
+    converted for `spec` here, on the server, so the notes speak of the file itself (its size,
+    colour, background) rather than of the browser's canvas; the result goes on the pad as an
+    exact enlargement, which the tabs reduce exactly again."""
+    from genlab.data import unit_to_uint8
+    from ui.images import open_image, to_model_input
+
+    if not path:
+        raise ImageInputError("no file uploaded")
+    name = Path(str(path)).name
+    img = open_image(path, f"upload {name}")
+    size, mode = img.size, img.mode
+    x, notes = to_model_input(path, spec, f"upload {name}")
+    pic = unit_to_uint8(x)[0]
+    k = max(1, PAD_SIZE // max(spec.height, spec.width))
+    big = pic.repeat(k, 0).repeat(k, 1)
+    rgb = np.stack([big] * 3, axis=-1) if big.ndim == 2 else big
+    file = ctx.save_png(np.ascontiguousarray(rgb), "upload")
+    text = (f"uploaded **{name}** ({size[0]}x{size[1]}, {mode}): " + ("; ".join(notes) or "used as it is")
+            + f"; on the pad {k}x enlarged")
+    tell(notes, f"upload {name} ({size[0]}x{size[1]})")
+    return {"background": file, "layers": [], "composite": file}, text

@@ -22,7 +22,7 @@ from genlab import explore, plots
 from genlab.errors import GenlabError
 from ui.catalog import seeded
 from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, drawing_pad,
-                       tell, user_errors, work)
+                       tell, upload_button, upload_to_pad, user_errors, work)
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Latent explorer"
@@ -239,6 +239,12 @@ def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None, 
     return [*_setup_outputs(ctx, key, model, st, controls), seen]
 
 
+@user_errors
+def upload(ctx: AppContext, key: str, path) -> tuple[dict, str]:
+    """An uploaded file, checked and converted at its own size for the model's data."""
+    return upload_to_pad(ctx, ctx.catalog.model(key, need="encode").data_spec, path)
+
+
 def build(ctx: AppContext) -> None:
     page: dict = {}  # components made further down, for the control widgets' own events
 
@@ -269,7 +275,9 @@ def build(ctx: AppContext) -> None:
                              elem_classes=["pixelated"], height=320)
             about = gr.Markdown(elem_id="latent-info")
             with gr.Column(visible=False, elem_id="latent-encode-group") as enc_group:
-                pad = drawing_pad("Draw or upload a picture to encode", "latent-pad")
+                pad = drawing_pad("Draw or upload a picture to encode", "latent-pad", uploads=False)
+                up = upload_button("latent")
+                uploaded = gr.Markdown(elem_id="latent-uploaded")
                 enc = gr.Button("Encode", elem_id="latent-encode")
                 seen = gr.Image(label="As the model sees it", format="png", interactive=False,
                                 elem_id="latent-seen", elem_classes=["pixelated"], height=160)
@@ -299,5 +307,6 @@ def build(ctx: AppContext) -> None:
           trigger_mode="always_last", show_progress="hidden", api_name="latent_preview", queue=False)
     gr.on([s.release for s in axes], functools.partial(render, ctx), [*common, *axes, controls], [image, about],
           trigger_mode="always_last", show_progress="hidden", api_name="latent_render", **work("fast"))
+    up.upload(functools.partial(upload, ctx), [picker, up], [pad, uploaded], api_name="latent_upload", **work("fast"))
     enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state, controls],
               [state, *axes, image, about, seen], api_name="latent_encode", **work("fast"))

@@ -24,7 +24,7 @@ from genlab.metrics.likelihood import is_mnist_like
 from genlab.model import DataSpec
 from ui.catalog import seeded
 from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, defaults_json,
-                       drawing_pad, tell, user_errors, work)
+                       drawing_pad, tell, upload_button, upload_to_pad, user_errors, work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Likelihood"
@@ -81,6 +81,12 @@ def test_image(spec: DataSpec, index) -> tuple[dict, str]:
     rgb = np.stack([big] * 3, axis=-1) if big.ndim == 2 else big
     what = f"{spec.name} test image #{i}" + (f": a **{int(labels[i])}**" if labels is not None else "")
     return {"background": rgb, "layers": [], "composite": rgb}, what
+
+
+@user_errors
+def upload(ctx: AppContext, path, keys=None, complete_key=None) -> tuple[dict, str]:
+    """An uploaded file, checked and converted at its own size for the chosen model's data."""
+    return upload_to_pad(ctx, _spec_for(ctx, keys, complete_key), path)
 
 
 @user_errors
@@ -175,7 +181,8 @@ def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed, controls: d
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            pad = drawing_pad("Draw, upload, or load a test image", "lik-pad")
+            pad = drawing_pad("Draw, upload, or load a test image", "lik-pad", uploads=False)
+            up = upload_button("lik")
             with gr.Row():
                 index = gr.Number(0, label="Test image # (the chosen model's data)", precision=0,
                                   elem_id="lik-index")
@@ -209,6 +216,8 @@ def build(ctx: AppContext) -> None:
                                 elem_id="lik-completions", elem_classes=["pixelated"])
                 caption = gr.Markdown(elem_id="lik-caption")
     defaults = defaults_json("lik-complete", "complete")
+    up.upload(functools.partial(upload, ctx), [up, pickers, ar], [pad, which], api_name="likelihood_upload",
+              **work("fast"))
     load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which], api_name="test_digit",
                **work("fast"))
     go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood",
