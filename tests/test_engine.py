@@ -227,3 +227,12 @@ def test_even_frames_keep_the_first_and_last_and_spread_evenly(length):
     gaps = [b - a for a, b in zip(kept, kept[1:])] or [0]
     ideal = (length - 1) / 40
     assert max(gaps) - min(gaps) <= max(2, 0.25 * ideal)  # evenly spaced, up to the holding stride
+
+
+def test_a_tuple_given_at_resume_is_no_change_from_the_stored_list():
+    from genlab.training.config import parse_recipe, recipe_changes
+
+    stored = parse_recipe('family = "vae"\n[model]\nhidden = [64, 64]\n', "stored")
+    given = parse_recipe('family = "vae"\n[model]\nhidden = [64, 64]\n', "given")
+    given.model["hidden"] = (64, 64)  # what --set model.hidden=[64,64] makes of it
+    assert recipe_changes(stored, given) == {}

@@ -253,5 +253,8 @@ def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple]:
                 out[f"schedule.{k}"] = v
         return out
 
-    a, b = flat(old), flat(new)
+    def plain(v):  # TOML gives lists where --set gives tuples: the same value
+        return list(v) if isinstance(v, tuple) else v
+
+    a, b = ({k: plain(v) for k, v in flat(r).items()} for r in (old, new))
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
