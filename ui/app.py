@@ -15,7 +15,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gr.Blocks() is built: no phoning home
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import signal  # noqa: E402
 import socket  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -95,6 +98,10 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
     Binds to loopback unless told otherwise and shares publicly only with share=True.
     """
     last: Exception | None = None
+    if block and threading.current_thread() is threading.main_thread():
+        # SIGTERM (a service manager, a benchmark) ends the app like Ctrl+C, so atexit still
+        # removes the scratch folder (Python's default SIGTERM skips atexit)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for _ in range(tries if port is None else 1):
         try:
             # each kind of work has its own limit (ui.common.WORK_LIMITS); anything else: one at a time
