@@ -1,0 +1,215 @@
+"""The app under load: 20 concurrent gradio_client sessions, identical and distinct requests.
+
+Starts `launch_ui.py` in a subprocess (its own process, as users get it) on a free loopback
+port with the shipped checkpoints and an empty runs folder, then:
+
+1. reference: one client asks /sample for dcgan-mnist, seed 0 and seeds 1..20 (16 samples
+   each), and keeps the bytes of every image (16 gallery PNGs + the grid) of each answer;
+2. identical: 20 clients at once, each asking seed 0 `--rounds` times (the default seed: what
+   ordinary users hit);
+3. distinct: 20 clients at once, client i asking seed i+1 `--rounds` times;
+4. cheap under heavy: 2 clients run PixelCNN step-by-step runs (the expensive kind of work)
+   while 10 clients sample dcgan-mnist; cheap calls must not wait behind the heavy ones.
+
+Every answer is checked: no error, every image a full PNG byte-identical to the single-client
+answer. Reports calls, errors, mismatches and p50/p95 latency per phase.
+
+    python experiments/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
+    python experiments/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+for _k in ("NO_PROXY", "no_proxy"):
+    os.environ[_k] = ",".join(filter(None, [os.environ.get(_k, ""), "127.0.0.1,localhost"]))
+
+ROOT = Path(__file__).resolve().parent.parent
+CHEAP = "dcgan-mnist"
+HEAVY = "pixelcnn-mnist"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(app_dir), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, str(app_dir / "launch_ui.py"), "--port", str(port), "--checkpoints",
+                             str(checkpoints), "--runs", str(runs), "--threads", "1"], cwd=app_dir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    import httpx
+
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the app exited:\n{proc.stdout.read()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the app did not start within 180 s")
+
+
+def client(url: str, folder: Path):
+    from gradio_client import Client
+
+    folder.mkdir(parents=True, exist_ok=True)  # one download folder per client: no client-side races
+    return Client(url, verbose=False, analytics_enabled=False, download_files=str(folder))
+
+
+def answer_bytes(result) -> list[bytes]:
+    """The bytes of every image in a /sample answer: gallery items, then the grid."""
+    items, grid, _ = result
+    paths = [it["image"] for it in items] + [grid]
+    return [Path(p).read_bytes() for p in paths]
+
+
+def sample(c, seed: int):
+    return c.predict(CHEAP, seed, 16, {}, api_name="/sample")
+
+
+def percentile(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+class Phase:
+    def __init__(self, name: str):
+        self.name, self.lat, self.errors, self.mismatch, self.empty, self.kinds = name, [], 0, 0, 0, {}
+        self.lock = threading.Lock()
+
+    def record(self, seconds: float | None, error: Exception | None = None, got=None, want=None):
+        with self.lock:
+            if error is not None:
+                self.errors += 1
+                k = type(error).__name__
+                self.kinds[k] = self.kinds.get(k, 0) + 1
+                return
+            self.lat.append(seconds)
+            if got is not None:
+                if any(len(b) == 0 for b in got):
+                    self.empty += 1
+                if got != want:
+                    self.mismatch += 1
+
+    def line(self) -> str:
+        n = len(self.lat) + self.errors
+        kinds = f" ({', '.join(f'{k} {v}' for k, v in self.kinds.items())})" if self.kinds else ""
+        return (f"{self.name:26s} {n:5d} {self.errors:6d}{kinds:>0} {self.mismatch:10d} {self.empty:6d} "
+                f"{percentile(self.lat, 0.5):8.2f} {percentile(self.lat, 0.95):8.2f}")
+
+
+def run_phase(phase: Phase, clients: list, work) -> None:
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5, help="requests per client per phase")
+    ap.add_argument("--app-dir", default=str(ROOT), help="checkout whose launch_ui.py is started")
+    ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    a = ap.parse_args()
+    work_dir = Path(tempfile.mkdtemp(prefix="genlab-bench-load-"))
+    proc, url = start_app(Path(a.app_dir), Path(a.checkpoints), work_dir / "runs")
+    try:
+        ref_client = client(url, work_dir / "ref")
+        want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
+        alone = []
+        for _ in range(5):
+            t = time.perf_counter()
+            sample(ref_client, 0)
+            alone.append(time.perf_counter() - t)
+        clients = [client(url, work_dir / f"c{i}") for i in range(a.clients)]
+        phases = []
+
+        def sampling(phase: Phase, seed_of):
+            def work(i, c):
+                for _ in range(a.rounds):
+                    s = seed_of(i)
+                    t = time.perf_counter()
+                    try:
+                        got = answer_bytes(sample(c, s))
+                    except Exception as e:  # noqa: BLE001 - counted and named
+                        phase.record(None, e)
+                        continue
+                    phase.record(time.perf_counter() - t, got=got, want=want[s])
+            return work
+
+        for name, seed_of in (("identical (seed 0)", lambda i: 0), ("distinct (seed i+1)", lambda i: i + 1)):
+            ph = Phase(f"{name} x{a.clients}")
+            t0 = time.perf_counter()
+            run_phase(ph, clients, sampling(ph, seed_of))
+            ph.wall = time.perf_counter() - t0
+            phases.append(ph)
+
+        # cheap calls while expensive ones run
+        heavy = Phase(f"{HEAVY} steps x2 (heavy)")
+        cheap = Phase(f"{CHEAP} sample x10 (cheap)")
+        stop = threading.Event()
+
+        def heavy_work(i, c):
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    c.predict(HEAVY, i, 4, {"every": 4}, api_name="/steps")
+                    heavy.record(time.perf_counter() - t)
+                except Exception as e:  # noqa: BLE001
+                    heavy.record(None, e)
+
+        hs = [threading.Thread(target=heavy_work, args=(i, c)) for i, c in enumerate(clients[:2])]
+        for h in hs:
+            h.start()
+        time.sleep(3)  # the heavy runs are under way
+        run_phase(cheap, clients[2:12], sampling(cheap, lambda i: i % (a.clients + 1)))
+        stop.set()
+        for h in hs:
+            h.join()
+        phases += [cheap, heavy]
+
+        print(f"\napp: {a.app_dir}  ({url}); one client alone, {CHEAP} 16 samples: "
+              f"median {statistics.median(alone):.2f} s")
+        print(f"{'phase':26s} {'calls':>5s} {'errors':>6s} {'mismatches':>10s} {'empty':>6s} "
+              f"{'p50 s':>8s} {'p95 s':>8s}")
+        for ph in phases:
+            print(ph.line())
+        bad = sum(p.errors + p.mismatch + p.empty for p in phases)
+        print(f"\n{'OK' if bad == 0 else 'FAILED'}: {bad} errors, mismatched or empty answers in all")
+        return 0 if bad == 0 else 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
