@@ -377,8 +377,15 @@ def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page):
         open_tab(page, "Step by step")
         pick(page, "steps-model", "pixelcnn-mnist")
         page.locator("#steps-button").click()  # at once: the declared controls may not be drawn yet
-        expect(page.locator("#steps-status")).to_contain_text(re.compile(r"step \d+"), timeout=60_000)
+        expect(page.locator("#steps-status")).to_contain_text(re.compile(r"step \d+|done: \d+ steps"),
+                                                              timeout=60_000)
         assert page.get_by_text(re.compile("less than minimum")).count() == 0
+    # a long run (every pixel a frame, 16 samples) to stop halfway
+    page.get_by_role("spinbutton", name="number input for every").fill("1")
+    page.get_by_role("slider", name="range slider for How many").fill("16")
+    page.wait_for_timeout(300)
+    page.locator("#steps-button").click()
+    expect(page.locator("#steps-status")).to_contain_text(re.compile(r"step \d+ ·"), timeout=60_000)
     page.locator("#steps-stop").click()
     expect(page.locator("#steps-status")).to_contain_text("stopped after", timeout=20_000)
     expect(page.locator("#steps-status")).to_contain_text("pixelcnn-mnist")
@@ -406,19 +413,17 @@ def test_one_toast_per_action(page):
     expect(toasts.first).to_contain_text("drawing:")
 
 
-def test_a_blank_pad_is_not_scored(page):
+def test_a_blank_picture_is_not_scored(page, tmp_path):
     from playwright.sync_api import expect
 
     open_tab(page, "Likelihood")
-    page.locator("#lik-load").click()  # a digit, then wiped: the pad holds a blank canvas, not nothing
-    expect(page.locator("#lik-digit")).to_contain_text("test image #0", timeout=20_000)
-    settle_pad(page, "lik-pad")
-    page.locator("#lik-pad button[aria-label='Clear canvas']").click()
-    page.wait_for_timeout(500)
-    page.locator("#lik-button").click()
-    expect(page.get_by_text(re.compile("no drawing given|is blank"))).to_be_visible(timeout=15_000)
+    page.locator("#lik-button").click()  # an untouched pad
+    expect(page.get_by_text(re.compile("no drawing given"))).to_be_visible(timeout=15_000)
+    Image.new("RGB", (200, 200), "white").save(tmp_path / "blank.png")
+    upload_file(page, "lik-upload", tmp_path / "blank.png")
+    expect(page.get_by_text(re.compile("is blank"))).to_be_visible(timeout=15_000)
     expect(page.locator("#lik-table")).not_to_contain_text("vae-mnist")  # nothing was scored
-    shot(page, "blank-pad")
+    shot(page, "blank-picture")
 
 
 def test_models_tab_is_compact_cards(page):
