@@ -236,3 +236,12 @@ def test_a_tuple_given_at_resume_is_no_change_from_the_stored_list():
     given = parse_recipe('family = "vae"\n[model]\nhidden = [64, 64]\n', "given")
     given.model["hidden"] = (64, 64)  # what --set model.hidden=[64,64] makes of it
     assert recipe_changes(stored, given) == {}
+
+
+def test_ema_leaves_non_persistent_buffers_alone():
+    net = torch.nn.Linear(2, 2)
+    net.register_buffer("derived", torch.ones(3), persistent=False)  # e.g. a resampling matrix
+    holder = torch.nn.Module()
+    holder.net = net
+    ema = EMA(holder, ("net",), decay=0.5)
+    assert "net.derived" not in ema.state_dict() and set(ema.state_dict()) <= set(holder.state_dict())

@@ -22,7 +22,8 @@ class EMA:
         self.decay = decay
         prefixes = tuple(f"{name}." for name in module_names)
         self.param_names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
-        self.buffer_names = [n for n, _ in model.named_buffers() if n.startswith(prefixes)]
+        saved = set(model.state_dict())  # non-persistent buffers (derived tensors) are not averaged or saved
+        self.buffer_names = [n for n, _ in model.named_buffers() if n.startswith(prefixes) and n in saved]
         if not self.param_names:
             raise ValueError(f"EMA: no parameters under {module_names}")
         params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
