@@ -245,3 +245,23 @@ def test_ema_leaves_non_persistent_buffers_alone():
     holder.net = net
     ema = EMA(holder, ("net",), decay=0.5)
     assert "net.derived" not in ema.state_dict() and set(ema.state_dict()) <= set(holder.state_dict())
+
+
+def test_a_stopped_run_logs_and_saves_at_the_step_it_stopped(tmp_path):
+    import threading
+
+    stop = threading.Event()
+    recipe = make_recipe("toy", steps=100, overrides=["batch_size=8", "log_every=10", "checkpoint_every=1000",
+                                                      "sample_every=1000"])
+    seen = []
+
+    def on_event(event):
+        if event["kind"] == "log":
+            seen.append(event["step"])
+
+    trainer = Trainer(recipe, tmp_path, progress=False, stop=stop, on_event=on_event)
+    trainer.model.advance = lambda step: (stop.set() if step == 13 else None) or set()  # Stop pressed at step 13
+    trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert trainer.step == 14 and load_checkpoint(tmp_path / "latest.pt")["step"] == 14
+    assert [r["step"] for r in rows] == [10, 14] and seen == [10, 14]

@@ -351,6 +351,21 @@ class Trainer:
         if self.on_event is not None:
             self.on_event(event)
 
+    def _log_point(self, t_last: float, step_last: int, bar) -> tuple[float, int]:
+        """Check and average the pending losses, write a log row, update the bar and listeners."""
+        means = self._flush()
+        now = time.perf_counter()
+        self.train_seconds += now - t_last
+        rate = (self.step - step_last) / max(now - t_last, 1e-9)
+        means["images_per_s"] = rate * self.tc.batch_size * self.dist.world_size
+        if self.log is not None:
+            self.log.write(self.step, means)
+        if bar is not None:
+            bar.set_postfix({k.split("/")[0][:4] + ":" + k.split("/")[1][:6]: f"{v:.3g}"
+                             for k, v in means.items() if k.endswith("/loss")})
+        self._emit({"kind": "log", "step": self.step, **means})
+        return now, self.step
+
     # ----- the loop -------------------------------------------------------------
     def fit(self) -> Path | None:
         tc, start_step = self.tc, self.step
@@ -380,22 +395,13 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
-                    means = self._flush()
-                    now = time.perf_counter()
-                    self.train_seconds += now - t_last
-                    rate = (self.step - step_last) / max(now - t_last, 1e-9)
-                    t_last, step_last = now, self.step
-                    means["images_per_s"] = rate * tc.batch_size * self.dist.world_size
-                    if self.log is not None:
-                        self.log.write(self.step, means)
-                    if bar is not None:
-                        bar.set_postfix({k.split("/")[0][:4] + ":" + k.split("/")[1][:6]: f"{v:.3g}"
-                                         for k, v in means.items() if k.endswith("/loss")})
-                    self._emit({"kind": "log", "step": self.step, **means})
+                    t_last, step_last = self._log_point(t_last, step_last, bar)
                 if self.step % tc.sample_every == 0:
                     self.save_samples()
                 if self.step % tc.checkpoint_every == 0:
                     self.save()
+            if self._pending:  # stopped between two log points: log the partial window at the saved step
+                t_last, step_last = self._log_point(t_last, step_last, bar)
             self.train_seconds += time.perf_counter() - t_last
             path = self.save() if self.step > start_step or not self.checkpoint_path.exists() else self.checkpoint_path
             if self.step % tc.sample_every and self.step > start_step:
