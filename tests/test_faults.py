@@ -142,3 +142,33 @@ def test_list_aligns_long_names(capsys):
     code, out, _ = cli(capsys, "list")
     rows = [line for line in out.splitlines() if line.startswith("  ") and "step" in line]
     assert code == 0 and len({row.index("step") for row in rows}) == 1
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    from genlab.errors import GenlabError
+    from genlab.training import trainer as trainer_module
+
+    recipe = make_recipe("toy", steps=2, overrides=["batch_size=8", "checkpoint_every=1", "log_every=1"])
+    run = Trainer(recipe, tmp_path, progress=False)
+    run.fit()
+    good = (tmp_path / CHECKPOINT_NAME).read_bytes()
+
+    def full(state, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", full)
+    with pytest.raises(GenlabError, match="No space left on device; the last good checkpoint .* is untouched"):
+        run.save()
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
+
+
+def test_a_missing_torchvision_set_suggests_a_command_that_exists(tmp_path):
+    from genlab.data import load_dataset
+    from genlab.errors import GenlabError
+
+    with pytest.raises(GenlabError) as missing:
+        load_dataset("fashion-mnist", root=str(tmp_path / "nothing-here"))
+    message = str(missing.value)
+    assert "--download" not in message and "torchvision.datasets.FashionMNIST(" in message and "download=True" in message
