@@ -16,6 +16,7 @@ from genlab.training.distributed import DistInfo
 from genlab.training.ema import EMA
 from genlab.training.schedules import Schedule
 from genlab.training.trainer import Trainer
+from state_checks import assert_same
 
 STAGED = ["batch_size=8", "log_every=1", "checkpoint_every=1000", "sample_every=1000", "grid_size=4"]
 
@@ -27,21 +28,6 @@ def fit(out, family="toy_staged", steps=10, resume=False, overrides=(), config=N
     return trainer
 
 
-def _same(a, b, what=""):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), what
-        for k in a:
-            _same(a[k], b[k], f"{what}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{what}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"{what} differs"
-    else:
-        assert a == b, what
-
-
 # ----- stages ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("first_leg", [3, 5, 6])  # before, at and after the stage boundary (step 5)
 def test_a_stage_change_resumes_bitwise(tmp_path, first_leg):
@@ -50,7 +36,7 @@ def test_a_stage_change_resumes_bitwise(tmp_path, first_leg):
     split = fit(tmp_path / "split", resume=True, overrides=STAGED)
     a, b = load_checkpoint(tmp_path / "whole/latest.pt"), load_checkpoint(tmp_path / "split/latest.pt")
     for key in ("model", "optimizers", "step_state", "ema", "rng"):
-        _same(a[key], b[key], key)
+        assert_same(a[key], b[key], key)
     assert a["step_state"] == {"stage": 1, "alpha": 1.0}
     assert set(a["optimizers"]) == {"critic", "generator", "refine"}  # the phase set grew at the boundary
     assert whole.step == split.step == 10
@@ -158,7 +144,7 @@ def test_batches_carry_the_data_sets_extra_tensors_and_resume_exactly():
     two = InMemoryBatches(data, 4, torch.device("cpu"), seed=99, dist=DistInfo())
     two.load_state_dict(one.state_dict())
     for _ in range(20):
-        _same(next(one), next(two))
+        assert_same(next(one), next(two))
 
 
 def test_a_family_that_only_translates_trains_on_unpaired_domains(tmp_path):

@@ -18,6 +18,7 @@ from genlab.nn.progressive import (EqualizedConv2d, EqualizedLinear, MinibatchSt
 from genlab.registry import build, model_from_state
 from genlab.training import resolve_run
 from genlab.training.trainer import Trainer
+from state_checks import assert_same
 
 SPEC16 = DataSpec(channels=1, height=16, width=16, name="toy16")  # stages 4, 8, 16
 
@@ -212,21 +213,6 @@ def fit(out, steps=12, resume=False):
     return trainer
 
 
-def _same(a, b, what=""):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), what
-        for k in a:
-            _same(a[k], b[k], f"{what}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), what
-        for x, y in zip(a, b):
-            _same(x, y, what)
-    elif isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"{what} differs"
-    else:
-        assert a == b, what
-
-
 @pytest.mark.parametrize("first_leg", [4, 10])  # in the middle of the 8 px and of the 16 px fade-in
 def test_a_run_stopped_mid_fade_in_resumes_bitwise(tmp_path, first_leg):
     whole = fit(tmp_path / "whole")
@@ -236,7 +222,7 @@ def test_a_run_stopped_mid_fade_in_resumes_bitwise(tmp_path, first_leg):
     split = fit(tmp_path / "split", resume=True)
     a, b = load_checkpoint(tmp_path / "whole/latest.pt"), load_checkpoint(tmp_path / "split/latest.pt")
     for key in ("model", "ema", "optimizers", "step_state", "rng"):
-        _same(a[key], b[key], key)
+        assert_same(a[key], b[key], key)
     assert a["step_state"] == {"stage": 2, "alpha": 0.75} and whole.step == split.step == 12
     # Loaded for sampling, the model is at the stage it reached.
     model = model_from_state(a)

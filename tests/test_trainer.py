@@ -8,6 +8,7 @@ from genlab.errors import GenlabError, TrainingDiverged
 from genlab.training import make_recipe
 from genlab.checkpoint import load_checkpoint
 from genlab.training.trainer import Trainer
+from state_checks import assert_same
 
 TINY_DCGAN = ["width=8", "latent_dim=8", "batch_size=16", "log_every=2", "sample_every=1000",
               "grid_size=4", "ema_decay=0.9"]
@@ -20,23 +21,6 @@ def run(tmp, family="dcgan", steps=10, resume=False, overrides=(), **kw):
     return trainer
 
 
-def _assert_same_tensors(a: dict, b: dict, what: str):
-    assert a.keys() == b.keys(), what
-    for k in a:
-        if isinstance(a[k], dict):
-            _assert_same_tensors(a[k], b[k], f"{what}.{k}")
-        elif isinstance(a[k], torch.Tensor):
-            assert torch.equal(a[k], b[k]), f"{what}.{k} differs"
-        elif isinstance(a[k], list):
-            for i, (x, y) in enumerate(zip(a[k], b[k])):
-                if isinstance(x, dict):
-                    _assert_same_tensors(x, y, f"{what}.{k}[{i}]")
-                else:
-                    assert x == y, f"{what}.{k}[{i}]"
-        else:
-            assert a[k] == b[k], f"{what}.{k}"
-
-
 def test_resume_gives_bitwise_identical_weights(tmp_path):
     overrides = TINY_DCGAN + ["checkpoint_every=6"]
     straight = run(tmp_path / "straight", steps=12, overrides=overrides)
@@ -45,9 +29,9 @@ def test_resume_gives_bitwise_identical_weights(tmp_path):
     a = load_checkpoint(tmp_path / "straight" / "latest.pt")
     b = load_checkpoint(tmp_path / "split" / "latest.pt")
     assert a["step"] == b["step"] == 12
-    _assert_same_tensors(a["model"], b["model"], "model")
-    _assert_same_tensors(a["ema"], b["ema"], "ema")
-    _assert_same_tensors(a["optimizers"], b["optimizers"], "optimizers")
+    assert_same(a["model"], b["model"], "model")
+    assert_same(a["ema"], b["ema"], "ema")
+    assert_same(a["optimizers"], b["optimizers"], "optimizers")
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
     assert straight.step == resumed.step == 12
 
