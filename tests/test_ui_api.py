@@ -348,3 +348,19 @@ def test_sessions_do_not_share_state(client, app_url):
         assert "nothing is training" in other.predict(api_name="/train_stop")
     finally:
         other.close()
+
+
+def test_interpolation_pads_take_uploaded_files_through_the_server(client, tmp_path):
+    """/interp_upload_a and /interp_upload_b: the file itself, checked and converted on the server."""
+    from gradio_client import handle_file
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000), 0).save(huge)
+    assert "6000x6000 pixels; the limit is 4096" in error_of(client, "vae-mnist", handle_file(str(huge)),
+                                                              api_name="/interp_upload_a")
+    rgb = np.full((300, 500, 3), 230, np.uint8)
+    rgb[60:240, 230:260] = (20, 10, 40)
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    pad, text = client.predict("vae-mnist", handle_file(str(tmp_path / "photo.jpg")), api_name="/interp_upload_b")
+    assert "photo.jpg** (500x300, RGB)" in text and "resized 500x300 -> 28x28" in text
+    assert load(pad["composite"]).shape[:2] == (280, 280)

@@ -224,12 +224,17 @@ def test_score_a_test_digit_and_see_heatmaps(page):
         expect(table).to_contain_text(text)
     maps = page.locator("#lik-heatmaps").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
     expect(maps).to_have_count(2)  # the two autoregressive models have per-pixel log-probs
+    for i in range(2):  # each caption under its heatmap, none over it
+        pic_box = maps.nth(i).locator("img").bounding_box()
+        cap_box = maps.nth(i).locator(".caption-label").bounding_box()
+        assert cap_box["y"] >= pic_box["y"] + pic_box["height"] - 1, (pic_box, cap_box)
     expect(page.get_by_role("spinbutton", name="number input for rows kept")).to_have_value("14")
     expect(page.get_by_role("spinbutton", name="number input for temperature")).to_be_visible()  # declared
     page.locator("#lik-complete").click()
     expect(page.locator("#lik-completions img")).to_be_visible(timeout=60_000)
     expect(page.locator("#lik-caption")).to_contain_text("4 completions")
     shot(page, "likelihood")
+    page.locator("#lik-heatmaps").screenshot(path=str(ARTIFACTS / "likelihood-heatmaps.png"))
 
 
 def test_a_non_image_upload_gets_a_message_and_the_app_keeps_working(page, tmp_path):
@@ -438,12 +443,60 @@ def test_models_tab_is_compact_cards(page):
     expect(card.locator("details.genlab-all-metrics table")).to_be_hidden()  # the full table on demand
     card.get_by_text(re.compile(r"all \d+ stored metrics")).click()
     expect(card.locator("details.genlab-all-metrics table")).to_be_visible()
-    for _ in range(30):  # thumbnails are drawn in the background; Refresh (or opening the tab) shows them
-        if card.locator("img.genlab-thumb").count():
-            break
-        page.locator("#models-refresh").click()
-        page.wait_for_timeout(2000)
-    expect(card.locator("img.genlab-thumb")).to_be_visible()
+    expect(card.locator("img.genlab-thumb")).to_be_visible(timeout=60_000)  # drawn in the background
     height = page.evaluate("document.querySelector('#models-cards').getBoundingClientRect().height")
     assert height < 2500, f"the Models tab is {height}px tall"
     shot(page, "models-compact")
+
+
+def test_model_thumbnails_appear_without_refresh(page, monkeypatch):
+    """Thumbnails drawn after the tab is shown replace "drawing…" by themselves."""
+    from playwright.sync_api import expect
+
+    from ui.tabs import models
+
+    draw = models._draw
+    monkeypatch.setattr(models, "_thumbs", {})  # as a fresh app: nothing drawn yet
+    monkeypatch.setattr(models, "_draw", lambda key, model: (time.sleep(1.5), draw(key, model))[1])  # slow drawing
+    page.reload()
+    open_tab(page, "Models")
+    card = page.locator("#models-cards [data-key='dcgan-mnist']")
+    expect(card).to_be_visible(timeout=20_000)
+    expect(page.locator("#models-cards .genlab-thumb.pending").first).to_be_visible()
+    shot(page, "models-drawing")
+    expect(card.locator("img.genlab-thumb")).to_be_visible(timeout=60_000)  # no Refresh, no reopening
+    expect(page.locator("#models-cards .genlab-thumb.pending")).to_have_count(0, timeout=60_000)
+    shot(page, "models-thumbnails")
+
+
+def test_interpolation_and_translate_upload_the_file_itself(page, tmp_path):
+    """The pads there take no upload in the browser; the button sends the file to the server."""
+    from playwright.sync_api import expect
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000), 0).save(huge)
+    rgb = np.full((300, 500, 3), 230, np.uint8)
+    rgb[60:240, 230:260] = (20, 10, 40)
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    open_tab(page, "Interpolation")
+    page.locator("#interp-source").get_by_text("two drawings").click()
+    expect(page.locator("#interp-a-upload")).to_be_visible()
+    upload_file(page, "interp-a-upload", huge)
+    expect(page.get_by_text(re.compile("6000x6000 pixels; the limit is 4096"))).to_be_visible(timeout=30_000)
+    upload_file(page, "interp-a-upload", tmp_path / "photo.jpg")
+    expect(page.locator("#interp-uploaded")).to_contain_text("photo.jpg (500x300, RGB)", timeout=30_000)
+    upload_file(page, "interp-b-upload", tmp_path / "photo.jpg")
+    settle_pad(page, "interp-pad-a")
+    settle_pad(page, "interp-pad-b")
+    pick(page, "interp-model", "vae-mnist")
+    page.locator("#interp-button").click()
+    expect(page.locator("#interp-caption")).to_contain_text("vae-mnist", timeout=30_000)
+    shot(page, "interp-upload")
+    open_tab(page, "Translate")
+    page.locator("#tab-translate").get_by_text("My picture (draw or upload)").click()
+    expect(page.locator("#translate-upload")).to_be_visible()
+    expect(page.locator("#translate-pad").get_by_role("button", name=re.compile("^Upload"))).to_have_count(0)
+    upload_file(page, "translate-upload", tmp_path / "photo.jpg")  # the server answers (these test
+    # checkpoints hold no translation model; tests/test_ui_translate.py converts an upload for one)
+    expect(page.get_by_text("pick a model first")).to_be_visible(timeout=30_000)
+    shot(page, "translate-upload")

@@ -3,8 +3,10 @@ the catalogue, declared controls, and every tab's handlers called as plain funct
 shipped checkpoints (see tests/ui_fixtures.py)."""
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -873,3 +875,73 @@ def test_uploads_are_checked_and_converted_at_their_own_size(ctx, tmp_path):
     Image.new("RGB", (64, 64), "white").save(blank)
     with pytest.raises(gr.Error, match="is blank"):
         likelihood.upload(ctx, str(blank), ["vae-mnist"], None)
+
+
+def _pads_and_upload_events(demo) -> tuple[dict, dict]:
+    """{pad elem_id: its sources}, {upload button elem_id: the handler of its upload event}."""
+    from ui.common import DrawingPad
+
+    blocks = demo.blocks.values()
+    pads = {b.elem_id: tuple(b.sources) for b in blocks if isinstance(b, DrawingPad)}
+    buttons = {b._id: b.elem_id for b in blocks if isinstance(b, gr.UploadButton)}
+    events = {}
+    for fn in demo.fns.values():
+        for target, name in fn.targets:
+            if name == "upload" and target in buttons:
+                events[buttons[target]] = fn.fn
+    return pads, events
+
+
+def test_every_pad_takes_uploads_through_the_server_with_one_shared_handler(ctx, ui_dirs, tmp_path):
+    """No drawing pad takes an upload in the browser (it would shrink the file into its canvas):
+    Interpolation and Translate have an "Upload a picture" button like Likelihood and the
+    Latent explorer, handled by the one `ui.common.upload_for` (limits, notes, blank images)."""
+    from ui.app import build_app
+    from ui.common import upload_for
+
+    demo = build_app(*ui_dirs)
+    pads, events = _pads_and_upload_events(demo)
+    assert set(pads) >= {"lik-pad", "latent-pad", "interp-pad-a", "interp-pad-b", "translate-pad"}
+    assert all(sources == ("clipboard",) for sources in pads.values()), pads
+    assert set(events) >= {"interp-a-upload", "interp-b-upload", "translate-upload"}
+    shared = inspect.unwrap(upload_for(ctx, "encode")).__code__
+    for button in ("interp-a-upload", "interp-b-upload", "translate-upload"):
+        assert inspect.unwrap(events[button]).__code__ is shared, button  # the same code, not a copy
+
+    photo = tmp_path / "photo.jpg"
+    rgb = np.full((300, 500, 3), 230, np.uint8)
+    rgb[60:240, 230:260] = (20, 10, 40)  # a dark "1" on light paper, in colour
+    Image.fromarray(rgb).save(photo)
+    pad, text = upload_for(ctx, "encode")("vae-mnist", str(photo))
+    assert "photo.jpg** (500x300, RGB)" in text and "resized 500x300 -> 28x28" in text
+    assert pic(pad["composite"]).shape[:2] == (280, 280)
+    from ui.tabs import interpolate
+
+    _, _, caption = interpolate.interpolate(ctx, "vae-mnist", interpolate.SOURCES[1], 0, 1, pad, pad, "slerp", 4)
+    assert "4 steps" in caption  # the uploaded pad walks as a drawing does
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000), 0).save(huge)
+    with pytest.raises(gr.Error, match="6000x6000 pixels; the limit is 4096"):
+        upload_for(ctx, "encode")("vae-mnist", str(huge))
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "white").save(blank)
+    with pytest.raises(gr.Error, match="is blank"):
+        upload_for(ctx, "encode")("vae-mnist", str(blank))
+    with pytest.raises(gr.Error, match="no 'encode' capability"):
+        upload_for(ctx, "encode")("dcgan-mnist", str(photo))
+
+
+def test_model_thumbnails_show_without_refresh(ctx, monkeypatch):
+    """Page load starts the thumbnails and switches the page's poll on; the poll shows each
+    thumbnail when it is ready and switches itself off (no Refresh, no reopening the tab)."""
+    from ui.tabs import models
+
+    monkeypatch.setattr(models, "_thumbs", {})
+    html, timer = models.live_cards(ctx)
+    assert "drawing…" in html and timer.active  # drawing in the background: the page polls
+    for _ in range(600):
+        html, timer = models.live_cards(ctx)
+        if not timer.active:
+            break
+        time.sleep(0.1)
+    assert not timer.active and "drawing…" not in html and "<img class='genlab-thumb" in html

@@ -126,3 +126,25 @@ def test_shipped_models_translate_a_test_digit_close_to_the_truth(ctx, key):
     _, _, summary = translate(ctx, key, SOURCES[0], 0, spec.domains[0], spec.domains[-1])
     got = re.search(r"L1 to the truth ([\d.]+) \(no translation: ([\d.]+)\)", summary)
     assert float(got.group(1)) < float(got.group(2))
+
+
+def test_the_upload_button_converts_the_file_itself_for_the_translation_model(ctx, tmp_path):
+    """The Translate tab's "Upload a picture" (the shared `ui.common.upload_for`): the file is
+    checked at its own size, converted for the model's data and put on the pad, which translates."""
+    from PIL import Image
+
+    from ui.common import upload_for
+    from ui.tabs.translate import SOURCES, translate
+
+    spec = spec_for("mnist-styles2")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (6000, 6000), 0).save(huge)
+    with pytest.raises(gr.Error, match="6000x6000 pixels; the limit is 4096"):
+        upload_for(ctx, "translate")("two", str(huge))
+    grey = np.zeros((300, 200), np.uint8)
+    grey[40:260, 90:110] = 255
+    Image.fromarray(grey).save(tmp_path / "one.png")
+    pad, text = upload_for(ctx, "translate")("two", str(tmp_path / "one.png"))
+    assert "one.png** (200x300, L)" in text and "grey converted to colour" in text and "resized 200x300" in text
+    items, _, summary = translate(ctx, "two", SOURCES[1], 0, spec.domains[0], spec.domains[1], pad)
+    assert len(items) == 4 and "your picture" in summary

@@ -47,6 +47,11 @@ CSS = """
 .genlab-card details { margin-top: 4px; }
 .genlab-card details table { font-size: 0.9em; }
 #sample-gallery .caption-label { display: none; }
+#lik-heatmaps .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex;
+                                flex-direction: column; overflow: visible !important; }
+#lik-heatmaps .thumbnail-item img { aspect-ratio: 1 / 1; height: auto !important; }
+#lik-heatmaps .caption-label { position: static !important; max-width: 100% !important; white-space: normal !important;
+                               opacity: 1 !important; border: none !important; font-size: 0.8em; }
 #sample-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(68px, 1fr)) !important;
                                   grid-auto-rows: auto !important; }
 #sample-gallery .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;

@@ -128,7 +128,7 @@ class AppContext:
     pickers: list[tuple[gr.Dropdown, str | None]] = field(default_factory=list)
     models_changed: list = field(default_factory=list)  # event triggers after which pickers refresh
     views: list = field(default_factory=list)  # (component, fn() -> new value) also redrawn then
-    tab_selected: list = field(default_factory=list)  # (component, fn()) redrawn when its tab is opened
+    tab_selected: list = field(default_factory=list)  # (component(s), fn()) redrawn when its tab is opened
     demo: gr.Blocks | None = None
     train_queue: object | None = None  # ui.tabs.train.TrainQueue: one training at a time for the app
 
@@ -439,3 +439,13 @@ def upload_to_pad(ctx: "AppContext", spec, path) -> tuple[dict, str]:
             + f"; on the pad {k}x enlarged")
     tell(notes, f"upload {name} ({size[0]}x{size[1]})")
     return {"background": file, "layers": [], "composite": file}, text
+
+
+def upload_for(ctx: "AppContext", need: str):
+    """The handler of an `upload_button` beside a pad, in a tab whose picker chooses one model
+    with `need`: (model key, file) -> `upload_to_pad` for that model's data (the pad's value,
+    what was done to the file). Shared by the Latent explorer, Interpolation and Translate tabs."""
+    @user_errors
+    def upload(key: str, path) -> tuple[dict, str]:
+        return upload_to_pad(ctx, ctx.catalog.model(key, need=need).data_spec, path)
+    return upload

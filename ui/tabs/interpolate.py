@@ -15,7 +15,7 @@ from genlab import explore
 from genlab.errors import GenlabError
 from genlab.gallery import save_gif
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, tell, user_errors, work
+from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Interpolation"
@@ -104,9 +104,15 @@ def build(ctx: AppContext) -> None:
                 go = gr.Button("Interpolate", variant="primary", elem_id="interp-button")
                 go_all = gr.Button("Same walk, every family", elem_id="interp-all-button")
         with gr.Column(scale=2):
-            with gr.Row(visible=False) as pads:
-                pad_a = drawing_pad("Drawing A", "interp-pad-a")
-                pad_b = drawing_pad("Drawing B", "interp-pad-b")
+            with gr.Column(visible=False) as pads:
+                with gr.Row():
+                    with gr.Column(min_width=PAD_SIZE + 40):
+                        pad_a = drawing_pad("Drawing A", "interp-pad-a", uploads=False)
+                        up_a = upload_button("interp-a")
+                    with gr.Column(min_width=PAD_SIZE + 40):
+                        pad_b = drawing_pad("Drawing B", "interp-pad-b", uploads=False)
+                        up_b = upload_button("interp-b")
+                uploaded = gr.Markdown(elem_id="interp-uploaded")
             strip = gr.Image(label="Walk", format="png", interactive=False, elem_id="interp-strip",
                              elem_classes=["pixelated"])
             caption = gr.Markdown(elem_id="interp-caption")
@@ -114,6 +120,11 @@ def build(ctx: AppContext) -> None:
             every = gr.Gallery(label="Every family", columns=1, height="auto", format="png", elem_id="interp-all",
                                elem_classes=["pixelated", "strips"], object_fit="contain", allow_preview=False)
     source.change(show_pads, source, pads, api_name="interp_source", queue=False)
+    # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
+    up_a.upload(upload_for(ctx, "encode"), [picker, up_a], [pad_a, uploaded], api_name="interp_upload_a",
+                **work("fast"))
+    up_b.upload(upload_for(ctx, "encode"), [picker, up_b], [pad_b, uploaded], api_name="interp_upload_b",
+                **work("fast"))
     inputs = [source, seed_a, seed_b, pad_a, pad_b, method, steps]
     go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate",
              **work("fast"))

@@ -22,7 +22,7 @@ from genlab import explore, plots
 from genlab.errors import GenlabError
 from ui.catalog import seeded
 from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, drawing_pad,
-                       tell, upload_button, upload_to_pad, user_errors, work)
+                       tell, upload_button, upload_for, user_errors, work)
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Latent explorer"
@@ -242,7 +242,7 @@ def encode(ctx: AppContext, key: str, basis_name: str, pad, state: dict | None, 
 @user_errors
 def upload(ctx: AppContext, key: str, path) -> tuple[dict, str]:
     """An uploaded file, checked and converted at its own size for the model's data."""
-    return upload_to_pad(ctx, ctx.catalog.model(key, need="encode").data_spec, path)
+    return upload_for(ctx, "encode")(key, path)
 
 
 def build(ctx: AppContext) -> None:

@@ -85,6 +85,7 @@ _thumbs: dict[tuple, str] = {}
 _pending: list[tuple] = []
 _lock = threading.Lock()
 _worker: threading.Thread | None = None
+POLL_S = 1.0  # while thumbnails are being drawn, the page asks for the cards this often
 
 
 def _draw(key: tuple, model) -> str:
@@ -191,12 +192,33 @@ def cards(ctx: AppContext) -> str:
     return f"<div class='genlab-cards'>{''.join(out)}</div>"
 
 
+def drawing() -> bool:
+    """Whether thumbnails are still queued or being drawn."""
+    with _lock:
+        return bool(_pending) or _worker is not None
+
+
+def live_cards(ctx: AppContext) -> tuple[str, gr.Timer]:
+    """The cards, and the page's poll switched on while thumbnails are being drawn: each is
+    shown as soon as it is ready, without Refresh (the drawing runs in its own thread, so the
+    page never waits for it)."""
+    html_ = cards(ctx)
+    return html_, gr.Timer(active="genlab-thumb pending" in html_ or drawing())
+
+
 def build(ctx: AppContext) -> None:
     refresh = gr.Button("Refresh", elem_id="models-refresh", size="sm")
     view = gr.HTML(elem_id="models-cards")
+    poll = gr.Timer(POLL_S, active=False)
     show = functools.partial(cards, ctx)
-    refresh.click(show, None, view, api_name="models", **work("fast"))
-    ctx.demo.load(show, None, view, api_name="models_on_load", **work("fast"))
+    live = functools.partial(live_cards, ctx)
+    polling = lambda: gr.Timer(active=drawing())  # noqa: E731 - on while thumbnails are being drawn
+    refresh.click(show, None, view, api_name="models", **work("fast")).then(
+        polling, None, poll, show_progress="hidden", api_name=False, queue=False)
+    # on page load: the thumbnails start drawing at once, and the poll shows them as they come
+    ctx.demo.load(show, None, view, api_name="models_on_load", **work("fast")).then(
+        polling, None, poll, show_progress="hidden", api_name=False, queue=False)
+    poll.tick(live, None, [view, poll], show_progress="hidden", api_name=False, **work("fast"))
     ctx.models_changed.append(refresh.click)
     ctx.views.append((view, show))  # redrawn whenever the catalogue changes
-    ctx.tab_selected.append((view, show))  # and when the tab is opened (thumbnails drawn meanwhile)
+    ctx.tab_selected.append(([view, poll], live))  # and when the tab is opened (thumbnails drawn meanwhile)

@@ -23,7 +23,8 @@ import torch
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
-from ui.common import PAD_SIZE, AppContext, as_files, drawing_pad, tell, user_errors, work
+from ui.common import (PAD_SIZE, AppContext, as_files, drawing_pad, tell, upload_button, upload_for, user_errors,
+                       work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Translate"
@@ -186,7 +187,8 @@ def build(ctx: AppContext) -> None:
                 index = gr.Number(0, label="Test image #", precision=0, elem_id="translate-index")
                 to_pad = gr.Button("Put it on the pad", elem_id="translate-to-pad")
             with gr.Accordion("My picture (draw or upload)", open=False):
-                pad = drawing_pad("Draw or upload", "translate-pad")
+                pad = drawing_pad("Draw, paste, or upload with the button below", "translate-pad", uploads=False)
+                up = upload_button("translate")
                 which = gr.Markdown(elem_id="translate-which")
             go = gr.Button("Translate", variant="primary", elem_id="translate-button")
         with gr.Column(scale=2):
@@ -201,5 +203,7 @@ def build(ctx: AppContext) -> None:
     # pictures reach Gradio as files written once (see ui.common.as_files / AppContext.save_png)
     to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"), [picker, index, source],
                  [pad, which], api_name="translate_test_image", **work("fast"))
+    # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
+    up.upload(upload_for(ctx, "translate"), [picker, up], [pad, which], api_name="translate_upload", **work("fast"))
     go.click(as_files(ctx, functools.partial(translate, ctx), "translate"), [picker, kind, index, source, target, pad],
              [gallery, grid, summary], api_name="translate", **work("fast"))
