@@ -54,6 +54,8 @@ dataclass (learning rates, betas) whose values come from the recipe's
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
@@ -91,9 +93,6 @@ def check_config(family: str, config) -> None:
 
     An int option is a count or a size (>= 1) unless its field says otherwise; a tuple of
     ints is a list of sizes; floats must be finite; `option(...)` metadata narrows any of these."""
-    import math
-    import typing
-
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
         value, meta, hint = getattr(config, f.name), f.metadata, hints.get(f.name)

@@ -193,3 +193,16 @@ def test_refuses_rgb_and_bad_sizes():
         build("row_lstm", {}, DataSpec(channels=3, height=8, width=8))
     with pytest.raises(Exception, match="option layers must be >= 1, got 0"):
         build("diagonal_bilstm", {"layers": 0}, DataSpec(binary=True))
+
+
+def test_training_works_after_sampling_under_inference_mode():
+    """The app scores and samples under inference_mode and may train the same family later in the process."""
+    from genlab.models.pixelrnn import diagonal_plan
+
+    diagonal_plan.cache_clear()
+    m = model("diagonal_bilstm", 5, 5, layers=1).float()
+    with torch.inference_mode():
+        m.log_prob(torch.ones(1, 1, 5, 5))  # the first call builds and caches the diagonal plan
+    (phase,) = m.train().bind_phases()
+    loss, _ = phase.loss({"image": torch.ones(2, 1, 5, 5), "label": None})
+    loss.backward()  # an inference tensor in the cached plan would raise here

@@ -218,8 +218,11 @@ def diagonal_plan(height: int, width: int):
     """
     ranges = tuple((max(0, t - width + 1), min(height, t + 1)) for t in range(height + width - 1))
     rc = [(r, t - r) for t, (lo, hi) in enumerate(ranges) for r in range(lo, hi)]
-    order = torch.tensor([[r * width + c for r, c in rc], [r * width + width - 1 - c for r, c in rc]])
-    return order, order.argsort(dim=1), ranges
+    # Cached for every later call: never an inference tensor, even when the first call comes
+    # from sampling under inference_mode (the app), or training would refuse to use it.
+    with torch.inference_mode(False):
+        order = torch.tensor([[r * width + c for r, c in rc], [r * width + width - 1 - c for r, c in rc]])
+        return order, order.argsort(dim=1), ranges
 
 
 # ----- the two LSTM layers ------------------------------------------------------------

@@ -74,7 +74,7 @@ class InMemoryBatches:
             return picks
         first = self.source[picks[0]]
         for gi in range(1, len(picks)):
-            group, local = self.groups[gi], self.streams[gi]
+            group = self.groups[gi]
             clash = self.source[picks[gi]] == first
             if clash.any():
                 perm_pos = (torch.searchsorted(group, picks[gi][clash]))  # positions inside the group

@@ -181,10 +181,7 @@ class Trainer:
         """Weights and step state were laid in before the phases were bound; now the rest."""
         for name, opt in self.optimizers.items():
             if name in state["optimizers"]:
-                opt.load_state_dict(state["optimizers"][name])
-                # The recipe may change a learning rate at resume: the new base rate wins.
-                for group in opt.param_groups:
-                    group["lr"] = self.base_lrs[name]
+                opt.load_state_dict(state["optimizers"][name])  # its stored lr is reset by the next step's schedule
         for name, scaler in self.scalers.items():
             if name in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][name])

@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 import torch
 
+from genlab.explore import even_frames
 from ui.catalog import seeded, use_threads
 from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, user_errors,
                        work)
@@ -36,11 +37,8 @@ def _picture(images: torch.Tensor) -> np.ndarray:
 
 
 def _keep(frames: list) -> list:
-    """At most MAX_KEPT frames, evenly spaced, first and last included."""
-    if len(frames) <= MAX_KEPT:
-        return frames
-    idx = np.linspace(0, len(frames) - 1, MAX_KEPT).round().astype(int)
-    return [frames[i] for i in idx]
+    """At most MAX_KEPT frames, evenly spaced, first and last included (the gallery's rule)."""
+    return even_frames(frames, MAX_KEPT)
 
 
 @user_errors
