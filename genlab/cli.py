@@ -171,16 +171,32 @@ def _cmd_plots(args) -> int:
     return 0
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help lines broken at spaces only: a data set name (mnist-styles2) stays whole."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+
+def _data_help() -> str:
+    """--data's help, from the data registry (built-in names and every `register_dataset` one)."""
+    from genlab.data import dataset_names
+
+    return "data set (default: the family's own): " + ", ".join(dataset_names())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="genlab: deep generative models on one training engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="families and shipped checkpoints").set_defaults(func=_cmd_list)
 
-    t = sub.add_parser("train", help="train a family")
+    t = sub.add_parser("train", help="train a family", formatter_class=_Formatter)
     t.add_argument("family", nargs="?", help="family name (see `list`); optional with --config")
     t.add_argument("--config", help="TOML recipe, e.g. experiments/dcgan_mnist.toml")
-    t.add_argument("--data", help="data set: mnist, mnist-binary, tv-mnist, fashion-mnist, cifar10, celeba, folder:PATH")
+    t.add_argument("--data", help=_data_help())
     t.add_argument("--data-root", help="where torchvision data sets live")
     t.add_argument("--steps", type=int)
     t.add_argument("--out", help="run folder (default runs/<family>-<data>-<time>)")

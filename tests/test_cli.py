@@ -113,3 +113,22 @@ def test_a_bad_gan_option_is_refused_before_training():
                'generator_loss="wasserstein"')
     assert r.returncode == 2 and "option generator_loss must be one of non_saturating, minimax, got 'wasserstein'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_train_help_lists_every_registered_data_set(monkeypatch):
+    """--data's help comes from the data registry: every registered set, and the two-folder form."""
+    from genlab import data
+    from genlab.cli import build_parser
+
+    r = genlab("train", "--help")
+    assert r.returncode == 0, r.stderr
+    words = set(r.stdout.replace(",", " ").split())
+    for name in ("mnist", "mnist-binary", "folder:PATH", "pair:DIR_A", "mnist-pad32", "mnist-styles2",
+                 "mnist-styles8", "shapes3d", *data.dataset_names()):
+        assert name.split(",")[0] in words, name  # whole: no name broken across lines at its hyphen
+    assert "pair:DIR_A,DIR_B" in r.stdout
+    # generated, not typed: a set registered later is listed too
+    monkeypatch.setitem(data._REGISTERED, "my-new-set", lambda *a: None)
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                 if "--data" in a.option_strings)
+    assert "my-new-set" in train.help

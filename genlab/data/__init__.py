@@ -32,7 +32,7 @@ TORCHVISION = {
     "cifar10": ("CIFAR10", 3, 32, 10),
     "celeba": ("CelebA", 3, 64, 0),
 }
-DATASET_NAMES = EMBEDDED + tuple(TORCHVISION) + ("folder:PATH",)
+DATASET_NAMES = EMBEDDED + tuple(TORCHVISION) + ("folder:PATH", "pair:DIR_A,DIR_B")
 
 
 @dataclass
