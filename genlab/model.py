@@ -27,6 +27,16 @@ and CLI look at `model.capabilities`, never at names):
                    whether it is exact or a bound
 ``pixel_log_prob`` `pixel_log_prob(x)` per-pixel nats, shape (N, H, W)
 ``translate``      `translate(x, target)`
+``views``          `latent`, and `render_views(z, azimuth=None, elevation=None,
+                   radius=None, fov=None, size=None)` -> {"colour" (N, 3, S, S) in
+                   [-1, 1], "depth" (N, 1, S, S) distance along each ray,
+                   "opacity" (N, 1, S, S) in [0, 1]} from any camera (numbers or
+                   (N,) tensors; None: the model's default view; S: `size` or
+                   the data's side); a camera it cannot render raises ValueError
+                   naming the accepted range (`check_camera(azimuth, elevation,
+                   radius, fov)`); `split(z) -> (shape code, appearance code)`,
+                   z being their concatenation; the camera's ranges and defaults
+                   are the `decode` controls of those four names
 ``sample_steps``   `sample_steps(n, generator=None, **kw)` yields intermediate
                    images (denoising steps, pixels filled in, resolutions)
 
@@ -68,6 +78,7 @@ CAPABILITY_METHODS = {
     "log_prob": "log_prob",
     "pixel_log_prob": "pixel_log_prob",
     "translate": "translate",
+    "views": "render_views",
     "sample_steps": "sample_steps",
     "complete": "complete",
 }

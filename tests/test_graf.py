@@ -173,6 +173,42 @@ def test_contract_sampling_is_seeded_and_in_range():
     assert out["depth"].shape == out["opacity"].shape == (2, 1, 16, 16)
 
 
+def _shipped_graf():
+    from genlab.registry import CHECKPOINT_DIR, load
+
+    if not (CHECKPOINT_DIR / "graf-shapes.pt").exists():
+        pytest.skip("checkpoints/graf-shapes.pt is missing")
+    return load("graf-shapes").eval()
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_views_contract(which):
+    """genlab.model's ``views``: render_views from any camera -> colour, depth, opacity; split
+    into shape and appearance codes; the camera's ranges as decode controls; bad cameras refused."""
+    m = tiny_graf().eval() if which == "tiny" else _shipped_graf()
+    assert {"views", "latent"} <= set(m.capabilities)
+    side = m.data_spec.height
+    z = m.prior(2, torch.Generator().manual_seed(0))
+    out = m.render_views(z, azimuth=torch.tensor([10.0, 200.0]), elevation=30.0, radius=None)
+    assert set(out) == {"colour", "depth", "opacity"}
+    assert out["colour"].shape == (2, 3, side, side) and out["colour"].abs().max() <= 1
+    assert out["depth"].shape == out["opacity"].shape == (2, 1, side, side)
+    assert 0 <= out["opacity"].min() and out["opacity"].max() <= 1 and not out["colour"].requires_grad
+    assert m.render_views(z[:1], size=8)["colour"].shape == (1, 3, 8, 8)
+    s, a = m.split(z)
+    assert torch.equal(torch.cat([s, a], 1), z) and s.shape[1] > 0 and a.shape[1] > 0
+    other = torch.cat([s, m.split(m.prior(2, torch.Generator().manual_seed(1)))[1]], 1)
+    swapped = m.render_views(other, azimuth=torch.tensor([10.0, 200.0]), elevation=30.0)
+    assert torch.equal(swapped["depth"], out["depth"]) and not torch.equal(swapped["colour"], out["colour"])
+    camera = {c.name: c for c in m.controls_for("decode")}
+    assert {"azimuth", "elevation", "radius", "fov"} <= set(camera)
+    lo, hi = camera["elevation"].low, camera["elevation"].high
+    with pytest.raises(ValueError, match=rf"elevation must lie in the trained range \[{lo:g}, {hi:g}\]"):
+        m.render_views(z, elevation=hi + 5)
+    with pytest.raises(ValueError, match=rf"radius\) must lie in \[{camera['radius'].low:g}, "):
+        m.render_views(z, radius=0.0)
+
+
 def test_appearance_code_cannot_move_depth():
     from genlab.models.graf import appearance_depth_change
 

@@ -278,6 +278,12 @@ class GRAF(GenerativeModel):
         res["colour"] = (res["colour"] * 2 - 1).clamp(-1, 1)
         return res
 
+    @torch.no_grad()
+    def render_views(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
+                     size: int | None = None) -> dict:
+        """The ``views`` capability (genlab.model): `render` at any camera, without gradients."""
+        return self.render(z, azimuth, elevation, radius, fov, size=size)
+
     @staticmethod
     def depth_image(out: dict, near: float | None = None, far: float | None = None) -> torch.Tensor:
         """A depth map as a 3-channel picture in [-1, 1]: near is bright, empty space black."""
