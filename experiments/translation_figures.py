@@ -1,0 +1,54 @@
+"""The translation grids of the model cards: test digits, their translations, the truth.
+
+    python experiments/translation_figures.py cyclegan-mnist --out docs/models/figures/cyclegan_translations.png
+    python experiments/translation_figures.py stargan-mnist --out docs/models/figures/stargan_translations.png
+
+Two domains (CycleGAN): rows of test digits in A, G(A), the true B; then B, F(B), the true A.
+More domains (StarGAN): for each digit (taken from domain 0), its translation into every domain,
+and below it the true renderings, so a column compares translation and truth.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from genlab.data.domains import test_pairs
+from genlab.gallery import save_grid
+from genlab.registry import load
+
+
+def translation_rows(model, digits: int) -> tuple[torch.Tensor, int]:
+    """(images to tile, images per row)."""
+    pairs, _ = test_pairs(model.data_spec)  # (D, N, C, H, W)
+    pairs = pairs[:, :digits]
+    d = pairs.shape[0]
+    if d == 2:
+        rows = []
+        for src, dst in ((0, 1), (1, 0)):
+            rows += [pairs[src], model.translate(pairs[src], dst), pairs[dst]]
+        return torch.cat(rows), digits
+    rows = []
+    for i in range(digits):
+        source = pairs[0, i:i + 1].expand(d, -1, -1, -1)
+        rows += [model.translate(source, torch.arange(d)), pairs[:, i]]
+    return torch.cat(rows), d
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--digits", type=int, default=None, help="test digits shown (default 10 for 2 domains, 4 for more)")
+    args = ap.parse_args(argv)
+    model = load(args.checkpoint)
+    digits = args.digits or (10 if model.data_spec.num_domains == 2 else 4)
+    with torch.no_grad():
+        images, per_row = translation_rows(model, digits)
+    save_grid(images, args.out, nrow=per_row)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
