@@ -1,0 +1,218 @@
+"""3-D view: move a camera around what a radiance-field model draws, for models with `views`.
+
+The latent z is a shape code and an appearance code (`model.split`): each comes from its own
+seed (the shape, or the appearance, part of the prior draw for that seed) times its own scale,
+so the shape can change while the appearance stays, and back. The camera sliders (azimuth,
+elevation, distance) take their ranges and defaults from the model's declared `decode`
+controls of those names; a move re-renders colour, depth (a colour map, near = bright) and
+opacity (grey) side by side. Also: an orbit GIF at the current elevation and distance, and
+two samples A and B with their shapes and appearances swapped.
+
+Nothing here names a family, a data set or an image size: all of it comes from the model's
+`views` contract (genlab.model) and its data spec.
+"""
+from __future__ import annotations
+
+import functools
+import time
+
+import gradio as gr
+import torch
+
+from genlab.errors import GenlabError
+from genlab.gallery import save_gif
+from genlab.model import seeded
+from ui.common import AppContext, user_errors, work
+from ui.images import display_scale, heatmap, to_picture
+
+TITLE = "3-D view"
+CAMERA = {"azimuth": "azimuth (degrees)", "elevation": "elevation (degrees)", "radius": "distance"}
+WIDEST = {"azimuth": (0, 360), "elevation": (-90, 90), "radius": (0, 100)}  # before a model sets its own
+MAX_SEED = 999
+MAX_SCALE = 1.5  # a code's scale (1 = as drawn from the prior; 0 = the mean code)
+ORBIT_FRAMES = 24
+SHOWN = 256  # about this many screen pixels per picture (nearest-neighbour enlargement)
+
+
+# ----- codes and pictures --------------------------------------------------------------------------
+def camera_controls(model) -> dict:
+    """{name: Control} of the camera's declared decode controls (the `views` contract)."""
+    declared = {c.name: c for c in model.controls_for("decode")}
+    missing = [n for n in CAMERA if n not in declared]
+    if missing:
+        raise GenlabError(f"this {model.family} model declares no decode control {', '.join(missing)}; "
+                          "the 3-D view needs its camera's ranges")
+    return {n: declared[n] for n in CAMERA}
+
+
+def _scale(value, what: str) -> float:
+    v = float(value)
+    if not 0.0 <= v <= MAX_SCALE:
+        raise ValueError(f"{what} scale must lie in [0, {MAX_SCALE}], got {value}")
+    return v
+
+
+def codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale) -> torch.Tensor:
+    """z (1, D): the shape part of the prior draw for shape_seed and the appearance part of the
+    draw for appearance_seed, each times its scale."""
+    z_s, _ = model.split(model.prior(1, generator=seeded(shape_seed)).float())
+    _, z_a = model.split(model.prior(1, generator=seeded(appearance_seed)).float())
+    return torch.cat([z_s * _scale(shape_scale, "shape"), z_a * _scale(appearance_scale, "appearance")], 1)
+
+
+def depth_picture(depth: torch.Tensor, opacity: torch.Tensor, scale: int):
+    """(picture, (near, far)) of one depth map (H, W): the object's own depth range as a colour
+    map, near bright; where the opacity is below 1/2 (empty space), black."""
+    fg = opacity > 0.5
+    near, far = (depth[fg].min().item(), depth[fg].max().item()) if fg.any() else (0.0, 0.0)
+    v = torch.where(fg, 0.15 + 0.85 * (far - depth) / max(far - near, 1e-6), torch.zeros_like(depth))
+    return heatmap(v.cpu().numpy(), scale=scale), (near, far)
+
+
+def _render(model, z: torch.Tensor, azimuth, elevation, radius) -> dict:
+    with torch.inference_mode():
+        out = model.render_views(z.to(model.device), azimuth, elevation, radius)
+    return {k: v.float().cpu() for k, v in out.items()}
+
+
+def _stem(key: str, what: str) -> str:
+    return f"view3d-{what}-{key.replace(':', '_')}"
+
+
+# ----- handlers ------------------------------------------------------------------------------------
+@user_errors
+def view(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
+         azimuth, elevation, radius) -> list:
+    """-> [colour, depth, opacity (files), a caption]. A camera the model cannot render (an
+    elevation outside its trained range, a zero distance) is refused with the accepted range."""
+    model = ctx.catalog.model(key, need="views")
+    z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
+    t0 = time.perf_counter()
+    out = _render(model, z, azimuth, elevation, radius)
+    ms = (time.perf_counter() - t0) * 1000
+    scale = display_scale(model.data_spec.height, SHOWN)
+    depth, (near, far) = depth_picture(out["depth"][0, 0], out["opacity"][0, 0], scale)
+    caption = (f"azimuth {float(azimuth):g}°, elevation {float(elevation):g}°, distance {float(radius):g} · "
+               f"shape seed {int(shape_seed)} ×{float(shape_scale):g}, appearance seed {int(appearance_seed)} "
+               f"×{float(appearance_scale):g} · depth {near:.2f}–{far:.2f} (near = bright) · "
+               f"rendered in {ms:.0f} ms")
+    return [ctx.save_png(to_picture(out["colour"], scale=scale), _stem(key, "colour")),
+            ctx.save_png(depth, _stem(key, "depth")),
+            ctx.save_png(to_picture(out["opacity"] * 2 - 1, scale=scale), _stem(key, "opacity")),
+            caption]
+
+
+@user_errors
+def setup(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale) -> list:
+    """A model is picked: the camera sliders get its ranges and default view, and it is drawn.
+    -> [azimuth, elevation, distance slider updates, about, colour, depth, opacity, caption]."""
+    if not key:
+        return [gr.update()] * 3 + ["No model with 3-D views yet: train one in the Train tab.", None, None, None, ""]
+    model = ctx.catalog.model(key, need="views")
+    cams = camera_controls(model)
+    sliders = [gr.update(minimum=c.low, maximum=c.high, step=c.step or (c.high - c.low) / 100, value=c.default,
+                         label=CAMERA[name], info=c.help or None) for name, c in cams.items()]
+    z_s, z_a = model.split(torch.zeros(1, model.latent_dim))
+    about = (f"**{key}** · {model.family} · {model.paper}  \n"
+             f"shape code {z_s.shape[1]} numbers, appearance code {z_a.shape[1]}; elevation "
+             f"{cams['elevation'].low:g}–{cams['elevation'].high:g}°, distance "
+             f"{cams['radius'].low:g}–{cams['radius'].high:g}")
+    shown = view(ctx, key, shape_seed, shape_scale, appearance_seed, appearance_scale,
+                 *[c.default for c in cams.values()])
+    return [*sliders, about, *shown]
+
+
+@user_errors
+def orbit(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
+          azimuth, elevation, radius) -> tuple[str, str]:
+    """-> (a GIF of ORBIT_FRAMES views once around, from the current azimuth, at the current
+    elevation and distance; a caption)."""
+    model = ctx.catalog.model(key, need="views")
+    z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
+    turn = float(azimuth) + 360.0 * torch.arange(ORBIT_FRAMES) / ORBIT_FRAMES
+    colour = _render(model, z.expand(ORBIT_FRAMES, -1), turn % 360.0, elevation, radius)["colour"]
+    gif = ctx.scratch_path(_stem(key, "orbit"), colour.numpy().tobytes(), ".gif")
+    if not gif.exists():  # written once, under a temporary name first (see AppContext.save_png)
+        ctx.write_atomically(gif, lambda tmp: save_gif([c[None] for c in colour], tmp, bounce=False,
+                                                       scale=display_scale(model.data_spec.height, SHOWN)))
+    return str(gif), (f"{ORBIT_FRAMES} views, {360 / ORBIT_FRAMES:g}° apart, at elevation {float(elevation):g}° "
+                      f"and distance {float(radius):g}")
+
+
+@user_errors
+def swap(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
+         azimuth, elevation, radius, seed_b) -> tuple[list, str]:
+    """Sample A (the sliders' codes) and sample B (the prior draw for seed_b), and each one's
+    shape with the other's appearance, from the current camera.
+    -> (gallery of (picture, caption), how much the swapped appearance moved the depth)."""
+    model = ctx.catalog.model(key, need="views")
+    a = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
+    b = model.prior(1, generator=seeded(seed_b)).float()
+    (s_a, a_a), (s_b, a_b) = model.split(a), model.split(b)
+    z = torch.cat([a, b, torch.cat([s_a, a_b], 1), torch.cat([s_b, a_a], 1)])
+    out = _render(model, z, azimuth, elevation, radius)
+    scale = display_scale(model.data_spec.height, SHOWN // 2)
+    names = ["A", f"B (seed {int(seed_b)})", "shape A, appearance B", "shape B, appearance A"]
+    items = [(ctx.save_png(to_picture(out["colour"][i:i + 1], scale=scale), _stem(key, "swap")), name)
+             for i, name in enumerate(names)]
+    moved = max((out["depth"][2] - out["depth"][0]).abs().max().item(),
+                (out["depth"][3] - out["depth"][1]).abs().max().item())
+    return items, (f"Each shape keeps its depth under the other's appearance: largest depth change "
+                   f"{moved:.2g} (shape A vs shape A with appearance B, and the same for B).")
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            picker = ctx.picker("views", "Model (with 3-D views)", "view3d-model")
+            about = gr.Markdown(elem_id="view3d-about")
+            with gr.Group(elem_id="view3d-camera"):
+                # physical bounds until a model is picked; then the model's own ranges (see setup)
+                camera = [gr.Slider(*WIDEST[name], value=0, label=label, elem_id=f"view3d-{name}")
+                          for name, label in CAMERA.items()]
+            with gr.Group(elem_id="view3d-shape"):
+                shape_seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="shape seed", elem_id="view3d-shape-seed")
+                shape_scale = gr.Slider(0, MAX_SCALE, value=1.0, step=0.05, label="shape scale",
+                                        info="1: as drawn from the prior; 0: the mean shape code",
+                                        elem_id="view3d-shape-scale")
+            with gr.Group(elem_id="view3d-appearance"):
+                app_seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="appearance seed",
+                                     elem_id="view3d-appearance-seed")
+                app_scale = gr.Slider(0, MAX_SCALE, value=1.0, step=0.05, label="appearance scale",
+                                      elem_id="view3d-appearance-scale")
+        with gr.Column(scale=2):
+            with gr.Row():
+                pictures = [gr.Image(label=label, format="png", interactive=False, elem_id=f"view3d-{name}",
+                                     elem_classes=["pixelated"], height=280, show_fullscreen_button=False)
+                            for name, label in (("colour", "colour"), ("depth", "depth (near = bright)"),
+                                                ("opacity", "opacity"))]
+            caption = gr.Markdown(elem_id="view3d-caption")
+            with gr.Row():
+                with gr.Column():
+                    go_orbit = gr.Button("Orbit", elem_id="view3d-orbit-button")
+                    gif = gr.Image(label="Orbit", type="filepath", interactive=False, elem_id="view3d-orbit",
+                                   height=280)
+                    orbit_caption = gr.Markdown(elem_id="view3d-orbit-caption")
+                with gr.Column():
+                    with gr.Row():
+                        seed_b = gr.Number(1, label="Sample B: seed", precision=0, minimum=0, elem_id="view3d-seed-b")
+                        go_swap = gr.Button("Swap shape and appearance with B", elem_id="view3d-swap-button")
+                    swapped = gr.Gallery(label="A, B, and swapped", columns=4, height="auto", format="png",
+                                         elem_id="view3d-swap", elem_classes=["pixelated"], allow_preview=False)
+                    swap_caption = gr.Markdown(elem_id="view3d-swap-caption")
+    code_sliders = [shape_seed, shape_scale, app_seed, app_scale]
+    inputs = [picker, *code_sliders, *camera]
+    shown = [*pictures, caption]
+    setup_fn = functools.partial(setup, ctx)
+    picker.change(setup_fn, [picker, *code_sliders], [*camera, about, *shown], api_name="view3d_model",
+                  **work("fast"))
+    ctx.demo.load(setup_fn, [picker, *code_sliders], [*camera, about, *shown], api_name="view3d_model_on_load",
+                  **work("fast"))
+    # Any slider moved: one render at the model's own size (~0.2 s on a busy CPU core), the newest
+    # value only, no spinner, no queue (a plain HTTP call starts faster than joining the queue).
+    gr.on([s.input for s in code_sliders + camera], functools.partial(view, ctx), inputs, shown,
+          trigger_mode="always_last", show_progress="hidden", queue=False, api_name="view3d")
+    go_orbit.click(functools.partial(orbit, ctx), inputs, [gif, orbit_caption], api_name="view3d_orbit",
+                   **work("fast"))
+    go_swap.click(functools.partial(swap, ctx), [*inputs, seed_b], [swapped, swap_caption], api_name="view3d_swap",
+                  **work("fast"))
