@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from genlab.errors import CheckpointError
+from genlab.manifest import verify as verify_against_manifest
 
 CHECKPOINT_NAME = "latest.pt"  # a run folder's checkpoint
 RUNS_DIR = Path("runs")  # where runs go unless told otherwise
@@ -89,6 +90,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if head != ZIP_MAGIC:  # torch.save writes a zip archive; anything else is some other file
         raise CheckpointError(f"{path} is not a genlab checkpoint (not a file written by torch.save: "
                               f"{'empty' if not head else 'it starts with ' + repr(head)})")
+    verify_against_manifest(path)  # a shipped checkpoint must be the file that was released
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
