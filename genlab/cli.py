@@ -1,4 +1,4 @@
-"""python -m genlab list | train | sample | eval | gallery | plots
+"""python -m genlab list | train | sample | eval | gallery | plots | results | manifest
 
 Every user mistake (unknown family, missing file, bad option or value) ends
 in one line naming what was wrong and what is accepted, with exit code 2.
@@ -118,6 +118,12 @@ def _cmd_eval(args) -> int:
     from genlab.metrics import evaluate
     from genlab.registry import load
 
+    if args.all or args.only:
+        return _eval_all(args)
+    if not args.checkpoint:
+        raise GenlabError("eval needs a CHECKPOINT, or --all (every shipped checkpoint)")
+    if args.redo or args.threads or args.results:
+        raise GenlabError("--redo, --threads and --results go with --all")
     model = load(args.checkpoint, device=args.device or "cpu")
     out = Path(args.out) if args.out else Path(model.checkpoint["path"]).with_suffix(".eval.json")
     try:  # before minutes of evaluation, not after
@@ -144,6 +150,52 @@ def _cmd_eval(args) -> int:
         for key in own:
             show(key, results[key])
     print(f"wrote {out}")
+    return 0
+
+
+def _eval_all(args) -> int:
+    from genlab.results import RESULTS_CSV, evaluate_all
+
+    if args.checkpoint or args.out:
+        raise GenlabError("--all scores every shipped checkpoint into --results; give no CHECKPOINT or --out "
+                          "(--only NAME[,NAME] for some of them)")
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    results = Path(args.results) if args.results else RESULTS_CSV
+    failed = evaluate_all(only, n=args.n, seed=args.seed, iwae_k=args.iwae_k, results=results, redo=args.redo,
+                          threads=args.threads, device=args.device)
+    print(f"wrote {results} and {results.with_name('RESULTS.md')}")
+    if failed:
+        print(f"genlab: error: scoring failed for {', '.join(failed)} (messages above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_results(args) -> int:
+    from genlab.results import RESULTS_CSV, read_rows, write_cards, write_readme_table, write_results_md
+
+    results = Path(args.results) if args.results else RESULTS_CSV
+    if args.cards:  # without results.csv the cards show the figures stored at release
+        print(f"wrote {len(write_cards(results))} model cards in checkpoints/")
+    if not results.is_file():
+        if args.cards and not args.readme:
+            return 0
+        raise GenlabError(f"{results} does not exist: make it with `python -m genlab eval --all`")
+    print(f"wrote {write_results_md(results, read_rows(results))}")
+    if args.readme:
+        print(f"wrote the zoo table in {write_readme_table(results)}")
+    return 0
+
+
+def _cmd_manifest(args) -> int:
+    from genlab.manifest import problems, write_manifest
+
+    if args.check:
+        found = problems(args.folder)
+        for line in found:
+            print(line)
+        print("manifest: " + (f"{len(found)} problem(s)" if found else "every checkpoint matches"))
+        return 1 if found else 0
+    print(f"wrote {write_manifest(args.folder)}")
     return 0
 
 
@@ -188,6 +240,8 @@ def _data_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from genlab.results import PROTOCOL
+
     p = _Parser(prog="genlab", description="genlab: deep generative models on one training engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -221,13 +275,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_sample)
 
     e = sub.add_parser("eval", help="FID/KID/precision/recall/coverage (and NLL where the family has it)")
-    e.add_argument("checkpoint")
-    e.add_argument("--n", type=int, default=5000, help="generated samples (the real floor uses as many train digits)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--iwae-k", type=int, default=1000, help="importance samples for bound-type log-likelihoods")
+    e.add_argument("checkpoint", nargs="?", help="a shipped name or a .pt path (or --all)")
+    e.add_argument("--n", type=int, default=PROTOCOL["n"],
+                   help="generated samples (the real floor uses as many train digits)")
+    e.add_argument("--seed", type=int, default=PROTOCOL["seed"])
+    e.add_argument("--iwae-k", type=int, default=PROTOCOL["iwae_k"],
+                   help="importance samples for bound-type log-likelihoods")
     e.add_argument("--out", help="JSON file (default: next to the checkpoint)")
     e.add_argument("--device")
+    e.add_argument("--all", action="store_true",
+                   help="every shipped checkpoint not yet scored with this protocol: rows into results.csv, RESULTS.md")
+    e.add_argument("--only", metavar="NAME[,NAME]", help="with --all: just these checkpoints (scored again)")
+    e.add_argument("--redo", action="store_true", help="with --all: score again rows that are up to date")
+    e.add_argument("--threads", type=int, help="with --all: OMP_NUM_THREADS for each evaluation")
+    e.add_argument("--results", help="with --all: the CSV to merge rows into (default results.csv in the repository)")
     e.set_defaults(func=_cmd_eval)
+
+    r = sub.add_parser("results", help="RESULTS.md (and the README zoo table, model cards) from results.csv")
+    r.add_argument("--results", help="the CSV (default results.csv in the repository)")
+    r.add_argument("--readme", action="store_true", help="rewrite the zoo table in README.md")
+    r.add_argument("--cards", action="store_true", help="write checkpoints/<name>.md for every shipped checkpoint")
+    r.set_defaults(func=_cmd_results)
+
+    m = sub.add_parser("manifest", help="record (or --check) the shipped checkpoints' sha256 in MANIFEST.json")
+    m.add_argument("--check", action="store_true", help="compare the files with the manifest; change nothing")
+    m.add_argument("--folder", help="default: the shipped checkpoints/ folder")
+    m.set_defaults(func=_cmd_manifest)
 
     g = sub.add_parser("gallery", help="static HTML gallery of samples, strips and GIFs")
     g.add_argument("checkpoints", nargs="*", help="default: every shipped checkpoint")

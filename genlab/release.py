@@ -4,7 +4,8 @@
 
 Drops optimiser and RNG state, folds the EMA weights in, stores floating
 weights as fp16, evaluates *the slimmed weights* (so the stored figures are
-those of the file users get) and writes checkpoints/<name>.pt atomically.
+those of the file users get), writes checkpoints/<name>.pt atomically, records
+its sha256 in checkpoints/MANIFEST.json and writes its card checkpoints/<name>.md.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import sys
 from genlab.errors import GenlabError
 from genlab.registry import CHECKPOINT_DIR, model_from_state
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
+from genlab.manifest import record
+from genlab.results import write_card
 
 
 def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, evaluate: bool = True,
@@ -27,6 +30,8 @@ def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, ev
         model.checkpoint = {"path": str(path)}
         slim["metrics"] = run_eval(model, n=n, seed=seed, **(eval_kwargs or {}))
     out = save_checkpoint(slim, CHECKPOINT_DIR / f"{name}.pt")
+    record(out)  # its sha256 in checkpoints/MANIFEST.json: loading checks it
+    write_card(out)  # checkpoints/<name>.md
     return out, slim.get("metrics", {})
 
 
