@@ -157,21 +157,29 @@ def pseudo_rotation(x: torch.Tensor, angle: float, a: int = 3):
     return y, m
 
 
-def undo_transform(images: torch.Tensor, shift_px=(0.0, 0.0), angle_deg: float = 0.0) -> torch.Tensor:
-    """Images rendered with an output translation of `shift_px` pixels (x, y) and rotation
-    `angle_deg`, brought back: the rotation undone band-limited, then the shift (Lanczos-3),
-    so a perfectly equivariant generator gives back its untransformed image (what the app's
-    "undo the transform" toggle shows). Uncovered borders are left at -1 (background)."""
+def undo_transform(images: torch.Tensor, shift_px=(0.0, 0.0), angle_deg: float = 0.0, with_mask: bool = False):
+    """Images rendered with an output rotation of `angle_deg` and then a translation of
+    `shift_px` pixels (x, y), as `inverse_transform` and the generators' shift_x / shift_y /
+    rotate controls make them, brought back: the shift undone first (Lanczos-3), then the
+    rotation (band-limited), so a perfectly equivariant generator gives back its untransformed
+    image (what the app's "undo the transform" toggle shows). Uncovered borders are left at -1
+    (background). with_mask: also the mask of the pixels whose filters saw only defined pixels."""
     x = images.float()
     fill = -1.0
-    if angle_deg:
-        z, m = fractional_rotation(x - fill, -math.radians(angle_deg))
-        x = z * m + fill
+    mask = torch.ones_like(x)
     h, w = x.shape[-2:]
     if shift_px[0] or shift_px[1]:
-        z, m = fractional_translation(x - fill, -shift_px[0] / w, -shift_px[1] / h)
+        z, mask = fractional_translation(x - fill, -shift_px[0] / w, -shift_px[1] / h)
         x = z + fill
-    return x.clamp(-1, 1)
+    if angle_deg:
+        n = len(x)
+        both = torch.cat([x - fill, mask]) if with_mask else x - fill  # one filter for images and mask
+        z, m = fractional_rotation(both, -math.radians(angle_deg))
+        x = z[:n] * m[:n] + fill
+        if with_mask:
+            mask = m[:n] * ((z[n:] - 1).abs() < 1e-3)  # 1 where the filter saw only defined pixels
+    x = x.clamp(-1, 1)
+    return (x, mask) if with_mask else x
 
 
 # ----- the metrics -------------------------------------------------------------------------------------
