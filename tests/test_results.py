@@ -136,3 +136,18 @@ def test_card_names_the_file_recipe_command_and_measured_figures(scored):
 def test_eval_without_checkpoint_or_all_is_one_line(capsys):
     assert main(["eval"]) == 2
     assert "eval needs a CHECKPOINT, or --all" in capsys.readouterr().err
+
+
+def test_release_records_the_manifest_and_writes_the_card(shipped_copy, tmp_path, monkeypatch):
+    from genlab import release
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(release, "CHECKPOINT_DIR", shipped)
+    run = tmp_path / "runs" / "mine" / "latest.pt"  # a run's checkpoint (a copy of a shipped one will do)
+    run.parent.mkdir(parents=True)
+    shutil.copy(shipped_copy, run)
+    out, _ = release.release(run, "mine", evaluate=False)
+    assert read_manifest(shipped)["mine.pt"]["sha256"] == sha256_of(out)
+    assert load_checkpoint(out)["family"] == "row_lstm"
+    assert sha256_of(out) in out.with_suffix(".md").read_text()
