@@ -42,6 +42,10 @@ and CLI look at `model.capabilities`, never at names):
 
 ``complete``       `complete(given, keep_rows, generator=None, **controls)`: the
                    top `keep_rows` rows of `given` kept, the rest generated
+``noise``          `T` noise levels, `add_noise(x, t, generator=None)` -> x_t
+                   (the forward process to t in 0..T-1) and `denoise(x_t, t,
+                   generator=None, **controls)` -> an image (the reverse chain
+                   from t; its controls are those declared for `denoise`)
 =================  ==========================================================
 
 Controls are declared, never guessed from signatures: each `Control` says
@@ -81,11 +85,13 @@ CAPABILITY_METHODS = {
     "views": "render_views",
     "sample_steps": "sample_steps",
     "complete": "complete",
+    "noise": "add_noise",  # with denoise and T (see the table above)
 }
 
 # What a control can apply to: drawing from scratch (`sample`), decoding a chosen
-# latent (`decode`), the step-by-step view (`sample_steps`), completion (`complete`).
-CONTROL_USES = ("sample", "decode", "steps", "complete")
+# latent (`decode`), the step-by-step view (`sample_steps`), completion (`complete`), denoising
+# a given x_t (`denoise`, the `noise` capability).
+CONTROL_USES = ("sample", "decode", "steps", "complete", "denoise")
 
 
 def option(default, *, low=None, high=None, choices=None, help: str = ""):

@@ -28,9 +28,10 @@ from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
 from ui.tabs.models import DOCS  # noqa: E402
+from ui.tabs import noising  # noqa: E402
 from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train, translate, view3d  # noqa: E402
 
-TABS = (sample, latent, interpolate, steps, view3d, likelihood, translate, train, models)
+TABS = (sample, latent, interpolate, steps, noising, view3d, likelihood, translate, train, models)
 
 CSS = """
 .pixelated img, img.pixelated { image-rendering: pixelated; }

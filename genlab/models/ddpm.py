@@ -27,7 +27,9 @@ Generation (controls, all declared):
   the given image noised afresh to that step (and by the image itself at the end).
 - ``decode(z)`` (latent capability): z = x_T flattened (latent_dim = C*H*W, prior N(0, I)),
   run through DDIM with eta = 0, a deterministic map, so slerp between two z interpolates.
-- ``add_noise(x, t)`` / ``denoise(x_t, t)``: the forward process to any t and back.
+- ``add_noise(x, t)`` / ``denoise(x_t, t)``: the forward process to any t and back (the
+  ``noise`` capability; ``denoise`` takes the sampler and class controls declared for
+  ``denoise``, label None being the unconditional model).
 
 Likelihood: ``log_prob`` is minus the variational bound L = L_T + sum_{t>0} L_{t} + L_0
 ([1] Eq. 5) in nats with the discretised Gaussian decoder over 256 levels ([1] Eq. 13),
@@ -148,12 +150,12 @@ class DDPM(GenerativeModel):
     # ----- controls -----------------------------------------------------------------------------
     def controls(self) -> list[Control]:
         c, T = self.config, self.T
-        drawing = ("sample", "steps", "complete")
+        drawing = ("sample", "steps", "complete", "denoise")
         out = [
             Control("sampler", "choice", c.sampler, choices=list(SAMPLERS), applies_to=drawing, group="sampler",
                     help="ddpm: ancestral (x0 clipped); ddim: Song et al., deterministic at eta 0"),
             Control("steps", "slider", c.default_steps, low=1, high=T, step=1,
-                    applies_to=("sample", "decode", "steps", "complete"), group="sampler",
+                    applies_to=("sample", "decode", "steps", "complete", "denoise"), group="sampler",
                     help=f"denoising steps (of T = {T}); fewer steps: a respaced chain"),
             Control("eta", "slider", 0.0, low=0.0, high=1.0, applies_to=drawing, group="sampler",
                     help="DDIM noise: 0 deterministic, 1 the DDPM posterior variance"),
@@ -163,12 +165,12 @@ class DDPM(GenerativeModel):
                     help="clip the predicted x0 to [-1, 1] at every step (the official sampler does)"),
         ]
         if self.num_classes:
-            uses = ("sample", "decode", "steps", "complete")
+            uses = ("sample", "decode", "steps", "complete", "denoise")
             out += [Control("guidance", "slider", c.guidance, low=0.0, high=8.0, applies_to=uses, group="class",
                             help="classifier-free guidance: 0 unconditional, 1 conditional, more: stronger"),
                     Control("label", "choice", None, choices=[None, *range(self.num_classes)], applies_to=uses,
                             group="class", help="class to draw (None: a random class per image; "
-                                                "decode: the unconditional model)")]
+                                                "decode and denoise: the unconditional model)")]
         out.append(Control("every", "slider", 1, low=1, high=T, step=1, applies_to=("steps",),
                            help="denoising steps between two frames of the step-by-step view"))
         return out
@@ -300,14 +302,15 @@ class DDPM(GenerativeModel):
     @torch.no_grad()
     def denoise(self, xt: torch.Tensor, t: int, generator: torch.Generator | None = None,
                 **controls) -> torch.Tensor:
-        """Run the reverse chain from x_t at index t down to an image (steps capped at t + 1)."""
+        """Run the reverse chain from x_t at index t down to an image (steps capped at t + 1).
+        Label None is the unconditional model (denoising invents no class), as in `decode`."""
         if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < self.T:
             raise ValueError(f"t must be an integer in 0..{self.T - 1}, got {t!r}")
         controls = dict(controls)
         controls["steps"] = min(int(controls.get("steps") or self.config.default_steps), t + 1)
         opts = self._options(controls, self.DRAW)
         xt = xt.to(self.device).float()
-        y = self._labels(opts["label"], len(xt), opts["guidance"], generator)
+        y = self._labels(opts["label"], len(xt), opts["guidance"], generator, draw=False)
         *_, (last, _, _) = self._loop(xt, generator, opts, y, start=t)
         return last.clamp(-1, 1)
 
