@@ -46,6 +46,9 @@ and CLI look at `model.capabilities`, never at names):
                    (the forward process to t in 0..T-1) and `denoise(x_t, t,
                    generator=None, **controls)` -> an image (the reverse chain
                    from t; its controls are those declared for `denoise`)
+``transform``      `latent`, and `decode` slider controls in the group
+                   TRANSFORM_GROUP that move the output (TRANSFORM_CONTROLS);
+                   `transform_controls()` lists them
 =================  ==========================================================
 
 Controls are declared, never guessed from signatures: each `Control` says
@@ -92,6 +95,17 @@ CAPABILITY_METHODS = {
 # latent (`decode`), the step-by-step view (`sample_steps`), completion (`complete`), denoising
 # a given x_t (`denoise`, the `noise` capability).
 CONTROL_USES = ("sample", "decode", "steps", "complete", "denoise")
+
+# A model that can move what it draws (translate or rotate its output through its own layers,
+# as an alias-free generator does) says so with `decode` slider controls in this group, named
+# from TRANSFORM_CONTROLS with these meanings; genlab.metrics.equivariance.undo_transform(images,
+# (shift_x, shift_y), rotate) undoes them. The app's Equivariance tab lists models by this.
+TRANSFORM_GROUP = "transform"
+TRANSFORM_CONTROLS = {
+    "shift_x": "move the output right by this many pixels (sub-pixel values allowed)",
+    "shift_y": "move the output down by this many pixels",
+    "rotate": "rotate the output by this many degrees, counter-clockwise about its centre (before the shift)",
+}
 
 
 def option(default, *, low=None, high=None, choices=None, help: str = ""):
@@ -257,6 +271,9 @@ class Control:
         unknown = set(self.applies_to) - set(CONTROL_USES)
         if unknown:
             raise ValueError(f"control {self.name}: applies_to {sorted(unknown)} not among {CONTROL_USES}")
+        if self.group == TRANSFORM_GROUP and (self.name not in TRANSFORM_CONTROLS or self.kind != "slider"):
+            raise ValueError(f"control {self.name}: the {TRANSFORM_GROUP!r} group holds sliders named "
+                             f"{', '.join(TRANSFORM_CONTROLS)}")
 
     def check(self, value) -> Any:
         """The value as the model takes it; ValueError naming the accepted values otherwise."""
@@ -372,6 +389,11 @@ class GenerativeModel(nn.Module):
             raise ValueError(f"unknown control use {use!r}; one of {', '.join(CONTROL_USES)}")
         return [c for c in self.controls() if use in c.applies_to]
 
+    def transform_controls(self) -> dict[str, Control]:
+        """{name: Control} of the `decode` controls that move the output (see TRANSFORM_GROUP);
+        empty for a model that cannot move what it draws."""
+        return {c.name: c for c in self.controls_for("decode") if c.group == TRANSFORM_GROUP}
+
     def check_controls(self, use: str, values: dict) -> dict:
         """Validate {name: value} for `use`: unknown names and out-of-range values are refused
         with a message naming what is accepted. Names left out (or None) stay out, so the call
@@ -408,6 +430,8 @@ class GenerativeModel(nn.Module):
         caps = {c for c, m in CAPABILITY_METHODS.items() if callable(getattr(self, m, None))}
         if type(self).sample is not GenerativeModel.sample:
             caps.add("sample")
+        if "latent" in caps and self.transform_controls():
+            caps.add("transform")
         return frozenset(caps)
 
     def preview(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

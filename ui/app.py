@@ -29,9 +29,10 @@ from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
 from ui.tabs.models import DOCS  # noqa: E402
 from ui.tabs import noising  # noqa: E402
-from ui.tabs import interpolate, latent, likelihood, models, sample, steps, train, translate, view3d  # noqa: E402
+from ui.tabs import (equivariance, interpolate, latent, likelihood, models, sample, steps, train,  # noqa: E402
+                     translate, view3d)
 
-TABS = (sample, latent, interpolate, steps, noising, view3d, likelihood, translate, train, models)
+TABS = (sample, latent, interpolate, steps, noising, view3d, likelihood, translate, equivariance, train, models)
 
 CSS = """
 .pixelated img, img.pixelated { image-rendering: pixelated; }
