@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genlab.registry import CHECKPOINT_DIR
-from ui_fixtures import one_torch_thread  # noqa: F401  (fixture)
+from ui_fixtures import one_torch_thread, shipped_catalogue  # noqa: F401  (fixture)
 
 KEY = "graf-shapes"
 CODES = (3, 1.0, 5, 1.0)  # shape seed, shape scale, appearance seed, appearance scale
@@ -25,15 +24,7 @@ def ctx(tmp_path_factory, one_torch_thread):  # noqa: F811
     from ui.catalog import Catalog
     from ui.common import AppContext
 
-    root = tmp_path_factory.mktemp("view3d")
-    ckpt, runs = root / "checkpoints", root / "runs"
-    ckpt.mkdir()
-    runs.mkdir()
-    for name in (KEY, "dcgan-mnist"):
-        if not (CHECKPOINT_DIR / f"{name}.pt").exists():
-            pytest.skip(f"shipped checkpoint {name} is missing")
-        (ckpt / f"{name}.pt").symlink_to(CHECKPOINT_DIR / f"{name}.pt")
-    c = AppContext(Catalog(ckpt, runs, threads=1))
+    c = AppContext(Catalog(*shipped_catalogue(tmp_path_factory.mktemp("view3d"), (KEY, "dcgan-mnist")), threads=1))
     yield c
     c.close()
 
@@ -137,11 +128,32 @@ def test_orbit_is_a_gif_once_around(ctx):
 def test_swap_exchanges_shape_and_appearance_between_two_samples(ctx):
     from ui.tabs.view3d import swap
 
-    items, caption = swap(ctx, KEY, *CODES, *CAMERA, 1)
-    assert [c for _, c in items] == ["A", "B (seed 1)", "shape A, appearance B", "shape B, appearance A"]
-    a, b, ab, ba = (pic(p).astype(int) for p, _ in items)
-    assert a.shape == (128, 128, 3)
-    assert np.abs(a - pic(view(ctx)[0])[::2, ::2]).max() == 0  # A is the sliders' sample
+    path, caption = swap(ctx, KEY, *CODES, *CAMERA, 1)
+    grid = pic(path).astype(int)
+    assert grid.shape == (2 * (32 + 2) * 4 + 2 * 4,) * 2 + (3,)  # 2 x 2 pictures of 32 px, 4x, 2 px apart
+    cell = lambda r, c: grid[8 + r * 136:8 + r * 136 + 128, 8 + c * 136:8 + c * 136 + 128]  # noqa: E731
+    a, ab, ba, b = cell(0, 0), cell(0, 1), cell(1, 0), cell(1, 1)
+    assert np.array_equal(a, pic(view(ctx)[0])[::2, ::2])  # A is the sliders' sample
     # the swapped ones are new pictures, not copies of A or B
     assert min(np.abs(ab - a).mean(), np.abs(ab - b).mean(), np.abs(ba - a).mean(), np.abs(ba - b).mean()) > 1
-    assert "largest depth change 0 " in caption
+    assert "rows: shape a, shape b (seed 1)" in caption.lower() and "largest depth change 0." in caption
+
+
+def test_camera_sliders_leave_the_range_check_to_the_model(ctx):
+    from ui.tabs.view3d import CameraSlider
+
+    assert CameraSlider(5, 80).preprocess(95) == 95  # not Gradio's bare "greater than maximum value 80"
+    with pytest.raises(gr.Error, match=r"elevation must lie in the trained range \[5, 80\].*got 95"):
+        view(ctx, camera=(90.0, 95.0, 4.5))
+    with pytest.raises(gr.Error, match="camera radius \\(distance\\) must be a number, got 'far'"):
+        view(ctx, camera=(90.0, 30.0, "far"))
+
+
+def test_the_tab_builds_with_its_api(ctx):
+    from ui.tabs import view3d
+
+    with gr.Blocks() as demo:
+        ctx.demo = demo
+        view3d.build(ctx)
+    names = {d.get("api_name") for d in demo.config["dependencies"]}
+    assert {"view3d", "view3d_model", "view3d_orbit", "view3d_swap"} <= names

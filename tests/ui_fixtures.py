@@ -99,15 +99,23 @@ def write_checkpoint(model: GenerativeModel, path: Path, step: int = 123, metric
     return save_checkpoint(state, path)
 
 
-def make_catalogue(root: Path) -> tuple[Path, Path]:
-    """checkpoints/: links to the shipped checkpoints above and the stand-in; runs/: one broken run."""
+def shipped_catalogue(root: Path, names) -> tuple[Path, Path]:
+    """root/checkpoints linking the named shipped checkpoints (the test is skipped where one is
+    missing) and an empty root/runs."""
     ckpt, runs = root / "checkpoints", root / "runs"
     ckpt.mkdir(parents=True)
-    for name in SHIPPED_FOR_UI:
+    runs.mkdir()
+    for name in names:
         src = registry.CHECKPOINT_DIR / f"{name}.pt"
         if not src.exists():
             pytest.skip(f"shipped checkpoint {src} is missing")
         (ckpt / src.name).symlink_to(src)
+    return ckpt, runs
+
+
+def make_catalogue(root: Path) -> tuple[Path, Path]:
+    """checkpoints/: links to the shipped checkpoints above and the stand-in; runs/: one broken run."""
+    ckpt, runs = shipped_catalogue(root, SHIPPED_FOR_UI)
     write_checkpoint(SliderBoard(SliderBoardConfig(), MNIST), ckpt / f"{STANDIN}.pt", metrics={"fid": 123.4})
     (runs / "broken").mkdir(parents=True)
     (runs / "broken" / "latest.pt").write_bytes(b"this is not a checkpoint")

@@ -34,6 +34,17 @@ ORBIT_FRAMES = 24
 SHOWN = 256  # about this many screen pixels per picture (nearest-neighbour enlargement)
 
 
+class CameraSlider(gr.Slider):
+    """A camera slider whose value reaches the handler as it was sent, so that a camera out of
+    range (typed into the slider's box, or sent by an API caller) is refused by the model's own
+    check, which names its trained range, rather than by Gradio's bare bounds check."""
+
+    is_template = True  # drawn by the Slider front end
+
+    def preprocess(self, payload):
+        return payload
+
+
 # ----- codes and pictures --------------------------------------------------------------------------
 def camera_controls(model) -> dict:
     """{name: Control} of the camera's declared decode controls (the `views` contract)."""
@@ -46,7 +57,10 @@ def camera_controls(model) -> dict:
 
 
 def _scale(value, what: str) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
     if not 0.0 <= v <= MAX_SCALE:
         raise ValueError(f"{what} scale must lie in [0, {MAX_SCALE}], got {value}")
     return v
@@ -69,6 +83,17 @@ def depth_picture(depth: torch.Tensor, opacity: torch.Tensor, scale: int):
     return heatmap(v.cpu().numpy(), scale=scale), (near, far)
 
 
+def camera_values(azimuth, elevation, radius) -> tuple[float, float, float]:
+    """The camera as numbers; the model checks their ranges (render_views)."""
+    out = []
+    for (name, label), value in zip(CAMERA.items(), (azimuth, elevation, radius)):
+        try:
+            out.append(float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"camera {name} ({label}) must be a number, got {value!r}") from None
+    return tuple(out)
+
+
 def _render(model, z: torch.Tensor, azimuth, elevation, radius) -> dict:
     with torch.inference_mode():
         out = model.render_views(z.to(model.device), azimuth, elevation, radius)
@@ -87,12 +112,13 @@ def view(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, ap
     elevation outside its trained range, a zero distance) is refused with the accepted range."""
     model = ctx.catalog.model(key, need="views")
     z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
+    azimuth, elevation, radius = camera_values(azimuth, elevation, radius)
     t0 = time.perf_counter()
     out = _render(model, z, azimuth, elevation, radius)
     ms = (time.perf_counter() - t0) * 1000
     scale = display_scale(model.data_spec.height, SHOWN)
     depth, (near, far) = depth_picture(out["depth"][0, 0], out["opacity"][0, 0], scale)
-    caption = (f"azimuth {float(azimuth):g}°, elevation {float(elevation):g}°, distance {float(radius):g} · "
+    caption = (f"azimuth {azimuth:g}°, elevation {elevation:g}°, distance {radius:g} · "
                f"shape seed {int(shape_seed)} ×{float(shape_scale):g}, appearance seed {int(appearance_seed)} "
                f"×{float(appearance_scale):g} · depth {near:.2f}–{far:.2f} (near = bright) · "
                f"rendered in {ms:.0f} ms")
@@ -129,36 +155,37 @@ def orbit(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
     elevation and distance; a caption)."""
     model = ctx.catalog.model(key, need="views")
     z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
-    turn = float(azimuth) + 360.0 * torch.arange(ORBIT_FRAMES) / ORBIT_FRAMES
+    azimuth, elevation, radius = camera_values(azimuth, elevation, radius)
+    turn = azimuth + 360.0 * torch.arange(ORBIT_FRAMES) / ORBIT_FRAMES
     colour = _render(model, z.expand(ORBIT_FRAMES, -1), turn % 360.0, elevation, radius)["colour"]
     gif = ctx.scratch_path(_stem(key, "orbit"), colour.numpy().tobytes(), ".gif")
     if not gif.exists():  # written once, under a temporary name first (see AppContext.save_png)
         ctx.write_atomically(gif, lambda tmp: save_gif([c[None] for c in colour], tmp, bounce=False,
                                                        scale=display_scale(model.data_spec.height, SHOWN)))
-    return str(gif), (f"{ORBIT_FRAMES} views, {360 / ORBIT_FRAMES:g}° apart, at elevation {float(elevation):g}° "
-                      f"and distance {float(radius):g}")
+    return str(gif), (f"{ORBIT_FRAMES} views, {360 / ORBIT_FRAMES:g}° apart, at elevation {elevation:g}° "
+                      f"and distance {radius:g}")
 
 
 @user_errors
 def swap(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
-         azimuth, elevation, radius, seed_b) -> tuple[list, str]:
-    """Sample A (the sliders' codes) and sample B (the prior draw for seed_b), and each one's
-    shape with the other's appearance, from the current camera.
-    -> (gallery of (picture, caption), how much the swapped appearance moved the depth)."""
+         azimuth, elevation, radius, seed_b) -> tuple[str, str]:
+    """Sample A (the sliders' codes) and sample B (the prior draw for seed_b), each one's shape
+    with the other's appearance, from the current camera: one 2 x 2 picture, rows shape A and B,
+    columns appearance A and B (A and B themselves on the diagonal). -> (picture, caption saying
+    how much the other appearance moved each shape's depth)."""
     model = ctx.catalog.model(key, need="views")
     a = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
     b = model.prior(1, generator=seeded(seed_b)).float()
     (s_a, a_a), (s_b, a_b) = model.split(a), model.split(b)
-    z = torch.cat([a, b, torch.cat([s_a, a_b], 1), torch.cat([s_b, a_a], 1)])
-    out = _render(model, z, azimuth, elevation, radius)
-    scale = display_scale(model.data_spec.height, SHOWN // 2)
-    names = ["A", f"B (seed {int(seed_b)})", "shape A, appearance B", "shape B, appearance A"]
-    items = [(ctx.save_png(to_picture(out["colour"][i:i + 1], scale=scale), _stem(key, "swap")), name)
-             for i, name in enumerate(names)]
-    moved = max((out["depth"][2] - out["depth"][0]).abs().max().item(),
-                (out["depth"][3] - out["depth"][1]).abs().max().item())
-    return items, (f"Each shape keeps its depth under the other's appearance: largest depth change "
-                   f"{moved:.2g} (shape A vs shape A with appearance B, and the same for B).")
+    z = torch.cat([a, torch.cat([s_a, a_b], 1), torch.cat([s_b, a_a], 1), b])
+    out = _render(model, z, *camera_values(azimuth, elevation, radius))
+    grid = to_picture(out["colour"], scale=display_scale(model.data_spec.height, SHOWN // 2), nrow=2)
+    moved = max((out["depth"][1] - out["depth"][0]).abs().max().item(),
+                (out["depth"][2] - out["depth"][3]).abs().max().item())
+    return ctx.save_png(grid, _stem(key, "swap")), (
+        f"Rows: shape A, shape B (seed {int(seed_b)}); columns: appearance A, appearance B. A and B on the "
+        f"diagonal, swapped off it. Each shape keeps its depth under the other's appearance: largest "
+        f"depth change {moved:.2g}.")
 
 
 def build(ctx: AppContext) -> None:
@@ -166,15 +193,18 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=1, min_width=320):
             picker = ctx.picker("views", "Model (with 3-D views)", "view3d-model")
             about = gr.Markdown(elem_id="view3d-about")
+            gr.Markdown("**Camera**")
             with gr.Group(elem_id="view3d-camera"):
                 # physical bounds until a model is picked; then the model's own ranges (see setup)
-                camera = [gr.Slider(*WIDEST[name], value=0, label=label, elem_id=f"view3d-{name}")
+                camera = [CameraSlider(*WIDEST[name], value=0, label=label, elem_id=f"view3d-{name}")
                           for name, label in CAMERA.items()]
+            gr.Markdown("**Shape code**")
             with gr.Group(elem_id="view3d-shape"):
                 shape_seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="shape seed", elem_id="view3d-shape-seed")
                 shape_scale = gr.Slider(0, MAX_SCALE, value=1.0, step=0.05, label="shape scale",
                                         info="1: as drawn from the prior; 0: the mean shape code",
                                         elem_id="view3d-shape-scale")
+            gr.Markdown("**Appearance code**")
             with gr.Group(elem_id="view3d-appearance"):
                 app_seed = gr.Slider(0, MAX_SEED, value=0, step=1, label="appearance seed",
                                      elem_id="view3d-appearance-seed")
@@ -183,7 +213,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             with gr.Row():
                 pictures = [gr.Image(label=label, format="png", interactive=False, elem_id=f"view3d-{name}",
-                                     elem_classes=["pixelated"], height=280, show_fullscreen_button=False)
+                                     elem_classes=["pixelated"], height=280)
                             for name, label in (("colour", "colour"), ("depth", "depth (near = bright)"),
                                                 ("opacity", "opacity"))]
             caption = gr.Markdown(elem_id="view3d-caption")
@@ -197,8 +227,9 @@ def build(ctx: AppContext) -> None:
                     with gr.Row():
                         seed_b = gr.Number(1, label="Sample B: seed", precision=0, minimum=0, elem_id="view3d-seed-b")
                         go_swap = gr.Button("Swap shape and appearance with B", elem_id="view3d-swap-button")
-                    swapped = gr.Gallery(label="A, B, and swapped", columns=4, height="auto", format="png",
-                                         elem_id="view3d-swap", elem_classes=["pixelated"], allow_preview=False)
+                    swapped = gr.Image(label="shape (rows) x appearance (columns)", format="png",
+                                       interactive=False, elem_id="view3d-swap", elem_classes=["pixelated"],
+                                       height=280)
                     swap_caption = gr.Markdown(elem_id="view3d-swap-caption")
     code_sliders = [shape_seed, shape_scale, app_seed, app_scale]
     inputs = [picker, *code_sliders, *camera]
@@ -209,9 +240,9 @@ def build(ctx: AppContext) -> None:
     ctx.demo.load(setup_fn, [picker, *code_sliders], [*camera, about, *shown], api_name="view3d_model_on_load",
                   **work("fast"))
     # Any slider moved: one render at the model's own size (~0.2 s on a busy CPU core), the newest
-    # value only, no spinner, no queue (a plain HTTP call starts faster than joining the queue).
+    # value only, no spinner. Through the queue, so that a refused camera shows its message.
     gr.on([s.input for s in code_sliders + camera], functools.partial(view, ctx), inputs, shown,
-          trigger_mode="always_last", show_progress="hidden", queue=False, api_name="view3d")
+          trigger_mode="always_last", show_progress="hidden", api_name="view3d", **work("fast"))
     go_orbit.click(functools.partial(orbit, ctx), inputs, [gif, orbit_caption], api_name="view3d_orbit",
                    **work("fast"))
     go_swap.click(functools.partial(swap, ctx), [*inputs, seed_b], [swapped, swap_caption], api_name="view3d_swap",
