@@ -54,6 +54,15 @@ CSS = """
 #lik-heatmaps .thumbnail-item img { aspect-ratio: 1 / 1; height: auto !important; }
 #lik-heatmaps .caption-label { position: static !important; max-width: 100% !important; white-space: normal !important;
                                opacity: 1 !important; border: none !important; font-size: 0.8em; }
+#translate-gallery .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex;
+                                     flex-direction: column; overflow: visible !important; }
+#translate-gallery .thumbnail-item img { aspect-ratio: 1 / 1; height: auto !important; }
+#translate-gallery .caption-label { position: static !important; max-width: 100% !important;
+                                    white-space: normal !important; opacity: 1 !important; border: none !important;
+                                    font-size: 0.8em; }
+#translate-gallery .grid-wrap { max-height: none !important; height: auto !important; min-height: 0 !important;
+                                padding-top: 30px; }
+#translate-gallery .grid-container { grid-auto-rows: auto !important; }
 #sample-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(68px, 1fr)) !important;
                                   grid-auto-rows: auto !important; }
 #sample-gallery .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;

@@ -162,6 +162,16 @@ def translate(ctx: AppContext, key: str, source_kind: str, index, source_domain,
     return items, grid, "  \n".join(lines)
 
 
+def grid_shown(ctx: AppContext, key: str) -> dict:
+    """The attribute grid is shown only for models whose domains are combinations of attributes
+    (an empty box under a two-domain model's results looked like a picture that failed to load)."""
+    try:
+        spec = ctx.catalog.model(key, need="translate").data_spec if key else None
+    except GenlabError:
+        spec = None
+    return gr.update(visible=bool(spec and spec.attributes), value=None)
+
+
 @user_errors
 def show_source(ctx: AppContext, key: str, index, source_domain) -> tuple[dict, str]:
     """Put a test image on the pad (enlarged to the canvas), so it can be edited or kept."""
@@ -196,10 +206,14 @@ def build(ctx: AppContext) -> None:
                                  format="png", elem_id="translate-gallery", elem_classes=["pixelated"])
             summary = gr.Markdown(elem_id="translate-summary")
             grid = gr.Image(label="Every combination of attributes", format="png", interactive=False,
-                            elem_id="translate-grid", elem_classes=["pixelated"])
+                            elem_id="translate-grid", elem_classes=["pixelated"],
+                            visible=grid_shown(ctx, picker.value)["visible"])
     setup = functools.partial(on_model, ctx)
     picker.change(setup, picker, [source, target, about], api_name="translate_model", **work("fast"))
     ctx.demo.load(setup, picker, [source, target, about], api_name="translate_model_on_load", **work("fast"))
+    shown = functools.partial(grid_shown, ctx)
+    picker.change(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
+    ctx.demo.load(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
     # pictures reach Gradio as files written once (see ui.common.as_files / AppContext.save_png)
     to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"), [picker, index, source],
                  [pad, which], api_name="translate_test_image", **work("fast"))
