@@ -13,26 +13,8 @@ import argparse
 
 import torch
 
-from genlab.data.domains import test_pairs
-from genlab.gallery import save_grid
+from genlab.gallery import save_grid, translation_rows
 from genlab.registry import load
-
-
-def translation_rows(model, digits: int) -> tuple[torch.Tensor, int]:
-    """(images to tile, images per row)."""
-    pairs, _ = test_pairs(model.data_spec)  # (D, N, C, H, W)
-    pairs = pairs[:, :digits]
-    d = pairs.shape[0]
-    if d == 2:
-        rows = []
-        for src, dst in ((0, 1), (1, 0)):
-            rows += [pairs[src], model.translate(pairs[src], dst), pairs[dst]]
-        return torch.cat(rows), digits
-    rows = []
-    for i in range(digits):
-        source = pairs[0, i:i + 1].expand(d, -1, -1, -1)
-        rows += [model.translate(source, torch.arange(d)), pairs[:, i]]
-    return torch.cat(rows), d
 
 
 def main(argv=None) -> int:

@@ -201,11 +201,26 @@ def _cmd_manifest(args) -> int:
 
 def _cmd_gallery(args) -> int:
     from genlab.gallery import build_gallery
+    from genlab.training.config import parse_value
 
-    path = build_gallery(args.checkpoints or None, Path(args.out), n=args.n, seed=args.seed,
+    if args.n < 1:
+        raise GenlabError(f"--n must be at least 1, got {args.n}")
+    if args.frames < 2:
+        raise GenlabError(f"--frames must be at least 2 (the first and the last), got {args.frames}")
+    controls = {}
+    for item in args.control or []:
+        name, eq, text = item.partition("=")
+        if not eq:
+            raise GenlabError(f"--control {item!r} is not NAME=VALUE")
+        controls[name.strip()] = parse_value(text.strip())
+    problems: list = []
+    path = build_gallery(args.checkpoints or None, Path(args.out), n=args.n, seed=args.seed, frames=args.frames,
+                         controls=controls, problems=problems, log=lambda line: print(line, flush=True),
                          progress=lambda i, total, name: print(f"[{i}/{total}] {name}", flush=True))
     print(f"wrote {path}")
-    return 0
+    for name, section, message in problems:
+        print(f"problem: {name}: {section}: {message}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _cmd_plots(args) -> int:
@@ -302,11 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--folder", help="default: the shipped checkpoints/ folder")
     m.set_defaults(func=_cmd_manifest)
 
-    g = sub.add_parser("gallery", help="static HTML gallery of samples, strips and GIFs")
-    g.add_argument("checkpoints", nargs="*", help="default: every shipped checkpoint")
+    g = sub.add_parser("gallery", help="static HTML gallery: an index and a page per checkpoint (open from disk)")
+    g.add_argument("checkpoints", nargs="*", help="shipped names or .pt paths (default: every shipped checkpoint)")
     g.add_argument("--out", default="gallery")
-    g.add_argument("--n", type=int, default=64)
+    g.add_argument("--n", type=int, default=36, help="samples per checkpoint (also bounds strips and GIFs)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--frames", type=int, default=25, help="frames of a step-by-step GIF (at least 2)")
+    g.add_argument("--control", action="append", metavar="NAME=VALUE",
+                   help="a control for every model that declares it (repeatable), e.g. steps=10 for a sampler")
     g.set_defaults(func=_cmd_gallery)
 
     pl = sub.add_parser("plots", help="latent maps, posterior vs prior, reconstructions, decoded manifold")

@@ -83,15 +83,19 @@ def test_corrupt_checkpoint_is_refused_by_the_cli(tmp_path):
     assert r.returncode == 2 and "bad.pt" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_gallery_writes_html_grid_strip_and_gif(tiny_checkpoint, tmp_path):
-    r = genlab("gallery", tiny_checkpoint, "--out", tmp_path / "g", "--n", 4)
+def test_gallery_writes_an_index_and_a_page_per_checkpoint(tiny_checkpoint, tmp_path):
+    r = genlab("gallery", tiny_checkpoint, "--out", tmp_path / "g", "--n", 4, "--frames", 4)
     assert r.returncode == 0, r.stderr
-    names = {p.name for p in (tmp_path / "g").iterdir()}
-    assert {"index.html", "latest_samples.png", "latest_interpolation.png", "latest_interpolation.gif"} <= names
-    html = (tmp_path / "g" / "index.html").read_text()
-    assert 'src="latest_interpolation.gif"' in html
+    out = tmp_path / "g"
+    stem = tiny_checkpoint.parent.name  # a run's latest.pt is named after its folder
+    assert {"index.html", f"{stem}.html"} <= {p.name for p in out.iterdir()}
+    pictures = {p.name for p in (out / stem).iterdir()}
+    assert {"samples.png", "thumb.png", "interpolation.png", "interpolation.gif"} <= pictures
+    assert f'href=\'{stem}.html\'' in (out / "index.html").read_text()
+    assert f"src='{stem}/interpolation.gif'" in (out / f"{stem}.html").read_text()
+    assert f"[1/1] {tiny_checkpoint}" in r.stdout and "interpolation" in r.stdout
     from PIL import Image
-    gif = Image.open(tmp_path / "g" / "latest_interpolation.gif")
+    gif = Image.open(out / stem / "interpolation.gif")
     assert gif.n_frames > 5
 
 
