@@ -3,7 +3,7 @@ checkpoint whose sections follow the model's capabilities, every picture on disk
 and the pages opened from file:// in Chromium with every image loaded and no request leaving the machine.
 
 Built once per module, small: shipped vae2d-mnist (latent, encode), cyclegan-mnist (translate only),
-ddpm-mnist (sample_steps, 3 sampler steps) and an untrained alias_free model (transform controls)
+ddpm-mnist (sample_steps, 3 sampler steps), infogan-mnist (controls in the group "codes") and an untrained alias_free model (transform controls)
 saved with a metrics.jsonl beside it, as a run folder has. (The CLI's own gallery test is in test_cli.py.)
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--host-resolver-rules=MAP * ~NOTFOUND"]
-SHIPPED = ("vae2d-mnist", "cyclegan-mnist", "ddpm-mnist")
+SHIPPED = ("vae2d-mnist", "cyclegan-mnist", "ddpm-mnist", "infogan-mnist")
 
 
 class _Refs(HTMLParser):
@@ -85,7 +85,7 @@ def gallery(tmp_path_factory, alias_free_run):
 def test_every_page_is_linked_and_every_picture_is_a_local_file(gallery):
     out, problems, _ = gallery
     assert problems == []
-    pages = ["vae2d-mnist.html", "cyclegan-mnist.html", "ddpm-mnist.html", "alias_free-run0.html"]
+    pages = [f"{name}.html" for name in SHIPPED] + ["alias_free-run0.html"]
     index = refs(out / "index.html")
     assert set(pages) <= set(index.href)
     for page in [out / "index.html", *(out / p for p in pages)]:
@@ -101,10 +101,11 @@ def test_every_page_is_linked_and_every_picture_is_a_local_file(gallery):
 def test_sections_follow_capabilities(gallery):
     out = gallery[0]
     sections = {p: refs(out / f"{p}.html").sections
-                for p in ("vae2d-mnist", "cyclegan-mnist", "ddpm-mnist", "alias_free-run0")}
+                for p in (*SHIPPED, "alias_free-run0")}
     assert sections["vae2d-mnist"] == ["samples", "interpolation", "training", "card"]
     assert sections["cyclegan-mnist"] == ["samples", "translation", "training", "card"]
     assert sections["ddpm-mnist"] == ["samples", "interpolation", "steps", "training", "card"]
+    assert sections["infogan-mnist"] == ["samples", "interpolation", "codes", "training", "card"]
     assert sections["alias_free-run0"] == ["samples", "interpolation", "equivariance", "training", "card"]
     srcs = refs(out / "alias_free-run0.html").src
     assert {f"alias_free-run0/equivariance_{k}.png" for k in ("shift_x", "shift_y", "rotate")} <= set(srcs)
@@ -176,7 +177,7 @@ def test_the_gallery_opens_from_disk_in_chromium(gallery):
                 return len(sizes)
 
             page.goto((out / "index.html").as_uri())
-            assert all_images_loaded() == 4  # a thumbnail per checkpoint
+            assert all_images_loaded() == 5  # a thumbnail per checkpoint
             page.screenshot(path=str(ARTIFACTS / "gallery-index.png"), full_page=True)
             page.locator("h3 a", has_text="ddpm-mnist").click()
             page.wait_for_url("**/ddpm-mnist.html")
@@ -186,6 +187,8 @@ def test_the_gallery_opens_from_disk_in_chromium(gallery):
             page.goto((out / "alias_free-run0.html").as_uri())
             all_images_loaded()
             page.screenshot(path=str(ARTIFACTS / "gallery-alias_free.png"), full_page=True)
+            page.goto((out / "infogan-mnist.html").as_uri())
+            all_images_loaded()
             page.goto((out / "cyclegan-mnist.html").as_uri())
             all_images_loaded()
             page.locator("#card").scroll_into_view_if_needed()
