@@ -67,21 +67,28 @@ def hand_loop(steps: int, batch_size: int, device: torch.device, precision: str)
     return steps * batch_size / (time.perf_counter() - t)
 
 
-def trainer_loop(steps: int, batch_size: int, device: torch.device, precision: str) -> float:
+def trainer_loop(steps: int, batch_size: int | None, device: torch.device, precision: str | None,
+                 family: str = "dcgan", config: str | None = None, warmup: int = 5, extra=()) -> float:
+    """Images/s of `steps` steps through the trainer after `warmup` untimed ones: DCGAN's defaults,
+    or another family or recipe file (batch_size, precision None: the recipe's; `extra`: more overrides).
+    An image is one row of the batch (a translation batch holds batch_size images of every domain)."""
     with tempfile.TemporaryDirectory() as out:
-        overrides = [f"batch_size={batch_size}", f'device="{device}"', f'precision="{precision}"',
-                     "log_every=100", f"checkpoint_every={10 ** 9}", f"sample_every={10 ** 9}"]
-        recipe = make_recipe("dcgan", steps=5, overrides=overrides)
+        overrides = [f'device="{device}"', "log_every=100", f"checkpoint_every={10 ** 9}", f"sample_every={10 ** 9}",
+                     *([f"batch_size={batch_size}"] if batch_size else []),
+                     *([f'precision="{precision}"'] if precision else []), *extra]
+        recipe = make_recipe(None if config else family, config=config, steps=warmup, overrides=overrides)
         trainer = Trainer(recipe, out, progress=False)
+        trainer.save_samples = lambda: None  # no sample grids (an autoregressive one takes long)
         trainer.fit()  # warm-up (and the final checkpoint write, outside the timing)
-        trainer.tc.steps = 5 + steps
+        images = len(next(trainer.batches)["image"])
+        trainer.tc.steps = warmup + steps
         # Time the loop itself: what every step pays. The one checkpoint at the end is excluded.
         trainer.save = lambda: None
         _sync(device)
         t = time.perf_counter()
         trainer.fit()
         _sync(device)
-        return steps * batch_size / (time.perf_counter() - t)
+        return steps * images / (time.perf_counter() - t)
 
 
 def _sync(device):
