@@ -113,7 +113,7 @@ def translation_rows(model, digits: int) -> tuple[torch.Tensor, int]:
     Two domains (CycleGAN): rows of test digits in A, G(A), the true B; then B, F(B), the true A.
     More domains (StarGAN): for each digit (taken from domain 0), its translation into every
     domain, and below it the true renderings, so a column compares translation and truth."""
-    from genlab.data.domains import test_pairs
+    from genlab.data.domains import domain_bits, test_pairs
 
     pairs, _ = test_pairs(model.data_spec)  # (D, N, C, H, W)
     pairs = pairs[:, :digits]
@@ -123,10 +123,11 @@ def translation_rows(model, digits: int) -> tuple[torch.Tensor, int]:
         for src, dst in ((0, 1), (1, 0)):
             rows += [pairs[src], model.translate(pairs[src], dst), pairs[dst]]
         return torch.cat(rows), digits
+    targets = torch.tensor(domain_bits(model.data_spec), dtype=torch.float32)  # one attribute vector per domain
     rows = []
     for i in range(digits):
         source = pairs[0, i:i + 1].expand(d, -1, -1, -1)
-        rows += [model.translate(source, torch.arange(d)), pairs[:, i]]
+        rows += [model.translate(source, targets), pairs[:, i]]
     return torch.cat(rows), d
 
 
