@@ -11,7 +11,10 @@ The grid has one row per categorical code (ordered by matched digit) and columns
 c = -2 .. 2 (the middle five are the training range), one panel per continuous
 code, with one fixed noise vector, so only the codes change.
 
-`--store` writes the figures into the checkpoint's metrics (rewritten atomically).
+`--store` writes the figures into the checkpoint's metrics (rewritten atomically; a shipped
+checkpoint's sha256 is recorded anew in its folder's MANIFEST.json). Among them is
+`code_digits`, each code's matched digit and the share of its samples read as it, which the
+app shows as the labels of `digit_code` ("3 → draws 7 (94%)").
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 
 from genlab.gallery import make_grid, to_pil
-from genlab.metrics.codes import code_report, purity
+from genlab.metrics.codes import code_digits, code_report, purity
 from genlab.registry import load
 
 
@@ -70,7 +73,8 @@ def main(argv=None) -> int:
     print(f"  generated digits   accuracy {gen_acc:.3f}  (purity {purity(gen):.3f})")
     print(f"  real test digits   accuracy {real_acc:.3f}  (paper: 0.95; purity {purity(real):.3f}; "
           f"label-free matching {label_free:.3f})")
-    print("  code -> digit      " + "  ".join(f"{k}->{d}" for k, d in enumerate(mapping)))
+    print("  code -> digit      " + "  ".join(f"{k}->{d} ({s:.0%})" for k, (d, s) in
+                                                enumerate(code_digits(gen, mapping))))
     print("  generated counts (rows: codes, columns: classifier's digit 0..9)")
     for k, row in enumerate(gen):
         print(f"    code {k}: " + " ".join(f"{v:4d}" for v in row))
@@ -82,10 +86,13 @@ def main(argv=None) -> int:
         print(f"  grid: {code_grid(model, np.argsort(mapping), args.grid, seed=args.seed)}")
     if args.store:
         from genlab.checkpoint import load_checkpoint, save_checkpoint
+        from genlab.manifest import read_manifest, record
 
         state = load_checkpoint(args.checkpoint)
         state["metrics"] = {**state.get("metrics", {}), **figures}
-        save_checkpoint(state, args.checkpoint)
+        path = save_checkpoint(state, args.checkpoint)
+        if read_manifest(path.parent) is not None:  # a shipped folder: its new sha256, or loading refuses it
+            record(path)
         print(f"  stored in {args.checkpoint}")
     print(json.dumps(figures))
     return 0

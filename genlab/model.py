@@ -252,6 +252,8 @@ class Control:
     prior draw, so it applies to `sample` but not to `decode` of a chosen z; an
     InfoGAN code applies to both. `group` gathers related controls (GRAF: "shape
     code", "appearance code", "camera") so the app lays them out together.
+    `choice_labels` ({value: text}) is what the app shows for a choice's values
+    (InfoGAN: "3 → draws 7 (94%)"); the value passed to the model stays the choice.
     """
 
     name: str
@@ -264,6 +266,7 @@ class Control:
     applies_to: tuple[str, ...] = ("sample",)
     group: str = ""
     step: float | None = None  # slider resolution; None: (high - low) / 100; 1 for integer sliders
+    choice_labels: dict[Any, str] = field(default_factory=dict)  # display text of some choices
 
     def __post_init__(self):
         if self.kind not in ("choice", "slider"):
@@ -271,9 +274,16 @@ class Control:
         unknown = set(self.applies_to) - set(CONTROL_USES)
         if unknown:
             raise ValueError(f"control {self.name}: applies_to {sorted(unknown)} not among {CONTROL_USES}")
+        stray = [v for v in self.choice_labels if v not in self.choices]
+        if stray:
+            raise ValueError(f"control {self.name}: choice_labels name {stray}, which are not among its choices")
         if self.group == TRANSFORM_GROUP and (self.name not in TRANSFORM_CONTROLS or self.kind != "slider"):
             raise ValueError(f"control {self.name}: the {TRANSFORM_GROUP!r} group holds sliders named "
                              f"{', '.join(TRANSFORM_CONTROLS)}")
+
+    def choice_label(self, value) -> str:
+        """What the app shows for one of the choices: its label, else the value itself."""
+        return self.choice_labels.get(value, str(value))
 
     def check(self, value) -> Any:
         """The value as the model takes it; ValueError naming the accepted values otherwise."""

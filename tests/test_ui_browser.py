@@ -329,7 +329,7 @@ def test_declared_decode_controls_move_the_latent_image(page):
     box.get_by_role("slider", name="range slider for code_1").fill("1.8")  # input: the light preview
     expect(page.locator("#latent-image img")).not_to_have_attribute("src", before, timeout=10_000)
     page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 28", timeout=10_000)
-    pick(page, "latent-control-digit-code", "7")  # a choice: the full render
+    pick(page, "latent-control-digit-code", "7 → ")  # a choice ("7 → draws 3 (74%)"): the full render
     page.wait_for_function("document.querySelector('#latent-image img').naturalWidth === 280", timeout=10_000)
     shot(page, "latent-codes")
     assert page.external == [], page.external

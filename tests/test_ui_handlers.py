@@ -303,7 +303,8 @@ def test_widgets_are_built_for_every_control_laid_out_by_group(ctx):
     assert [box(w) for w in six] == ["shape code"] * 3 + ["camera"] * 3  # a titled box per group
     assert [type(w).__name__ for w in codes] == ["Slider", "Dropdown", "Slider", "Slider"]
     assert [box(w) for w in codes] == [None, "codes", "codes", "codes"]  # truncation is in no group
-    assert codes[1].choices == [(c, c) for c in ["random", *map(str, range(10))]] and codes[2].step == 0.04
+    assert [v for _, v in codes[1].choices] == ["random", *map(str, range(10))] and codes[2].step == 0.04
+    assert codes[1].choices[4][0].startswith("3 → draws ")  # the model's label; the value stays the code
 
 
 # ----- tab handlers -------------------------------------------------------------------------------

@@ -300,8 +300,9 @@ def control_widget(control: Control, prefix: str, value=None):
         step = c.step if c.step is not None else (c.high - c.low) / 100
         return gr.Slider(c.low, c.high, value=value, step=step, label=c.name, info=c.help or None,
                          elem_id=elem_id, elem_classes=["genlab-control"], interactive=True)
-    return gr.Dropdown(choices=[str(v) for v in c.choices], value=value, label=c.name, info=c.help or None,
-                       elem_id=elem_id, elem_classes=["genlab-control"], interactive=True)
+    # (label, value): the page shows the model's label for a choice and sends the choice itself
+    return gr.Dropdown(choices=[(c.choice_label(v), str(v)) for v in c.choices], value=value, label=c.name,
+                       info=c.help or None, elem_id=elem_id, elem_classes=["genlab-control"], interactive=True)
 
 
 def control_widgets(controls: list[Control], prefix: str) -> list:

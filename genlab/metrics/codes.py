@@ -14,6 +14,9 @@ code x digit count matrix, scipy's linear_sum_assignment):
   (a) matched on those labels (the usual clustering accuracy) and (b) with the
   matching learnt from the generated digits alone, so no label is used at all.
 
+Each code's matched digit and the share of its generated digits read as that digit
+(`code_digits`, stored as "digit:share" per code) label the code in the app.
+
 A many-to-one "purity" (each code takes its majority digit) is reported too: when
 it is much higher than the one-to-one accuracy, two digits share a code (InfoGAN
 often merges 4/9 or 3/5) and some code holds the leftovers.
@@ -58,6 +61,22 @@ def confusion(codes: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 def purity(counts: np.ndarray) -> float:
     """Many-to-one accuracy: each code takes its majority digit."""
     return counts.max(1).sum() / counts.sum()
+
+
+def code_digits(counts: np.ndarray, mapping: np.ndarray) -> list[tuple[int, float]]:
+    """(matched digit, share of the code's digits the classifier reads as it) for each code."""
+    shares = counts[np.arange(len(mapping)), mapping] / counts.sum(1).clip(min=1)
+    return [(int(d), round(float(s), 3)) for d, s in zip(mapping, shares)]
+
+
+def format_code_digits(pairs: list[tuple[int, float]]) -> str:
+    """The stored form (a short string, as checkpoint metrics keep): "9:0.94 5:0.91 ..."."""
+    return " ".join(f"{d}:{s:.3f}" for d, s in pairs)
+
+
+def parse_code_digits(text: str) -> list[tuple[int, float]]:
+    """Inverse of format_code_digits."""
+    return [(int(d), float(s)) for d, s in (item.split(":") for item in text.split())]
 
 
 @torch.no_grad()
@@ -142,6 +161,7 @@ class CodeReport:
                 "code_accuracy_real_label_free": round(self.accuracy_real_label_free, 4),
                 "code_purity_real": round(float(purity(self.real)), 4),
                 "code_to_digit": [int(d) for d in self.mapping],
+                "code_digits": format_code_digits(code_digits(self.generated, self.mapping)),
                 **self.continuous}
 
 

@@ -169,15 +169,31 @@ class InfoGAN(AdversarialModel):
     def code_names(self) -> list[str]:
         return ["digit_code"] + [f"code_{i + 1}" for i in range(self.config.continuous)]
 
+    def code_digits(self) -> list[tuple[int, float]] | None:
+        """(digit, share) per categorical code: the digit genlab's classifier reads on the code's
+        samples (matched one-to-one) and the share of them read so, as measured by
+        genlab.metrics.codes and stored in the checkpoint's metrics; None when none is stored."""
+        from genlab.metrics.codes import parse_code_digits
+
+        metrics = (getattr(self, "checkpoint", None) or {}).get("metrics") or {}
+        # `genlab eval` and the release tool store it as infogan_code_digits, infogan_codes.py --store plain
+        text = metrics.get(f"{self.family}_code_digits", metrics.get("code_digits"))
+        pairs = parse_code_digits(text) if isinstance(text, str) else []
+        return pairs if len(pairs) == self.config.categories else None
+
     def controls(self) -> list[Control]:
         k = self.config.categories
         low, high = CODE_RANGE
         both = ("sample", "decode")  # codes are slots of z: they act on a chosen z too
+        digits = self.code_digits()
+        labels = {i: f"{i} → draws {d} ({share:.0%})" for i, (d, share) in enumerate(digits or [])}
+        about = ("each labelled with the digit its samples are read as, and how many are (measured)" if digits
+                 else "unsupervised, so code i need not be digit i")
         return [
             Control("truncation", "slider", 1.0, low=0.0, high=1.5,
                     help="scale of the noise part of z (codes untouched): below 1 trades variety for typical samples"),
             Control("digit_code", "choice", "random", choices=("random", *range(k)), applies_to=both, group="codes",
-                    help=f"categorical code c1 (0..{k - 1}); unsupervised, so code i need not be digit i"),
+                    choice_labels=labels, help=f"categorical code c1 (0..{k - 1}); {about}"),
         ] + [
             Control(f"code_{i + 1}", "slider", 0.0, low=low, high=high, applies_to=both, group="codes",
                     help=f"continuous code c{i + 2}, trained on [-1, 1] (learned factor such as slant or width)")
