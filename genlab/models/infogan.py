@@ -187,8 +187,8 @@ class InfoGAN(AdversarialModel):
         both = ("sample", "decode")  # codes are slots of z: they act on a chosen z too
         digits = self.code_digits()
         labels = {i: f"{i} → draws {d} ({share:.0%})" for i, (d, share) in enumerate(digits or [])}
-        about = ("each labelled with the digit its samples are read as, and how many are (measured)" if digits
-                 else "unsupervised, so code i need not be digit i")
+        about = ("labelled with the digit genlab's classifier reads on its samples (and how many of them)"
+                 if digits else "unsupervised, so code i need not be digit i")
         return [
             Control("truncation", "slider", 1.0, low=0.0, high=1.5,
                     help="scale of the noise part of z (codes untouched): below 1 trades variety for typical samples"),
