@@ -9,10 +9,9 @@ import re
 
 import pytest
 
-from genlab.registry import CHECKPOINT_DIR
 from test_ui_browser import draw_seven, open_tab, settle_pad, shot
 from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
-                         page, ui_app)
+                         page, shipped_catalogue, ui_app)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
@@ -21,15 +20,7 @@ SHIPPED = ("ddpm-mnist", "vae-mnist")
 
 @pytest.fixture(scope="module")
 def ui_dirs(tmp_path_factory, one_torch_thread):  # noqa: F811  (this module's catalogue)
-    root = tmp_path_factory.mktemp("ui-noising")
-    ckpt, runs = root / "checkpoints", root / "runs"
-    ckpt.mkdir()
-    runs.mkdir()
-    for name in SHIPPED:
-        if not (CHECKPOINT_DIR / f"{name}.pt").exists():
-            pytest.skip(f"shipped checkpoint {name} is missing")
-        (ckpt / f"{name}.pt").symlink_to(CHECKPOINT_DIR / f"{name}.pt")
-    return ckpt, runs
+    return shipped_catalogue(tmp_path_factory.mktemp("ui-noising"), SHIPPED)
 
 
 T_LABEL = "t (noise level, 0..T-1)"

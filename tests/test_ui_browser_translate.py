@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genlab.registry import CHECKPOINT_DIR
 from test_ui_browser import natural_width, open_tab, pick, shot, src, upload_file
 from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
-                         page, ui_app)
+                         page, shipped_catalogue, ui_app)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
@@ -27,15 +26,7 @@ THUMBS = re.compile(r"^Thumbnail \d+ of \d+$")
 
 @pytest.fixture(scope="module")
 def ui_dirs(tmp_path_factory, one_torch_thread):  # noqa: F811  (this module's catalogue)
-    root = tmp_path_factory.mktemp("ui-translate")
-    ckpt, runs = root / "checkpoints", root / "runs"
-    ckpt.mkdir()
-    runs.mkdir()
-    for name in SHIPPED:
-        if not (CHECKPOINT_DIR / f"{name}.pt").exists():
-            pytest.skip(f"shipped checkpoint {name} is missing")
-        (ckpt / f"{name}.pt").symlink_to(CHECKPOINT_DIR / f"{name}.pt")
-    return ckpt, runs
+    return shipped_catalogue(tmp_path_factory.mktemp("ui-translate"), SHIPPED)
 
 
 def captions(page) -> list[str]:
