@@ -117,6 +117,7 @@ def _cmd_sample(args) -> int:
 def _cmd_eval(args) -> int:
     from genlab.metrics import evaluate
     from genlab.registry import load
+    from genlab.results import PROTOCOL
 
     if args.all or args.only:
         return _eval_all(args)
@@ -133,7 +134,7 @@ def _cmd_eval(args) -> int:
     except OSError as e:
         raise GenlabError(f"--out {out} cannot be written: {e.strerror or e}") from None
     _seeded(args.seed)  # a seed out of range is refused now, not after sampling
-    results = evaluate(model, n=args.n, seed=args.seed, iwae_k=args.iwae_k)
+    results = evaluate(model, n=PROTOCOL["n"] if args.n is None else args.n, seed=args.seed, iwae_k=args.iwae_k)
     out.write_text(json.dumps(results, indent=2) + "\n")
     own = results.get("family_metrics", [])
     width = max([28, *map(len, own)])
@@ -154,15 +155,15 @@ def _cmd_eval(args) -> int:
 
 
 def _eval_all(args) -> int:
-    from genlab.results import RESULTS_CSV, evaluate_all
+    from genlab.results import RESULTS_CSV, RESULTS_PROTOCOL, evaluate_all
 
     if args.checkpoint or args.out:
         raise GenlabError("--all scores every shipped checkpoint into --results; give no CHECKPOINT or --out "
                           "(--only NAME[,NAME] for some of them)")
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     results = Path(args.results) if args.results else RESULTS_CSV
-    failed = evaluate_all(only, n=args.n, seed=args.seed, iwae_k=args.iwae_k, results=results, redo=args.redo,
-                          threads=args.threads, device=args.device)
+    failed = evaluate_all(only, n=RESULTS_PROTOCOL["n"] if args.n is None else args.n, seed=args.seed, iwae_k=args.iwae_k, results=results,
+                          redo=args.redo, threads=args.threads, device=args.device)
     print(f"wrote {results} and {results.with_name('RESULTS.md')}")
     if failed:
         print(f"genlab: error: scoring failed for {', '.join(failed)} (messages above)", file=sys.stderr)
@@ -255,7 +256,7 @@ def _data_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genlab.results import PROTOCOL
+    from genlab.results import PROTOCOL, RESULTS_PROTOCOL
 
     p = _Parser(prog="genlab", description="genlab: deep generative models on one training engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -291,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="FID/KID/precision/recall/coverage (and NLL where the family has it)")
     e.add_argument("checkpoint", nargs="?", help="a shipped name or a .pt path (or --all)")
-    e.add_argument("--n", type=int, default=PROTOCOL["n"],
-                   help="generated samples (the real floor uses as many train digits)")
+    e.add_argument("--n", type=int, default=None,
+                   help=f"generated samples (the real floor uses as many train digits); default {PROTOCOL['n']}, "
+                        f"with --all {RESULTS_PROTOCOL['n']}")
     e.add_argument("--seed", type=int, default=PROTOCOL["seed"])
     e.add_argument("--iwae-k", type=int, default=PROTOCOL["iwae_k"],
                    help="importance samples for bound-type log-likelihoods")
