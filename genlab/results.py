@@ -359,7 +359,9 @@ def card_text(path: Path, row: dict | None = None) -> str:
              f"| model card | {f'[docs/models/{doc.name}](../docs/models/{doc.name})' if doc else 'none yet'} |",
              f"| data | `{spec.name}` ({spec.describe()}{', binarised' if spec.binary else ''}) |",
              f"| steps | {state['step']} |",
-             f"| training | {minutes:.1f} {'CPU minutes' if device.startswith('cpu') else f'GPU minutes ({device})'} |",
+             f"| training | {minutes:.1f} minutes of wall time on {'the CPU' if device.startswith('cpu') else device} "
+             "(a shared machine's wall time can be several times the CPU time; the model card in docs/models "
+             "gives the CPU minutes) |",
              f"| created | {state.get('created', '?')} (genlab {state.get('genlab_version', '?')}) |",
              f"| file | `checkpoints/{Path(path).name}`, {Path(path).stat().st_size / 1e6:.2f} MB, "
              f"{'fp16' if state.get('released_fp16') else 'fp32'} weights |",
