@@ -92,12 +92,13 @@ def evaluate_all(only: list[str] | None = None, n: int = RESULTS_PROTOCOL["n"], 
     for i, name in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {name}")
         try:
-            rows[name] = _evaluate_one(name, shipped[name], protocol, results.parent, threads, device)
+            row = _evaluate_one(name, shipped[name], protocol, results.parent, threads, device)
         except GenlabError as e:
             log(f"  failed: {e}")
             failed.append(name)
             continue
-        log(f"  {rows[name]['wall_seconds']} s: {rows[name]['command']}")
+        log(f"  {row['wall_seconds']} s: {row['command']}")
+        rows = {**read_rows(results), name: row}  # read again: another `--only` run may have added rows
         write_rows(results, rows)
         write_results_md(results, rows)
     return failed
