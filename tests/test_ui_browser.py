@@ -149,6 +149,9 @@ def test_draw_a_digit_and_encode_it(page):
     page.locator("#latent-image img").wait_for(timeout=30_000)
     pick(page, "latent-model", "vae-mnist")
     expect(page.locator("#latent-pad")).to_be_visible(timeout=10_000)
+    # picking a model empties the pad when its setup lands: draw only after that (under load it came
+    # after the drawing, and the encode saw an empty pad)
+    expect(page.locator("#latent-info")).to_contain_text("50 dimensions", timeout=60_000)  # vae-mnist's z
     before = page.get_by_role("spinbutton", name=re.compile(r"number input for z\[0\]")).input_value()
     draw_seven(page, "latent-pad")
     page.locator("#latent-encode").click()
