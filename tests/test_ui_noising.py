@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab.registry import CHECKPOINT_DIR, get_family, list_families
-from ui_fixtures import one_torch_thread  # noqa: F401  (fixture)
+from genlab.registry import get_family, list_families
+from ui_fixtures import one_torch_thread, shipped_catalogue  # noqa: F401  (fixture)
 
 TAB = Path(__file__).resolve().parent.parent / "ui" / "tabs" / "noising.py"
 DIFFUSION = "ddpm-mnist"
@@ -23,15 +23,7 @@ def ctx(tmp_path_factory, one_torch_thread):  # noqa: F811
     from ui.catalog import Catalog
     from ui.common import AppContext
 
-    root = tmp_path_factory.mktemp("noising")
-    ckpt, runs = root / "checkpoints", root / "runs"
-    ckpt.mkdir()
-    runs.mkdir()
-    for name in (DIFFUSION, "vae-mnist"):
-        if not (CHECKPOINT_DIR / f"{name}.pt").exists():
-            pytest.skip(f"shipped checkpoint {name} is missing")
-        (ckpt / f"{name}.pt").symlink_to(CHECKPOINT_DIR / f"{name}.pt")
-    c = AppContext(Catalog(ckpt, runs))
+    c = AppContext(Catalog(*shipped_catalogue(tmp_path_factory.mktemp("noising"), (DIFFUSION, "vae-mnist"))))
     yield c
     c.close()
 
