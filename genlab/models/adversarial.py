@@ -12,6 +12,7 @@ import torch
 
 from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
+from genlab.nn.diffaugment import diff_augment, parse_policy
 
 
 PRIORS = ("normal", "uniform")
@@ -34,7 +35,15 @@ class AdversarialModel(GenerativeModel):
     latent_dim: int
 
     # Subclass configs declare prior and generator_loss with option(choices=PRIORS /
-    # GENERATOR_LOSSES), so a bad value is refused at build time, never mid-training.
+    # GENERATOR_LOSSES), so a bad value is refused at build time, never mid-training; the
+    # same for `augment` (DiffAugment policies, genlab/nn/diffaugment.py) where a config has it.
+    def __init__(self, config, data_spec):
+        super().__init__(config, data_spec)
+        self.augment_policy = parse_policy(getattr(config, "augment", ""))
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees: x through the DiffAugment policy (real and fake alike), or x."""
+        return diff_augment(x, self.augment_policy) if self.augment_policy else x
 
     # ----- latent space ---------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -64,12 +73,12 @@ class AdversarialModel(GenerativeModel):
         fake = self.generator(self.prior(len(real)))
         # Real and fake go through D as separate batches, so batch-norm statistics
         # never mix the two (DCGAN practice; ganhacks #9).
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        real_logits, fake_logits = self.discriminator(self.augment(real)), self.discriminator(self.augment(fake))
         loss = gan_losses.discriminator_loss(real_logits, fake_logits)
         return loss, {"D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
 
     def generator_loss(self, batch: dict):
-        fake_logits = self.discriminator(self.generator(self.prior(len(batch["image"]))))
+        fake_logits = self.discriminator(self.augment(self.generator(self.prior(len(batch["image"])))))
         return gan_losses.generator_loss(fake_logits, getattr(self.config, "generator_loss", "non_saturating")), {}
 
     def optimizer(self, lr: float) -> OptimizerSpec:

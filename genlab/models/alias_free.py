@@ -41,6 +41,8 @@ from torch import nn
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.nn import gan_losses
 from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, inverse_transform
+from genlab.nn.diffaugment import diff_augment, parse_policy
+from genlab.nn.progressive import MinibatchStddev
 from genlab.registry import register
 
 SIDES = (16, 32, 64, 128)
@@ -59,6 +61,9 @@ class AliasFreeBaseConfig:
     channel_base: int = 512  # channels = min(round(channel_base / 2 / f_c), channel_max)
     channel_max: int = 32
     d_width: int = 32  # discriminator channels at full resolution, doubled per halving
+    augment: str = option("", help="DiffAugment policies for D's input (real and fake), comma- or +-separated: "
+                                   "translation, cutout, color (arXiv:2006.10738; empty: none)")
+    mbstd_group: int = option(0, low=0, help="minibatch-stddev group of D's 4x4 features (StyleGAN2/3: 4; 0: none, as the first runs)")
     r1_gamma: float = option(0.1, low=0.0)
     r1_every: int = 4  # lazy R1: every this many steps, weighted by it
     magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
@@ -99,9 +104,10 @@ class EqConv(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """fromRGB 3x3, then 4x4 stride-2 convs down to 4x4, one logit (leaky ReLU 0.2, gain sqrt 2)."""
+    """fromRGB 3x3, then 4x4 stride-2 convs down to 4x4, the minibatch-stddev map (StyleGAN2/3's D:
+    it lets D see a batch's lack of variety, G's mode collapse), one logit (leaky ReLU 0.2, gain sqrt 2)."""
 
-    def __init__(self, side: int, channels: int, width: int):
+    def __init__(self, side: int, channels: int, width: int, mbstd_group: int = 0):
         super().__init__()
         layers, ch = [EqConv(channels, width, 3, padding=1)], width
         while side > 4:
@@ -109,12 +115,13 @@ class Discriminator(nn.Module):
             layers.append(EqConv(ch, nxt, 4, stride=2, padding=1))
             ch, side = nxt, side // 2
         self.convs = nn.ModuleList(layers)
-        self.out = nn.Linear(ch * 16, 1)
+        self.mbstd = MinibatchStddev(mbstd_group) if mbstd_group else nn.Identity()
+        self.out = nn.Linear((ch + (1 if mbstd_group else 0)) * 16, 1)
 
     def forward(self, x):
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2) * math.sqrt(2)
-        return self.out(x.flatten(1)).squeeze(1)
+        return self.out(self.mbstd(x).flatten(1)).squeeze(1)
 
 
 class Generator(nn.Module):
@@ -147,7 +154,8 @@ class _AliasFreeFamily(GenerativeModel):
         self.latent_dim = config.latent_dim
         variant = getattr(config, "variant", "T")
         self.generator = Generator(config, data_spec, self.filtered, variant)
-        self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width)
+        self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group)
+        self.augment_policy = parse_policy(config.augment)
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -224,7 +232,8 @@ class _AliasFreeFamily(GenerativeModel):
         with torch.no_grad():
             fake = self.fake(len(real), update_emas=True)  # the only place the magnitude/w EMAs move
         r1 = getattr(self, "_r1_now", False)
-        if r1:
+        real, fake = self.augment(real), self.augment(fake)
+        if r1:  # on the images D sees (StyleGAN2-ADA: the augmented reals)
             real = real.detach().requires_grad_(True)
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         loss = gan_losses.discriminator_loss(real_logits, fake_logits)
@@ -241,7 +250,10 @@ class _AliasFreeFamily(GenerativeModel):
         return loss, logs
 
     def generator_loss(self, batch: dict):
-        return gan_losses.generator_loss(self.discriminator(self.fake(len(batch["image"])))), {}
+        return gan_losses.generator_loss(self.discriminator(self.augment(self.fake(len(batch["image"]))))), {}
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.augment_policy) if self.augment_policy else x
 
     def phases(self) -> list[Phase]:
         o = self.optim

@@ -29,6 +29,8 @@ class DCGANConfig:
     width: int = 64  # channels of G's last hidden layer / D's first; doubled per stage
     prior: str = option("normal", choices=PRIORS)
     generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
+    augment: str = option("", help="DiffAugment policies for D's input, comma-separated: translation, cutout, color "
+                                   "(arXiv:2006.10738; empty: none)")
 
 
 class Generator(nn.Module):
