@@ -326,6 +326,10 @@ def _codes(p: _Page) -> Section:
     file, src = p.path("codes.png")
     to_pil(picture, scale=2).save(file)
     rows = f"a row per value of {choices[0].name}" if choices else "one row"
+    if choices and choices[0].choice_labels:  # InfoGAN: the digit each code draws, as measured and stored
+        c = choices[0]
+        numeric = [v for v in c.choices if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        rows += " (top to bottom: " + ", ".join(f"{v}: {c.choice_label(v)}" for v in numeric) + ")"
     cols = (f"panels: {', '.join(f'{s.name} from {s.low:g} to {s.high:g}' for s in sliders)}"
             if sliders else "no slider code")
     return Section("codes", "Latent codes", [Picture(src, f"{rows}; {cols}; one fixed noise vector, "

@@ -113,6 +113,16 @@ def test_sections_follow_capabilities(gallery):
     assert "ddpm-mnist/steps.gif" in refs(out / "ddpm-mnist.html").src
 
 
+def test_infogan_code_rows_are_captioned_with_the_digit_each_code_draws(gallery):
+    from genlab.registry import load
+
+    out = gallery[0]
+    code = next(c for c in load("infogan-mnist").controls_for("decode") if c.kind == "choice")
+    assert code.choice_labels  # measured and stored with the shipped checkpoint
+    text = (out / "infogan-mnist.html").read_text()
+    assert "top to bottom: " + ", ".join(f"{v}: {code.choice_label(v)}" for v in range(10)) in text
+
+
 def test_gifs_animate_and_step_gif_ends_on_the_finished_chain(gallery):
     from PIL import Image
 
