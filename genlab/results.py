@@ -280,14 +280,29 @@ def write_results_md(results: Path, rows: dict[str, dict]) -> Path:
     return path
 
 
+def headline(own: dict) -> str:
+    """The one family figure that says most where the sample figures do not apply (translation,
+    3-D) or do not say it all (equivariance): '' when the row has none of them."""
+    for p in ("cyclegan", "stargan", "alias_free_baseline", "alias_free"):
+        if f"{p}_l1" in own:
+            return (f"L1 {own[f'{p}_l1']:.3f} (identity {own[f'{p}_identity_l1']:.3f}), "
+                    f"class kept {100 * own[f'{p}_class_kept']:.1f}%")
+        if f"{p}_eqt_frac_db" in own:
+            return (f"EQ-T {own[f'{p}_eqt_int_db']:.1f} / {own[f'{p}_eqt_frac_db']:.1f} dB (integer / sub-pixel), "
+                    f"EQ-R {own[f'{p}_eqr_db']:.1f} dB")
+    if "graf_fid" in own:
+        return f"FID {own['graf_fid']:.1f} (floor {own['graf_fid_floor']:.1f}) in shapes3d features"
+    return ""
+
+
 def readme_table(rows: dict[str, dict]) -> list[str]:
     """The README's zoo table: one line per shipped checkpoint, from results.csv."""
     from genlab.registry import shipped_checkpoints
 
     stale = set(_stale(rows))
     lines = ["| checkpoint | family | data | steps | train min | FID (floor) | precision / recall | class coverage | "
-             "test NLL nats (bits/dim) | MB | eval n |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "test NLL nats (bits/dim) | family's own figure | MB | eval n |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in shipped_checkpoints():
         if name not in rows:
             empty = " |" * (len(lines[1].split("|")) - 4)  # the remaining cells
@@ -298,7 +313,8 @@ def readme_table(rows: dict[str, dict]) -> list[str]:
         mark = " (stale: re-run eval)" if name in stale else ""
         lines.append(f"| {name}{mark} | {row['family']} | {row['data']} | {row['step']} | "
                      f"{float(row['train_minutes']):.0f}{device} | {fid_cell(m)} | {pair_cell(m, 'precision', 'recall')} | "
-                     f"{_num(m, 'class_coverage', 1)} | {nll_cell(m)} | {row['megabytes']} | {row['n']} |")
+                     f"{_num(m, 'class_coverage', 1)} | {nll_cell(m)} | "
+                     f"{headline(json.loads(row.get('family_figures') or '{}'))} | {row['megabytes']} | {row['n']} |")
     return lines
 
 

@@ -151,3 +151,12 @@ def test_release_records_the_manifest_and_writes_the_card(shipped_copy, tmp_path
     assert read_manifest(shipped)["mine.pt"]["sha256"] == sha256_of(out)
     assert load_checkpoint(out)["family"] == "row_lstm"
     assert sha256_of(out) in out.with_suffix(".md").read_text()
+
+
+def test_headline_gives_translation_3d_and_equivariance_rows_their_own_figure():
+    assert results.headline({"cyclegan_l1": 0.0438, "cyclegan_identity_l1": 0.6425, "cyclegan_class_kept": 0.9775}) \
+        == "L1 0.044 (identity 0.642), class kept 97.8%"
+    assert results.headline({"graf_fid": 107.45, "graf_fid_floor": 11.04}) == "FID 107.5 (floor 11.0) in shapes3d features"
+    assert results.headline({"alias_free_eqt_int_db": 98.6, "alias_free_eqt_frac_db": 46.7, "alias_free_eqr_db": 10.8}) \
+        == "EQ-T 98.6 / 46.7 dB (integer / sub-pixel), EQ-R 10.8 dB"
+    assert results.headline({"fid": 12.0}) == ""
