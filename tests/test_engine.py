@@ -113,7 +113,7 @@ def test_old_recipes_and_checkpoints_with_learning_rates_in_model_still_work():
     moved = mk(base=old)
     assert moved.model == {"width": 8} and moved.optim == {"lr_g": 1e-4}
     assert make_config("dcgan", {"width": 8, "lr_g": 1e-4, "beta1": 0.5}).width == 8
-    assert recipe.optim == {}
+    assert recipe.optim == {"lr_g": 1e-3, "lr_d": 2e-4} and "lr_g" not in recipe.model  # the quick recipe's rates
 
 
 # ----- data beyond image + label ---------------------------------------------------------------------

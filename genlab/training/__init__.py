@@ -42,7 +42,10 @@ def make_recipe(family: str | None = None, config: str | Path | None = None, dat
     else:
         if family is None:
             raise GenlabError("say which family to train (or give --config RECIPE.toml)")
-        recipe = Recipe(family=family)
+        from genlab.recipes import quick_recipe
+
+        quick = quick_recipe(family)  # the family's one-CPU-minute recipe, where it has one
+        recipe = read_recipe(quick) if quick else Recipe(family=family)
     cls = get_family(recipe.family)
     recipe.data = data or recipe.data or cls.default_data
     if data_root is not None:

@@ -239,9 +239,24 @@ def default_data(family: str) -> str:
     return wanted if wanted in EMBEDDED else EMBEDDED[0]
 
 
-def on_family(family: str) -> str:
-    """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models)."""
-    return default_data(family)
+def quick_budget(family: str) -> tuple[int, int]:
+    """(steps, batch size) of the family's one-CPU-minute recipe (genlab/recipes/quick), which
+    training without a recipe starts from; (300, 64) for a family without one."""
+    from genlab.recipes import quick_recipe
+    from genlab.training.config import read_recipe
+
+    path = quick_recipe(family)
+    if path is None:
+        return 300, 64
+    recipe = read_recipe(path)
+    return min(recipe.train.steps, MAX_STEPS), recipe.train.batch_size
+
+
+def on_family(family: str):
+    """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models), and
+    the budget of its one-minute recipe on the sliders."""
+    steps, batch = quick_budget(family)
+    return default_data(family), steps, batch
 
 
 def build(ctx: AppContext) -> None:
@@ -252,13 +267,15 @@ def build(ctx: AppContext) -> None:
             family = gr.Dropdown(families, value=first, label="Family", elem_id="train-family")
             data = gr.Dropdown(list(EMBEDDED), value=default_data(first), label="Data set (bundled)",
                                elem_id="train-data")
-            steps = gr.Slider(10, 5000, value=300, step=10, label="Budget (steps)", elem_id="train-steps")
-            batch = gr.Slider(8, 256, value=64, step=8, label="Batch size", elem_id="train-batch")
+            first_steps, first_batch = quick_budget(first)
+            steps = gr.Slider(10, 5000, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
+                              info="preset: the family's one-CPU-minute recipe")
+            batch = gr.Slider(8, 256, value=first_batch, step=4, label="Batch size", elem_id="train-batch")
             with gr.Row():
                 go = gr.Button("Train", variant="primary", elem_id="train-button")
                 halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
             status = gr.Markdown(elem_id="train-status")
-            progress = gr.HTML(progress_html(0, 300, "(not started)"), elem_id="train-progress")
+            progress = gr.HTML(progress_html(0, first_steps, "(not started)"), elem_id="train-progress")
         with gr.Column(scale=2):
             plot = gr.Plot(label="Losses", elem_id="train-plot")
             grid = gr.Image(label="Samples (fixed noise)", format="png", interactive=False,
@@ -267,7 +284,7 @@ def build(ctx: AppContext) -> None:
     if ctx.train_queue is None:
         ctx.train_queue = TrainQueue()
     finished = gr.Textbox(visible=False, elem_id="train-finished")
-    family.input(on_family, family, data, api_name="train_family", queue=False)
+    family.input(on_family, family, [data, steps, batch], api_name="train_family", queue=False)
     go.click(functools.partial(start, ctx), [family, data, steps, batch, job],
              [plot, grid, progress, status, finished], api_name="train", **work("train"))
     halt.click(stop_training, job, status, api_name="train_stop", queue=False)
