@@ -286,7 +286,9 @@ def test_completion(client, digit_png):
 # ----- Train and Models ---------------------------------------------------------------------------------
 def test_train_shows_progress_and_the_run_appears_everywhere(client, ui_app):
     # the family's own data, and its one-minute recipe's budget on the sliders
-    assert client.predict("nade", api_name="/train_family") == ("mnist-binary", 500, 32)
+    from ui.tabs.train import quick_budget
+
+    assert client.predict("nade", api_name="/train_family") == ("mnist-binary", *quick_budget("nade"))
     job = client.submit("aae", "mnist", 12, 8, api_name="/train")
     final = job.result(timeout=240)
     plot, grid, progress, status, key = final
