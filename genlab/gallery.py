@@ -294,14 +294,18 @@ def code_controls(model) -> tuple[list, list]:
     return [c for c in codes if c.kind == "choice"], [c for c in codes if c.kind == "slider"]
 
 
+def numeric_choices(control) -> list:
+    """A choice control's numeric values (a categorical code's; not 'random' or other words)."""
+    return [v for v in control.choices if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
 def code_grid(model, steps: int = 7, seed: int = 0, rows: list | None = None) -> tuple[np.ndarray, list[str]]:
     """One panel per slider code (columns: its range, the other sliders at their defaults), a row
     per numeric value of the first categorical code (or `rows`), one fixed noise vector for all;
     panels side by side with grey bars. Returns (picture, panel names)."""
     choices, sliders = code_controls(model)
     choice = choices[0] if choices else None
-    values = rows if rows is not None else (
-        [v for v in choice.choices if isinstance(v, (int, float)) and not isinstance(v, bool)] if choice else [])
+    values = rows if rows is not None else (numeric_choices(choice) if choice else [])
     k = max(1, len(values))
     z = model.prior(1, generator=torch.Generator().manual_seed(seed)).repeat(k * steps, 1)
     panels, names = [], []
@@ -328,8 +332,7 @@ def _codes(p: _Page) -> Section:
     rows = f"a row per value of {choices[0].name}" if choices else "one row"
     if choices and choices[0].choice_labels:  # InfoGAN: the digit each code draws, as measured and stored
         c = choices[0]
-        numeric = [v for v in c.choices if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        rows += " (top to bottom: " + ", ".join(f"{v}: {c.choice_label(v)}" for v in numeric) + ")"
+        rows += " (top to bottom: " + ", ".join(f"{v}: {c.choice_label(v)}" for v in numeric_choices(c)) + ")"
     cols = (f"panels: {', '.join(f'{s.name} from {s.low:g} to {s.high:g}' for s in sliders)}"
             if sliders else "no slider code")
     return Section("codes", "Latent codes", [Picture(src, f"{rows}; {cols}; one fixed noise vector, "

@@ -283,10 +283,11 @@ def write_results_md(results: Path, rows: dict[str, dict]) -> Path:
 def headline(own: dict) -> str:
     """The one family figure that says most where the sample figures do not apply (translation,
     3-D) or do not say it all (equivariance): '' when the row has none of them."""
-    for p in ("cyclegan", "stargan", "alias_free_baseline", "alias_free"):
+    for p in ("cyclegan", "stargan"):
         if f"{p}_l1" in own:
             return (f"L1 {own[f'{p}_l1']:.3f} (identity {own[f'{p}_identity_l1']:.3f}), "
                     f"class kept {100 * own[f'{p}_class_kept']:.1f}%")
+    for p in ("alias_free_baseline", "alias_free"):
         if f"{p}_eqt_frac_db" in own:
             return (f"EQ-T {own[f'{p}_eqt_int_db']:.1f} / {own[f'{p}_eqt_frac_db']:.1f} dB (integer / sub-pixel), "
                     f"EQ-R {own[f'{p}_eqr_db']:.1f} dB")

@@ -99,6 +99,6 @@ def test_alias_free_discriminator_with_minibatch_stddev_sees_its_group_and_augme
         "augment": "translation+cutout", "mbstd_group": 4, "num_layers": 3, "num_critical": 1,
         "channel_max": 8, "latent_dim": 8, "w_dim": 8, "d_width": 8, "margin": 2}),
         DataSpec(channels=1, height=16, width=16))
-    assert model.augment_policy == ("translation", "cutout")
+    assert model.augment.policy == ("translation", "cutout")
     loss, _ = model.discriminator_loss({"image": torch.full((4, 1, 16, 16), -1.0)})
     assert torch.isfinite(loss)

@@ -38,9 +38,12 @@ def test_a_family_without_a_quick_recipe_trains_from_its_defaults():
     assert make_recipe("toy").model == {}
 
 
-def test_train_tab_presets_the_quick_budget():
-    from ui.tabs.train import quick_budget
+def test_train_tab_presets_the_quick_budget_within_its_sliders():
+    from ui.tabs.train import MAX_STEPS, quick_budget
 
     recipe = read_recipe(Path(QUICK_DIR / "dcgan.toml"))
     assert quick_budget("dcgan") == (recipe.train.steps, recipe.train.batch_size)
     assert quick_budget("toy") == (300, 64)
+    for family in QUICK:  # the steps slider spans 10..MAX_STEPS, the batch slider 8..256 in steps of 4
+        steps, batch = quick_budget(family)
+        assert 10 <= steps <= MAX_STEPS and 8 <= batch <= 256 and batch % 4 == 0, family

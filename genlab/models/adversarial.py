@@ -12,7 +12,7 @@ import torch
 
 from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
 from genlab.nn import gan_losses
-from genlab.nn.diffaugment import diff_augment, parse_policy
+from genlab.nn.diffaugment import DiffAugment
 
 
 PRIORS = ("normal", "uniform")
@@ -39,11 +39,7 @@ class AdversarialModel(GenerativeModel):
     # same for `augment` (DiffAugment policies, genlab/nn/diffaugment.py) where a config has it.
     def __init__(self, config, data_spec):
         super().__init__(config, data_spec)
-        self.augment_policy = parse_policy(getattr(config, "augment", ""))
-
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        """What D sees: x through the DiffAugment policy (real and fake alike), or x."""
-        return diff_augment(x, self.augment_policy) if self.augment_policy else x
+        self.augment = DiffAugment(getattr(config, "augment", ""))  # what D sees, real and fake alike
 
     # ----- latent space ---------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -41,7 +41,7 @@ from torch import nn
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.nn import gan_losses
 from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, inverse_transform
-from genlab.nn.diffaugment import diff_augment, parse_policy
+from genlab.nn.diffaugment import HELP as AUGMENT_HELP, DiffAugment
 from genlab.nn.progressive import MinibatchStddev
 from genlab.registry import register
 
@@ -61,8 +61,7 @@ class AliasFreeBaseConfig:
     channel_base: int = 512  # channels = min(round(channel_base / 2 / f_c), channel_max)
     channel_max: int = 32
     d_width: int = 32  # discriminator channels at full resolution, doubled per halving
-    augment: str = option("", help="DiffAugment policies for D's input (real and fake), comma- or +-separated: "
-                                   "translation, cutout, color (arXiv:2006.10738; empty: none)")
+    augment: str = option("", help=AUGMENT_HELP)
     mbstd_group: int = option(0, low=0, help="minibatch-stddev group of D's 4x4 features (StyleGAN2/3: 4; 0: none, as the first runs)")
     r1_gamma: float = option(0.1, low=0.0)
     r1_every: int = 4  # lazy R1: every this many steps, weighted by it
@@ -155,7 +154,7 @@ class _AliasFreeFamily(GenerativeModel):
         variant = getattr(config, "variant", "T")
         self.generator = Generator(config, data_spec, self.filtered, variant)
         self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group)
-        self.augment_policy = parse_policy(config.augment)
+        self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -251,9 +250,6 @@ class _AliasFreeFamily(GenerativeModel):
 
     def generator_loss(self, batch: dict):
         return gan_losses.generator_loss(self.discriminator(self.augment(self.fake(len(batch["image"]))))), {}
-
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.augment_policy) if self.augment_policy else x
 
     def phases(self) -> list[Phase]:
         o = self.optim

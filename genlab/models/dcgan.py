@@ -20,6 +20,7 @@ from torch import nn
 
 from genlab.model import DataSpec, option
 from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel
+from genlab.nn.diffaugment import HELP as AUGMENT_HELP
 from genlab.nn.resolution import CONV_SIZES as SUPPORTED_SIZES, conv_plan
 from genlab.registry import register
 
@@ -29,8 +30,7 @@ class DCGANConfig:
     width: int = 64  # channels of G's last hidden layer / D's first; doubled per stage
     prior: str = option("normal", choices=PRIORS)
     generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
-    augment: str = option("", help="DiffAugment policies for D's input, comma-separated: translation, cutout, color "
-                                   "(arXiv:2006.10738; empty: none)")
+    augment: str = option("", help=AUGMENT_HELP)
 
 
 class Generator(nn.Module):

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 
 POLICIES = ("translation", "cutout", "color")
+HELP = ("DiffAugment policies for D's input, real and fake alike (arXiv:2006.10738): translation, cutout, "
+        "color, separated by commas or +; empty: none")
 
 
 def parse_policy(text: str) -> tuple[str, ...]:
@@ -73,3 +75,14 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...]) -> torch.Tensor:
         if name in policy:
             x = TRANSFORMS[name](x)
     return x
+
+
+class DiffAugment:
+    """A GAN's augmentation of what its D sees, from the `augment` config text: parsed (and refused
+    with the choices) once at build time; calling it with an empty policy returns x untouched."""
+
+    def __init__(self, text: str = ""):
+        self.policy = parse_policy(text)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy) if self.policy else x

@@ -249,7 +249,7 @@ def quick_budget(family: str) -> tuple[int, int]:
     if path is None:
         return 300, 64
     recipe = read_recipe(path)
-    return min(recipe.train.steps, MAX_STEPS), recipe.train.batch_size
+    return recipe.train.steps, recipe.train.batch_size
 
 
 def on_family(family: str):
@@ -268,7 +268,7 @@ def build(ctx: AppContext) -> None:
             data = gr.Dropdown(list(EMBEDDED), value=default_data(first), label="Data set (bundled)",
                                elem_id="train-data")
             first_steps, first_batch = quick_budget(first)
-            steps = gr.Slider(10, 5000, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
+            steps = gr.Slider(10, MAX_STEPS, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
                               info="preset: the family's one-CPU-minute recipe")
             batch = gr.Slider(8, 256, value=first_batch, step=4, label="Batch size", elem_id="train-batch")
             with gr.Row():
