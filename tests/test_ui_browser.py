@@ -274,7 +274,13 @@ def test_a_non_image_upload_gets_a_message_and_the_app_keeps_working(page, tmp_p
 def test_train_a_tiny_model_and_use_it_in_another_tab(page):
     from playwright.sync_api import expect
 
+    from ui.tabs.train import quick_budget
+
     open_tab(page, "Train")
+    family = page.locator("#train-family input").input_value()
+    steps, batch = quick_budget(family)  # preset from the family's one-minute recipe
+    expect(page.get_by_role("spinbutton", name="number input for Budget (steps)")).to_have_value(str(steps))
+    expect(page.get_by_role("spinbutton", name="number input for Batch size")).to_have_value(str(batch))
     for name, value in (("Budget (steps)", "20"), ("Batch size", "8")):
         page.get_by_role("slider", name=f"range slider for {name}").fill(value)
         expect(page.get_by_role("spinbutton", name=f"number input for {name}")).to_have_value(value)
