@@ -91,6 +91,13 @@ def test_logs_samples_recipe_and_ema_are_written(tmp_path):
     assert trainer.train_seconds > 0
 
 
+def test_ema_asked_of_a_family_without_one_is_refused(tmp_path):
+    """A recipe's ema_decay on a family with no EMA modules (the VAE, the AAE, the
+    autoregressive models) must not be silently ignored."""
+    with pytest.raises(GenlabError, match=r"ema_decay = 0.99.*'vae' keeps no EMA.*set ema_decay = 0"):
+        Trainer(make_recipe("vae", steps=1, overrides=["batch_size=8", "ema_decay=0.99"]), tmp_path, progress=False)
+
+
 def test_warmup_scales_the_learning_rate(tmp_path):
     trainer = Trainer(make_recipe("toy", steps=1, overrides=["batch_size=8", "schedule.warmup_steps=10"]),
                       tmp_path, progress=False)

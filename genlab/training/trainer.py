@@ -110,7 +110,10 @@ class Trainer:
         self._bind(set())
         self.schedules = phase_schedules(recipe.schedule, [p.name for p in self.phases])
         self.ema = None
-        if tc.ema_decay > 0 and self.model.ema_modules:
+        if tc.ema_decay > 0:
+            if not self.model.ema_modules:  # say so rather than train without the EMA the recipe asked for
+                raise GenlabError(f"ema_decay = {tc.ema_decay}, but family {self.model.family!r} keeps no EMA of "
+                                  "its weights (only the families with a sampling network do); set ema_decay = 0")
             self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
         try:
             self.batches = make_batches(data, tc.batch_size, self.device, tc.seed, self.dist, tc.num_workers)
