@@ -72,6 +72,8 @@ class AliasFreeBaseConfig:
 @dataclass
 class AliasFreeConfig(AliasFreeBaseConfig):
     variant: str = option("T", choices=("T", "R"), help="T: 3x3 convs; R: 1x1 convs, radial filters, 2x channels")
+    learned_pose: bool = option(True, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
+                                "false: the pose is fixed, so every variation across z must come from the styles")
 
 
 @dataclass
@@ -132,7 +134,8 @@ class Generator(nn.Module):
             cfg.w_dim, spec.height, spec.channels, num_layers=cfg.num_layers, num_critical=cfg.num_critical,
             margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
             channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
-            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta)
+            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta,
+            learned_pose=getattr(cfg, "learned_pose", True))
 
     def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
         w = self.mapping(z, truncation=truncation, update_emas=update_emas)

@@ -283,9 +283,11 @@ class FourierInput(nn.Module):
     translation (affine initialised to [1, 0, 0, 0]) and a per-call inverse `transform` act on
     the frequencies and phases, never on a resampled grid, so the features stay exact."""
 
-    def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float):
+    def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float,
+                 learned_pose: bool = True):
         super().__init__()
         self.channels, self.size, self.sampling_rate, self.bandwidth = channels, size, sampling_rate, bandwidth
+        self.learned_pose = learned_pose
         freqs = torch.randn(channels, 2)
         radii = freqs.square().sum(1, keepdim=True).sqrt()
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth  # uniform in the disc
@@ -311,7 +313,7 @@ class FourierInput(nn.Module):
         return torch.stack([xx, yy], dim=-1)
 
     def forward(self, w: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.learned_transform(w)
+        m = self.learned_transform(w) if self.learned_pose else torch.eye(3, device=w.device).repeat(len(w), 1, 1)
         if transform is not None:
             m = m @ transform.to(w.device, torch.float32).expand(len(w), 3, 3)
         freqs = self.freqs.unsqueeze(0) @ m[:, :2, :2]  # f^T A
@@ -502,14 +504,15 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, resolution: int, channels: int, num_layers: int = 6, num_critical: int = 2,
                  margin: int = 10, channel_base: int = 512, channel_max: int = 32, kernel: int = 3,
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
-                 magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0):
+                 magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
                                     margin=margin, channel_base=channel_base, channel_max=channel_max)
         self.filtered, self.output_scale, self.resolution = filtered, output_scale, resolution
         first = self.specs[0]
         if filtered:
-            self.input = FourierInput(w_dim, first.channels, first.size, first.sampling_rate, first.cutoff)
+            self.input = FourierInput(w_dim, first.channels, first.size, first.sampling_rate, first.cutoff,
+                                      learned_pose=learned_pose)
         else:
             self.input = ConstantInput(first.channels, first.size, first.sampling_rate)
         layers = []
