@@ -192,6 +192,25 @@ def test_out_of_band_frequencies_are_faded_out_by_the_transform():
     assert torch.isfinite(x).all() and x.shape == (2, 64, spec.size, spec.size)
 
 
+def test_fixed_pose_input_ignores_w_but_still_follows_the_requested_transform():
+    """learned_pose=False: no w-driven rotation/translation (every w gives the same features, the
+    variety must come from the styles), while a transform handed in still moves them."""
+    torch.manual_seed(2)
+    spec = layer_schedule(32, 1)[0]
+    fixed = FourierInput(8, 16, spec.size, spec.sampling_rate, spec.cutoff, learned_pose=False)
+    with torch.no_grad():
+        fixed.affine.weight.normal_()  # a trained affine would move a learned-pose input
+    w = torch.randn(2, 8)
+    x = fixed(w)
+    assert torch.allclose(x[0], x[1])
+    moved = fixed(w, inverse_transform((1 / spec.sampling_rate, 0.0)))
+    assert torch.allclose(moved[..., 1:], x[..., :-1], atol=1e-5)
+    learned = FourierInput(8, 16, spec.size, spec.sampling_rate, spec.cutoff)
+    learned.load_state_dict(fixed.state_dict())
+    y = learned(w)
+    assert not torch.allclose(y[0], y[1], atol=1e-3)
+
+
 # ----- whole generators and the metric ----------------------------------------------------------------------
 @torch.no_grad()
 def test_alias_free_generator_beats_the_baseline_on_eq_t_at_init():
