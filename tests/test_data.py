@@ -55,3 +55,31 @@ def test_unknown_dataset_and_missing_torchvision_set_name_the_fix(tmp_path):
         load_dataset("cifar10", root=str(tmp_path))
     with pytest.raises(GenlabError, match="does not exist"):
         load_dataset(f"folder:{tmp_path / 'nope'}")
+
+
+def test_dynamic_binarisation_draws_every_batch_afresh_and_tests_on_the_fixed_draw():
+    from genlab.training.batches import make_batches
+    from genlab.training.distributed import DistInfo
+
+    train, fixed = load_dataset("mnist-dynbin", "train"), load_dataset("mnist-binary", "train")
+    assert train.spec.binary and torch.equal(train.images, fixed.images)  # grids and plots see the fixed draw
+    test = load_dataset("mnist-dynbin", "test")
+    assert torch.equal(test.images, load_dataset("mnist-binary", "test").images) and not test.extras
+    batches = make_batches(train, 500, torch.device("cpu"), seed=0, dist=DistInfo())
+    first = next(batches)
+    assert "grey" not in first and set(first["image"].unique().tolist()) == {-1.0, 1.0}
+    # the same digits drawn again differ pixel by pixel, and over many draws a pixel is +1 as often
+    # as its grey level says
+    rows = batches.last_indices
+    grey = train.extras["grey"][rows]
+    draws = torch.stack([torch.where(torch.rand(grey.shape, generator=batches.binarise_rng) < grey, 1.0, -1.0)
+                         for _ in range(200)])
+    share = (draws > 0).float().mean(0)
+    mid = (grey > 0.2) & (grey < 0.8)
+    assert (share[mid] - grey[mid]).abs().mean() < 0.04
+    assert not torch.equal(draws[0], draws[1])
+    # the binarisation generator travels with the data order: a restored iterator draws the same batch
+    state = batches.state_dict()
+    again = make_batches(train, 500, torch.device("cpu"), seed=0, dist=DistInfo())
+    again.load_state_dict(state)
+    assert torch.equal(next(again)["image"], next(batches)["image"])

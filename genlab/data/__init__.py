@@ -6,6 +6,11 @@ through a DataLoader. Names:
 
 - ``mnist``          the embedded 10k MNIST subset (default; no network)
 - ``mnist-binary``   the same digits, fixed stochastic binarisation ({-1, 1})
+- ``mnist-dynbin``   dynamic binarisation: every training batch draws its pixels afresh,
+                     +1 with probability = grey level (the train set is then never the same
+                     twice, a regulariser for the Bernoulli models on 9k digits); the test split
+                     and every non-batch use (grids, plots) are mnist-binary's fixed draw, so
+                     likelihoods compare across the two
 - ``tv-mnist``, ``fashion-mnist``, ``cifar10``, ``celeba``: torchvision sets
   under ``root`` (they are downloaded only with ``download=True``)
 - ``folder:PATH``    an ImageFolder of the user's own pictures
@@ -24,7 +29,7 @@ from genlab.errors import GenlabError
 from genlab.data.mnist import load_mnist
 from genlab.model import DataSpec
 
-EMBEDDED = ("mnist", "mnist-binary")
+EMBEDDED = ("mnist", "mnist-binary", "mnist-dynbin")
 TORCHVISION = {
     # name: (torchvision class, channels, size, classes, split keyword)
     "tv-mnist": ("MNIST", 1, 28, 10),
@@ -56,16 +61,19 @@ class ImageDataset:
     labels: torch.Tensor | None = None  # (N,) int64
     stream: torch.utils.data.Dataset | None = None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
-    eval_only: tuple[str, ...] = ("source", "pose")
+    eval_only: tuple[str, ...] = ("source", "pose", "grey")
     unpaired_by: str | None = None
+    binarise_from: str | None = None  # an extra of grey levels in [0, 1]: batches draw binary images from it
 
     def __post_init__(self):
         if self.in_memory:
             for name, t in self.extras.items():
                 if len(t) != len(self.images):
                     raise ValueError(f"extra {name!r} has {len(t)} entries for {len(self.images)} images")
-            if self.unpaired_by is not None and self.unpaired_by not in self.extras:
-                raise ValueError(f"unpaired_by={self.unpaired_by!r} names no extra; extras: {', '.join(self.extras)}")
+            for what in ("unpaired_by", "binarise_from"):
+                name = getattr(self, what)
+                if name is not None and name not in self.extras:
+                    raise ValueError(f"{what}={name!r} names no extra; extras: {', '.join(self.extras)}")
 
     @property
     def in_memory(self) -> bool:
@@ -106,11 +114,15 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | None = N
     if name in _REGISTERED:
         return _REGISTERED[name](split, root, image_size)
     if name in EMBEDDED:
-        binarised = name == "mnist-binary"
+        binarised = name != "mnist"
         images, labels = load_mnist(split, binarised=binarised)
         x = uint8_to_unit(images * 255 if binarised else images)
         spec = DataSpec(channels=1, height=28, width=28, num_classes=10, binary=binarised, name=name)
-        return ImageDataset(spec, x, torch.from_numpy(labels.astype(np.int64)))
+        labels = torch.from_numpy(labels.astype(np.int64))
+        if name == "mnist-dynbin" and split == "train":
+            grey = torch.from_numpy(load_mnist(split)[0].astype(np.float32) / 255).unsqueeze(1)
+            return ImageDataset(spec, x, labels, extras={"grey": grey}, binarise_from="grey")
+        return ImageDataset(spec, x, labels)
     if name in TORCHVISION:
         return _torchvision_dataset(name, split, root, image_size, download)
     if name.startswith("folder:"):

@@ -16,7 +16,7 @@ import torch
 
 from genlab.model import DataSpec
 
-MNIST_NAMES = ("mnist", "mnist-binary", "tv-mnist")
+MNIST_NAMES = ("mnist", "mnist-binary", "mnist-dynbin", "tv-mnist")
 # Images per log_prob call are capped so that images x importance samples stays
 # near this many decoder evaluations per call (k=1000 -> 50 images per call).
 SAMPLES_PER_CALL = 50_000

@@ -64,6 +64,10 @@ class InMemoryBatches:
                                  f"{small} examples on this rank")
         self.source = data.extras["source"][shard] if "source" in data.extras else None
         self.streams = [_Shuffled(len(g), batch_size, seed + 104729 * i) for i, g in enumerate(self.groups)]
+        # Dynamic binarisation: a fresh Bernoulli draw of every batch from its grey levels, from a
+        # generator of its own whose state is saved with the data order (resume stays exact).
+        self.grey = self.tensors[data.binarise_from] if data.binarise_from else None
+        self.binarise_rng = torch.Generator().manual_seed(seed + 15485863) if data.binarise_from else None
         self.last_indices: torch.Tensor | None = None  # rows of the last batch in this rank's shard (tests)
 
     def _unpaired(self, picks: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -87,14 +91,25 @@ class InMemoryBatches:
         idx = torch.cat(self._unpaired(picks))
         self.last_indices = idx
         idx = idx.to(self.tensors["image"].device)
-        return {k: self.tensors[k][idx] for k in self.train_keys}
+        batch = {k: self.tensors[k][idx] for k in self.train_keys}
+        if self.grey is not None:
+            p = self.grey[idx]
+            u = torch.rand(p.shape, generator=self.binarise_rng).to(p.device)
+            batch["image"] = torch.where(u < p, 1.0, -1.0)
+        return batch
 
     def state_dict(self) -> dict:
+        if self.binarise_rng is not None:
+            return {"groups": [s.state_dict() for s in self.streams], "binarise_rng": self.binarise_rng.get_state()}
         if len(self.streams) == 1:  # the layout of checkpoints written before groups existed
             return self.streams[0].state_dict()
         return {"groups": [s.state_dict() for s in self.streams]}
 
     def load_state_dict(self, state: dict) -> None:
+        if "binarise_rng" in state:
+            if self.binarise_rng is None:
+                raise ValueError("saved data order has a binarisation generator (dynamic binarisation), this data set none")
+            self.binarise_rng.set_state(state["binarise_rng"])
         states = state["groups"] if "groups" in state else [state]
         if len(states) != len(self.streams):
             raise ValueError(f"saved data order has {len(states)} groups, this data set {len(self.streams)}")
@@ -157,4 +172,6 @@ def make_batches(data: ImageDataset, batch_size: int, device: torch.device, seed
                  num_workers: int = 2):
     if data.in_memory:
         return InMemoryBatches(data, batch_size, device, seed, dist)
+    if data.binarise_from:
+        raise ValueError("dynamic binarisation needs an in-memory data set")
     return StreamedBatches(data, batch_size, device, seed, dist, num_workers)
