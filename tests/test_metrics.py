@@ -189,6 +189,15 @@ def test_coverage_summary_of_exact_histograms():
         {"class_coverage": 0.2, "class_entropy": math.log(2) / math.log(10)})
 
 
+def test_readable_share_counts_sure_reads_of_real_digits_not_of_noise(test_digits):
+    from genlab.metrics.coverage import readable_share
+
+    assert readable_share(torch.tensor([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.02, 0.98]])) == 0.5
+    _, real = classify(test_digits.images[:500])
+    _, noise = classify(torch.rand(500, 1, 28, 28) * 2 - 1)
+    assert readable_share(real) > 0.9 > 0.2 > readable_share(noise)
+
+
 # ----- the shipped classifier -------------------------------------------------------
 
 def test_shipped_classifier_loads_with_weights_only_and_is_accurate(test_digits):

@@ -10,6 +10,7 @@ fixed 1,000-digit test split:
 - ``density``, ``coverage``  the same idea on real k-NN balls only (k = 5), robust to outliers
 - ``class_shares`` (list), ``class_coverage``, ``class_entropy``  the predicted-class histogram
 - ``confidence``  mean top-class probability
+- ``readable_share``  share of images read as one digit with probability > 0.9
 
 Each comes with its real-vs-real floor (``fid_floor``, ...): the same metric
 for n *train* digits against the same test split, so a figure can be read
@@ -116,7 +117,7 @@ def _compare(feats: torch.Tensor, probs: torch.Tensor, binary: bool, seed: int) 
     return {"fid": fid(ref_feats, feats), "kid": kid_mean, "kid_std": kid_std,
             "precision": precision, "recall": recall, "density": density, "coverage": coverage,
             **_coverage.coverage_summary(shares), "confidence": _coverage.confidence(probs),
-            "class_shares": shares}
+            "readable_share": _coverage.readable_share(probs), "class_shares": shares}
 
 
 @functools.lru_cache(maxsize=16)
@@ -152,7 +153,7 @@ def sample_quality(images: torch.Tensor, seed: int = 0, binary: bool = False) ->
     ours, floor = _compare(feats, probs, binary, seed), real_floor(len(images), seed, binary)
     out = {}
     for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                "class_coverage", "class_entropy", "confidence"):
+                "class_coverage", "class_entropy", "confidence", "readable_share"):
         out[key], out[f"{key}_floor"] = ours[key], floor[key]
     out["class_shares"] = ours["class_shares"]
     out["class_shares_floor"] = list(floor["class_shares"])  # a copy: the floor dict is cached

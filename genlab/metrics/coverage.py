@@ -38,3 +38,12 @@ def coverage_summary(shares: list[float]) -> dict[str, float]:
 def confidence(probs: torch.Tensor) -> float:
     """Mean top-class probability: near 1 for clear digits, lower for ambiguous blobs."""
     return probs.max(dim=1).values.mean().item()
+
+
+READABLE = 0.9  # top-class probability above which a sample counts as a readable digit
+
+
+def readable_share(probs: torch.Tensor, threshold: float = READABLE) -> float:
+    """Share of images the classifier reads as one digit with probability above `threshold`:
+    the "most samples are readable" figure, less swayed by a few very sure reads than the mean."""
+    return (probs.max(dim=1).values > threshold).float().mean().item()
