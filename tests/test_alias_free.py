@@ -211,6 +211,18 @@ def test_fixed_pose_input_ignores_w_but_still_follows_the_requested_transform():
     assert not torch.allclose(y[0], y[1], atol=1e-3)
 
 
+def test_more_sinusoids_than_maps_and_a_higher_first_cutoff_keep_the_input_band_limited():
+    """fourier_features > channels mixes more sinusoids down to the first layer's maps; a higher
+    f_c,0 moves the first stopband with it (the paper's ratio f_t/f_c = 2^1.1)."""
+    net = SynthesisNetwork(16, 32, 1, first_cutoff=4.0, fourier_features=96)
+    first = net.specs[0]
+    assert first.cutoff == 4.0 and first.stopband == pytest.approx(4.0 * 2 ** 1.1)
+    assert net.input.freqs.shape == (96, 2) and (net.input.freqs.norm(dim=1) <= 4.0 + 1e-6).all()
+    x = net.input(torch.randn(2, 16))
+    assert x.shape == (2, first.channels, first.size, first.size)
+    assert SynthesisNetwork(16, 32, 1).specs[0].stopband == pytest.approx(2 ** 2.1)  # the default schedule
+
+
 # ----- whole generators and the metric ----------------------------------------------------------------------
 @torch.no_grad()
 def test_alias_free_generator_beats_the_baseline_on_eq_t_at_init():

@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+import genlab
 import gradio as gr
 import numpy as np
 import pytest
@@ -499,8 +500,9 @@ def test_test_images_come_from_the_chosen_models_data(ctx):
     pad, which = likelihood.load_test_image(ctx, 3, ["vae-mnist"], None)
     assert which == "mnist-binary test image #3: a **7**" and pic(pad["composite"]).shape[:2] == (280, 280)
     assert set(np.unique(pic(pad["composite"]))) <= {0, 255}  # binarised, as that model's data is
-    _, which = likelihood.load_test_image(ctx, 3, [], "nade-mnist")  # none scored: the completing model's
-    assert which.startswith("mnist-binary test image #3")
+    pad, which = likelihood.load_test_image(ctx, 3, [], "nade-mnist")  # none scored: the completing model's
+    assert which.startswith(f"{genlab.load('nade-mnist').data_spec.name} test image #3")  # mnist-dynbin's test
+    assert set(np.unique(pic(pad["composite"]))) <= {0, 255}  # split is the fixed binarised draw
     with pytest.raises(gr.Error, match="test image index must be between 0 and 999, got 5000"):
         likelihood.load_test_image(ctx, 5000, ["vae-mnist"], None)
     with pytest.raises(gr.Error, match="pick a model first"):

@@ -72,6 +72,9 @@ class AliasFreeBaseConfig:
 @dataclass
 class AliasFreeConfig(AliasFreeBaseConfig):
     variant: str = option("T", choices=("T", "R"), help="T: 3x3 convs; R: 1x1 convs, radial filters, 2x channels")
+    first_cutoff: float = option(2.0, low=0.5, help="f_c of the input and first layer, cycles per image (the paper: 2)")
+    fourier_features: int = option(0, low=0, help="sinusoids of the Fourier input, mixed down to the first "
+                                   "layer's channels (0: as many as those channels, as the paper)")
     learned_pose: bool = option(True, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
                                 "false: the pose is fixed, so every variation across z must come from the styles")
 
@@ -135,7 +138,8 @@ class Generator(nn.Module):
             margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
             channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
             output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta,
-            learned_pose=getattr(cfg, "learned_pose", True))
+            learned_pose=getattr(cfg, "learned_pose", True), first_cutoff=getattr(cfg, "first_cutoff", 2.0),
+            fourier_features=getattr(cfg, "fourier_features", 0))
 
     def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
         w = self.mapping(z, truncation=truncation, update_emas=update_emas)

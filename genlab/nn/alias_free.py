@@ -284,16 +284,17 @@ class FourierInput(nn.Module):
     the frequencies and phases, never on a resampled grid, so the features stay exact."""
 
     def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float,
-                 learned_pose: bool = True):
+                 learned_pose: bool = True, features: int = 0):
         super().__init__()
         self.channels, self.size, self.sampling_rate, self.bandwidth = channels, size, sampling_rate, bandwidth
         self.learned_pose = learned_pose
-        freqs = torch.randn(channels, 2)
+        self.features = features = features or channels  # sinusoids, mixed down to `channels` maps
+        freqs = torch.randn(features, 2)
         radii = freqs.square().sum(1, keepdim=True).sqrt()
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth  # uniform in the disc
         self.register_buffer("freqs", freqs)
-        self.register_buffer("phases", torch.rand(channels) - 0.5)
-        self.weight = nn.Parameter(torch.randn(channels, channels))
+        self.register_buffer("phases", torch.rand(features) - 0.5)
+        self.weight = nn.Parameter(torch.randn(channels, features))
         self.affine = FullyConnected(w_dim, 4, weight_init=0.0, bias_init=[1.0, 0.0, 0.0, 0.0])
 
     def learned_transform(self, w: torch.Tensor) -> torch.Tensor:
@@ -322,7 +323,7 @@ class FourierInput(nn.Module):
         g = self.grid(w.device)  # (S, S, 2)
         x = torch.einsum("hwk,nck->nhwc", g, freqs) + phases[:, None, None, :]
         x = torch.sin(x * (2 * math.pi)) * amplitude[:, None, None, :]
-        x = x @ (self.weight / math.sqrt(self.channels)).t()
+        x = x @ (self.weight / math.sqrt(self.features)).t()
         return x.permute(0, 3, 1, 2).contiguous()
 
 
@@ -504,15 +505,17 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, resolution: int, channels: int, num_layers: int = 6, num_critical: int = 2,
                  margin: int = 10, channel_base: int = 512, channel_max: int = 32, kernel: int = 3,
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
-                 magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True):
+                 magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
+                 fourier_features: int = 0):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
+                                    first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
                                     margin=margin, channel_base=channel_base, channel_max=channel_max)
         self.filtered, self.output_scale, self.resolution = filtered, output_scale, resolution
         first = self.specs[0]
         if filtered:
             self.input = FourierInput(w_dim, first.channels, first.size, first.sampling_rate, first.cutoff,
-                                      learned_pose=learned_pose)
+                                      learned_pose=learned_pose, features=fourier_features)
         else:
             self.input = ConstantInput(first.channels, first.size, first.sampling_rate)
         layers = []
