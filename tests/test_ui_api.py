@@ -257,7 +257,7 @@ def test_likelihood_table_and_heatmaps(client, digit_png):
     assert rows["vae-mnist"][4].startswith("bound")
     assert len(maps) == 1 and load(maps[0]["image"]).shape == (224, 224, 3)
     digit, which = client.predict(3, ["vae-mnist"], None, api_name="/test_digit")
-    assert load(digit["composite"]).shape[:2] == (280, 280) and which == "mnist-binary test image #3: a **7**"
+    assert load(digit["composite"]).shape[:2] == (280, 280) and which == "mnist-dynbin test image #3: a **7**"  # vae-mnist's data
 
 
 def test_likelihood_bad_inputs(client, digit_png, tmp_path):
