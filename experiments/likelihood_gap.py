@@ -13,7 +13,7 @@ import argparse
 
 import genlab
 from genlab.data import load_dataset
-from genlab.metrics.likelihood import test_nll
+from genlab.metrics.likelihood import test_images, test_nll
 
 
 def main(argv=None) -> int:
@@ -23,11 +23,14 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=1000, help="importance samples for bound-type models")
     args = ap.parse_args(argv)
     train = load_dataset("mnist-binary", "train").images[:args.n]
-    test = load_dataset("mnist-binary", "test").images
     print("| checkpoint | data | train NLL (nats) | test NLL (nats) | gap |")
     print("|---|---|---|---|---|")
     for path in args.checkpoints:
         model = genlab.load(path)
+        if not model.data_spec.binary:
+            raise SystemExit(f"{path}: a model of {model.data_spec.name!r}; this script compares Bernoulli "
+                             "models on mnist-binary's fixed draw")
+        test, _ = test_images(model.data_spec)  # the fixed binarised test digits, as `genlab eval` scores
         tr = test_nll(model, train, iwae_k=args.k)["nll_nats"]
         te = test_nll(model, test, iwae_k=args.k)["nll_nats"]
         print(f"| {path} | {model.data_spec.name} | {tr:.2f} | {te:.2f} | {te - tr:.2f} |", flush=True)

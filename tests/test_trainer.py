@@ -48,6 +48,16 @@ def test_resume_with_dynamic_binarisation_gives_bitwise_identical_weights(tmp_pa
     assert_same(a["optimizers"], b["optimizers"], "optimizers")
 
 
+def test_resuming_a_dynamic_binarisation_run_on_a_fixed_draw_is_refused_and_keeps_the_checkpoint(tmp_path):
+    overrides = ["hidden=[16]", "latent_dim=4", "batch_size=32", "sample_every=1000"]
+    run(tmp_path, family="vae", steps=3, overrides=overrides, data="mnist-dynbin")
+    before = (tmp_path / "latest.pt").read_bytes()
+    with pytest.raises(GenlabError, match=r"cannot resume .* with data 'mnist-binary': .*binarisation.*"
+                                          r"Resume with the run's data \('mnist-dynbin'\) or use a new --out"):
+        run(tmp_path, family="vae", steps=6, resume=True, overrides=overrides, data="mnist-binary")
+    assert (tmp_path / "latest.pt").read_bytes() == before
+
+
 def test_resume_without_weights_restored_would_differ(tmp_path):
     """The equality above is not vacuous: a fresh 6-step run ends elsewhere than steps 7-12."""
     overrides = TINY_DCGAN + ["checkpoint_every=6"]

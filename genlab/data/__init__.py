@@ -61,9 +61,9 @@ class ImageDataset:
     labels: torch.Tensor | None = None  # (N,) int64
     stream: torch.utils.data.Dataset | None = None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
-    eval_only: tuple[str, ...] = ("source", "pose", "grey")
+    eval_only: tuple[str, ...] = ("source", "pose")
     unpaired_by: str | None = None
-    binarise_from: str | None = None  # an extra of grey levels in [0, 1]: batches draw binary images from it
+    binarise_from: str | None = None  # an extra of grey levels in [0, 1]: batches draw their images from it
 
     def __post_init__(self):
         if self.in_memory:

@@ -51,7 +51,8 @@ class InMemoryBatches:
         self.tensors = {"image": data.images[shard], "label": data.labels[shard],
                         **{k: v[shard] for k, v in data.extras.items()}}
         self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
-        self.train_keys = [k for k in self.tensors if k not in data.eval_only]
+        # binarise_from's grey levels become the batch's image, never a key of their own
+        self.train_keys = [k for k in self.tensors if k not in data.eval_only and k != data.binarise_from]
         seed = seed + 7919 * dist.rank
         if data.unpaired_by is None:
             self.groups = [torch.arange(len(shard))]

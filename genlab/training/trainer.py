@@ -201,7 +201,12 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and rng.get("cuda"):
             torch.cuda.set_rng_state_all(rng["cuda"])
-        self.batches.load_state_dict(rng["batches"])
+        try:
+            self.batches.load_state_dict(rng["batches"])
+        except ValueError as e:  # e.g. a dynamic-binarisation run resumed on a fixed draw
+            stored = parse_recipe(state["recipe"], "the stored recipe").data if state.get("recipe") else "?"
+            raise GenlabError(f"cannot resume {self.checkpoint_path} with data {self.recipe.data!r}: {e}. "
+                              f"Resume with the run's data ({stored!r}) or use a new --out") from None
 
     def _rng_state(self) -> dict:
         return {"torch": torch.get_rng_state(),
