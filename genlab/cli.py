@@ -58,9 +58,9 @@ def _cmd_train(args) -> int:
     path = trainer.fit()
     if path is not None:
         print(f"checkpoint: {path}  ({trainer.step} steps, {trainer.train_seconds:.0f} s of training)")
-    from genlab.training.distributed import shutdown
+    from genlab.training.distributed import shutdown_and_exit
 
-    shutdown(trainer.dist)
+    shutdown_and_exit(trainer.dist)
     return 0
 
 

@@ -16,7 +16,7 @@ import toy_models  # noqa: E402,F401  (registers 'toy')
 from genlab.data import ImageDataset, register_dataset  # noqa: E402
 from genlab.model import DataSpec  # noqa: E402
 from genlab.training import make_recipe  # noqa: E402
-from genlab.training.distributed import DistInfo, shutdown  # noqa: E402
+from genlab.training.distributed import DistInfo, shutdown_and_exit  # noqa: E402
 from genlab.training.trainer import Trainer  # noqa: E402
 
 ODD = 100  # examples: 34 + 33 + 33 over 3 ranks
@@ -73,4 +73,4 @@ if __name__ == "__main__":
         noise(sys.argv[2])
     else:
         train(sys.argv[2], int(sys.argv[3]), "--resume" in sys.argv)
-    shutdown(DistInfo(dist.get_rank(), dist.get_world_size()))
+    shutdown_and_exit(DistInfo(dist.get_rank(), dist.get_world_size()))
