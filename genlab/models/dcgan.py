@@ -31,6 +31,12 @@ class DCGANConfig:
     prior: str = option("normal", choices=PRIORS)
     generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
     augment: str = option("", help=AUGMENT_HELP)
+    # A fully connected hidden layer (BN + ReLU / LeakyReLU) in front of G's projection and
+    # after D's convolutions: 0 keeps the paper's all-convolutional nets. The InfoGAN paper's
+    # MNIST nets are DCGAN's with these layers (1,024 units); with them, and nothing else
+    # changed, 3,000 steps reach a FID ten times lower (docs/models/dcgan.md).
+    hidden_g: int = option(0, low=0, help="units of an FC hidden layer in front of G's projection (0: none)")
+    hidden_d: int = option(0, low=0, help="units of an FC hidden layer after D's convolutions (0: none)")
 
 
 class Generator(nn.Module):
@@ -53,18 +59,34 @@ class Generator(nn.Module):
         return self.body(self.project_norm(h))
 
 
+class HiddenFCGenerator(nn.Module):
+    """An FC hidden layer (BN, ReLU) in front of DCGAN's project-and-upsample stack: the
+    InfoGAN paper's MNIST generator."""
+
+    def __init__(self, latent_dim: int, hidden: int, width: int, channels: int, base: int, stages: int):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(True))
+        self.conv = Generator(hidden, width, channels, base, stages)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.fc(z))  # (N, latent) -> (N, C, H, W) in [-1, 1]
+
+
 class Discriminator(nn.Module):
-    def __init__(self, width: int, channels: int, base: int, stages: int):
+    def __init__(self, width: int, channels: int, base: int, stages: int, hidden: int = 0):
         super().__init__()
         layers, ch = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], width  # no BN on input
         for _ in range(stages - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.body = nn.Sequential(*layers)
-        self.logit = nn.Linear(ch * base * base, 1)  # flatten to a single logit
+        flat = ch * base * base
+        self.hidden = (nn.Sequential(nn.Linear(flat, hidden, bias=False), nn.BatchNorm1d(hidden),
+                                     nn.LeakyReLU(0.2, True)) if hidden else nn.Identity())
+        self.logit = nn.Linear(hidden or flat, 1)  # flatten to a single logit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logit(self.body(x).flatten(1)).squeeze(1)  # (N,)
+        return self.logit(self.hidden(self.body(x).flatten(1))).squeeze(1)  # (N,)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -89,8 +111,12 @@ class DCGAN(AdversarialModel):
         super().__init__(config, data_spec)
         base, stages = conv_plan(data_spec.height)
         self.latent_dim = config.latent_dim
-        self.generator = Generator(config.latent_dim, config.width, data_spec.channels, base, stages)
-        self.discriminator = Discriminator(config.width, data_spec.channels, base, stages)
+        if config.hidden_g:
+            self.generator = HiddenFCGenerator(config.latent_dim, config.hidden_g, config.width, data_spec.channels,
+                                               base, stages)
+        else:
+            self.generator = Generator(config.latent_dim, config.width, data_spec.channels, base, stages)
+        self.discriminator = Discriminator(config.width, data_spec.channels, base, stages, config.hidden_d)
         init_dcgan_weights(self)
 
     @classmethod

@@ -58,16 +58,7 @@ CONTINUOUS_DRAWS = 2000  # draws per continuous code for its correlations (extra
 
 # ----- building blocks ----------------------------------------------------------------
 
-class Generator(nn.Module):
-    """The paper's extra FC-1024 layer in front of DCGAN's project-and-upsample stack."""
-
-    def __init__(self, latent_dim: int, hidden: int, width: int, channels: int, base: int, stages: int):
-        super().__init__()
-        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(True))
-        self.conv = dcgan.Generator(hidden, width, channels, base, stages)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.fc(z))  # (N, latent) -> (N, C, H, W) in [-1, 1]
+Generator = dcgan.HiddenFCGenerator  # the paper's extra FC-1024 layer in front of DCGAN's stack
 
 
 class Discriminator(nn.Module):
