@@ -51,7 +51,8 @@ def test_evaluate_reports_infogan_code_accuracy(infogan):
     # The shipped model's codes are far better than chance (0.1) on generated and real digits.
     assert results["infogan_code_accuracy_generated"] > 0.5 and results["infogan_code_accuracy_real"] > 0.5
     assert sorted(map(int, results["infogan_code_to_digit"].split())) == list(range(10))  # one-to-one
-    assert abs(results["infogan_code_2_r_slant"]) > 0.3  # a continuous code that controls slant
+    # a continuous code that controls slant (which of the two is the training run's choice)
+    assert max(abs(results["infogan_code_1_r_slant"]), abs(results["infogan_code_2_r_slant"])) > 0.3
     json.dumps(results)
     again = family_metrics(infogan.eval(), N, seed=0)
     assert all(again[k] == results[k] for k in INFOGAN_KEYS)  # seeded
