@@ -659,7 +659,7 @@ def test_sample_tab_opens_on_the_best_looking_model(ctx, tmp_path):
 
     fids = {e.key: (m.checkpoint.get("metrics") or {}).get("fid") for e, m in ctx.catalog.loadable()}
     best = min((v, k) for k, v in fids.items() if v is not None)[1]
-    assert sample.best_model(ctx) == best == "infogan-mnist"
+    assert sample.best_model(ctx) == best
     (tmp_path / "ck").mkdir()
     for fid, name in ((50.0, "b"), (20.0, "a"), (None, "c")):
         write_checkpoint(SliderBoard(SliderBoardConfig(), MNIST), tmp_path / "ck" / f"{name}.pt",
