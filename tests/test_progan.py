@@ -162,6 +162,23 @@ def test_the_penalty_mixes_per_sample_and_leaves_alpha_alone():
     assert model.discriminator.from_rgb[1].weight.grad is not None  # the new fromRGB trains while fading in
 
 
+def test_the_lazy_penalty_comes_every_kth_step_weighted_k_times():
+    every_step, lazy = tiny(), tiny(gp_every=3)  # same weights (tiny seeds them)
+    batch = {"image": torch.rand(8, 1, 16, 16) * 2 - 1}
+
+    def d_loss(model, step):
+        model.advance(step)
+        torch.manual_seed(1)  # the same fakes and mixing coefficients for every call
+        return model.discriminator_loss(batch)[0].item()
+
+    without = d_loss(lazy, 2)  # 2 % 3 != 0: no penalty term at all
+    with_one, with_three = d_loss(every_step, 3), d_loss(lazy, 3)  # all three in stage 0
+    assert with_one > without  # the penalty is positive
+    assert with_three - without == pytest.approx(3 * (with_one - without), rel=1e-5)
+    with pytest.raises(ValueError, match="gp_every"):
+        tiny(gp_every=0)
+
+
 def test_phases_train_only_the_stages_modules():
     model = tiny()
     model.set_stage(1, 0.5)
@@ -203,7 +220,8 @@ def test_data_is_mnist_padded_to_32_and_scored_as_28x28_digits():
 # ----- training -------------------------------------------------------------------------------------
 TINY = ["batch_size=8", "log_every=1", "checkpoint_every=1000", "sample_every=1000", "grid_size=4",
         "ema_decay=0.9", "model.latent_dim=8", "model.fmap_base=8", "model.fmap_max=8",
-        "model.stable_steps=[2, 2, 2]", "model.fade_steps=[4, 4, 4]"]
+        "model.stable_steps=[2, 2, 2]", "model.fade_steps=[4, 4, 4]",
+        "model.gp_every=3"]  # lazy penalty: the legs stop and resume on steps without it (4, 10)
 
 
 def fit(out, steps=12, resume=False):
