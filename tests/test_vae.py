@@ -61,6 +61,31 @@ def test_pixel_likelihoods_are_normalised(lik):
         assert torch.logsumexp(lp, 0).exp().item() == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.parametrize("lik", [BernoulliPixels(), LogisticPixels()])
+def test_the_mode_is_the_most_probable_value_of_every_pixel(lik):
+    """Against every value a pixel can take: the mode's probability is the largest (the logistic's
+    end bins, which take whole tails, included)."""
+    values = torch.tensor([-1.0, 1.0]) if lik.name == "bernoulli" else torch.arange(256) / 127.5 - 1
+    params = torch.randn(300, lik.params_per_channel, 1, 1, generator=torch.Generator().manual_seed(0)) * 3
+    if lik.name == "logistic":
+        params[:, 1] = params[:, 1].clamp(-6, 1)
+    every = torch.stack([lik.log_prob(params, v.expand(300, 1, 1, 1)) for v in values])  # (values, pixels)
+    mode = lik.mode(params)
+    assert torch.allclose(lik.log_prob(params, mode), every.max(0).values, atol=1e-5)
+    assert (mode == -1).any() and (mode == 1).any()  # both ends occur in these draws
+
+
+def test_a_vae_shows_the_most_probable_image_of_binary_data_and_the_mean_of_8bit_data():
+    seed = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    binary, grey = tiny_vae().eval(), tiny_vae(DataSpec()).eval()
+    shown = binary.sample(6, seed())
+    assert torch.equal(shown, binary.sample(6, seed(), pixels="mode")) and set(shown.unique().tolist()) <= {-1.0, 1.0}
+    assert not torch.equal(shown, binary.sample(6, seed(), pixels="mean"))
+    assert torch.equal(grey.sample(6, seed()), grey.sample(6, seed(), pixels="mean"))
+    assert {c.name: c.default for c in binary.controls()}["pixels"] == "mode"
+    assert {c.name: c.default for c in grey.controls()}["pixels"] == "mean"
+
+
 # ----- the IWAE bound ---------------------------------------------------------------------
 def test_iwae_bound_is_above_the_elbo_and_rises_with_k(digits):
     model = tiny_vae().eval()

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.nn import gan_losses
-from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
+from genlab.nn.autoencoder import (PIXEL_MODES, PIXELS_HELP, PixelDecoding,
                                    GaussianEncoder, ImageEncoder, LatentPrior, PixelDecoder,
                                    check_net_shape, mlp, pick_likelihood, reparameterize)
 from genlab.registry import register
@@ -182,15 +182,15 @@ class AAE(PixelDecoding, GenerativeModel):
         return z, torch.zeros_like(z)  # a deterministic encoder: q(z|x) is a point mass
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, component=None, pixels: str = "mean",
+    def sample(self, n: int, generator: torch.Generator | None = None, component=None, pixels: str | None = None,
                **controls) -> torch.Tensor:
         """z ~ p(z) (from one component when `component` is given), decoded."""
         z = self.prior(n, generator, component)
         return self.decode(z, pixels=pixels, generator=generator).clamp(-1, 1)
 
     def controls(self) -> list[Control]:
-        out = [Control("pixels", "choice", "mean", choices=PIXEL_MODES, applies_to=("sample", "decode"),
-                       help="mean: the decoder's expected image; sample: draw every pixel from p(x|z)")]
+        out = [Control("pixels", "choice", self.default_pixels, choices=PIXEL_MODES, applies_to=("sample", "decode"),
+                       help=PIXELS_HELP)]
         if self.latent_prior.components:
             what = "digit class" if self.config.supervised else "prior component"
             out.append(Control("component", "choice", "random",

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, iterate_in_chunks, option
-from genlab.nn.autoencoder import (PIXEL_MODES, PixelDecoding,
+from genlab.nn.autoencoder import (PIXEL_MODES, PIXELS_HELP, PixelDecoding,
                                    GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
 from genlab.registry import register
@@ -143,13 +143,13 @@ class VAE(PixelDecoding, GenerativeModel):
         return mean, torch.exp(0.5 * logvar)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, pixels: str = "mean",
+    def sample(self, n: int, generator: torch.Generator | None = None, pixels: str | None = None,
                temperature: float = 1.0, **controls) -> torch.Tensor:
         """temperature scales z ~ N(0, I); pixels='sample' draws each pixel from p(x|z)."""
         z = self.prior(n, generator) * temperature
         return self.decode(z, pixels=pixels, generator=generator).clamp(-1, 1)
 
     def controls(self):
-        return [Control("pixels", "choice", "mean", choices=PIXEL_MODES, applies_to=("sample", "decode"),
-                        help="mean: the decoder's expected image; sample: draw every pixel from p(x|z)"),
+        return [Control("pixels", "choice", self.default_pixels, choices=PIXEL_MODES, applies_to=("sample", "decode"),
+                        help=PIXELS_HELP),
                 Control("temperature", "slider", 1.0, low=0.0, high=1.5, help="scale of z ~ N(0, I)")]

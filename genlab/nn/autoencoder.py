@@ -158,6 +158,10 @@ class BernoulliPixels:
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return 2 * torch.sigmoid(params) - 1  # E[x] mapped to [-1, 1]
 
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        """The most probable binary image: each pixel on where p > 1/2 (logit > 0)."""
+        return torch.where(params > 0, 1.0, -1.0)
+
     def sample(self, params: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """u ~ U(0, 1), shaped like params; pixels exactly -1 or 1."""
         return torch.where(u < torch.sigmoid(params), 1.0, -1.0)
@@ -178,6 +182,10 @@ class LogisticPixels:
         return loc, log_scale.clamp(min=self.min_log_scale)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.log_mass(params, x).flatten(1).sum(1)
+
+    def log_mass(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log P(pixel = x) per pixel, shaped like x."""
         loc, log_scale = self._split(params)
         inv_s = torch.exp(-log_scale)
         centred = x - loc
@@ -189,19 +197,30 @@ class LogisticPixels:
         # Where the bin mass underflows, use density * bin width (PixelCNN++ does the same).
         log_density_mid = mid - log_scale - 2 * F.softplus(mid)
         inner = torch.where(mass > 1e-5, torch.log(mass.clamp(min=1e-12)), log_density_mid + math.log(2 * self.half_bin))
-        lp = torch.where(x < -1 + self.half_bin, log_cdf_upper, torch.where(x > 1 - self.half_bin, log_sf_lower, inner))
-        return lp.flatten(1).sum(1)
+        return torch.where(x < -1 + self.half_bin, log_cdf_upper, torch.where(x > 1 - self.half_bin, log_sf_lower, inner))
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         # The location (the logistic's mean and mode), clipped to the image range.
         return self._split(params)[0].clamp(-1, 1)
+
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        """The most probable 8-bit level per pixel: the level holding the location, unless an end
+        bin (which takes a whole tail) holds more mass: a location near -1 gives exactly -1."""
+        loc = self._split(params)[0]
+        levels = torch.stack([torch.full_like(loc, -1.0), self._to_grid(loc), torch.ones_like(loc)])
+        masses = torch.stack([self.log_mass(params, x) for x in levels])
+        return levels.gather(0, masses.argmax(0, keepdim=True))[0]
+
+    @staticmethod
+    def _to_grid(x: torch.Tensor) -> torch.Tensor:
+        return ((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
     def sample(self, params: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Inverse-CDF draw from the logistic, then rounded to the 8-bit grid; u shaped like params."""
         loc, log_scale = self._split(params)
         u = u[:, : loc.shape[1]].clamp(1e-5, 1 - 1e-5)
         x = loc + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
-        return (((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1)
+        return self._to_grid(x)
 
 
 LIKELIHOODS = {"bernoulli": BernoulliPixels, "logistic": LogisticPixels}
@@ -230,10 +249,13 @@ class PixelDecoder(nn.Module):
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.likelihood.log_prob(self.net(z), x)
 
-    def image(self, z: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
-        """The mean image, or a draw of every pixel when uniform noise u (shaped like the params) is given."""
+    def image(self, z: torch.Tensor, pixels: str = "mean", u: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean image, the most probable one ("mode"), or ("sample") a draw of every pixel
+        from uniform noise u shaped like the params."""
         params = self.net(z)
-        return self.likelihood.mean(params) if u is None else self.likelihood.sample(params, u)
+        if pixels == "sample":
+            return self.likelihood.sample(params, u)
+        return self.likelihood.mode(params) if pixels == "mode" else self.likelihood.mean(params)
 
 
 # ----- 3. priors ---------------------------------------------------------------------------
@@ -353,15 +375,29 @@ def prior_match(model, images: torch.Tensor, seed: int = 0, permutations: int = 
     return mmd_test(codes, prior, permutations=permutations, generator=g)
 
 
-PIXEL_MODES = ("mean", "sample")
+PIXEL_MODES = ("mode", "mean", "sample")
+PIXELS_HELP = ("mode: the most probable image under p(x|z) (binary pixels for binary data); "
+               "mean: the decoder's expected image (grey where a pixel is uncertain); "
+               "sample: draw every pixel from p(x|z)")
 
 
 class PixelDecoding:
     """`decode` and `reconstruct` shared by the autoencoder families (VAE, AAE).
 
     Needs `self.decoder` (a PixelDecoder), `self.likelihood`, `self.latent_dim`.
-    pixels="mean" gives the decoder's mean image; "sample" draws each pixel.
+    pixels="mode" gives the most probable image, "mean" the decoder's mean image, "sample"
+    a draw of each pixel; `default_pixels` is what a family shows when not asked.
     """
+
+    @property
+    def default_pixels(self) -> str:
+        """Binary data: the most probable binary image. A Bernoulli mean is grey wherever a pixel is
+        uncertain, an image the data never holds; draws add independent pixel noise. On binarised
+        MNIST the VAE's modes score FID 43.8 against 157.6 for its means (n = 1,000), and are closer
+        to the test digits in pixel space too. 8-bit data: the mean (the location), which stays
+        closer to the data's anti-aliased strokes than the nearly binary mode in pixel space and in
+        random-network features (docs/models/aae.md)."""
+        return "mode" if self.likelihood.name == "bernoulli" else "mean"
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -372,8 +408,9 @@ class PixelDecoding:
         check_net_shape("mlp", spec.image_shape)  # the conv net's sizes are checked in __init__
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, pixels: str = "mean", generator: torch.Generator | None = None,
+    def decode(self, z: torch.Tensor, pixels: str | None = None, generator: torch.Generator | None = None,
                **controls) -> torch.Tensor:
+        pixels = pixels or self.default_pixels
         if pixels not in PIXEL_MODES:
             raise ValueError(f"pixels must be one of {', '.join(PIXEL_MODES)}; got {pixels!r}")
         z = z.to(self.device)
@@ -383,9 +420,9 @@ class PixelDecoding:
         if pixels == "sample":
             c, h, w = self.data_spec.image_shape
             u = self.rand(len(z), c * self.likelihood.params_per_channel, h, w, generator=generator)
-        return self.decoder.image(z, u).float()
+        return self.decoder.image(z, pixels, u).float()
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, pixels: str = "mean") -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, pixels: str | None = None) -> torch.Tensor:
         """Decode the posterior mean of each image."""
         return self.decode(self.encode(x)[0], pixels=pixels)
