@@ -126,3 +126,15 @@ def test_training_moves_samples_toward_the_data(tmp_path):
     after = model.sample(256, generator=torch.Generator().manual_seed(0)).mean().item()
     assert abs(before) < 0.3
     assert after < -0.4, f"mean pixel {after:.2f} after training; MNIST's is about -0.74"
+
+
+def test_d_steps_gives_k_discriminator_updates_per_generator_update(tmp_path):
+    """Algorithm 1's k: with d_steps = 3, seven steps update D seven times and G three (steps 0, 3, 6)."""
+    recipe = make_recipe("gan", steps=7, overrides=[f"{k}={v}" for k, v in TINY.items()] + [
+        "d_steps=3", "batch_size=8", "log_every=7", "sample_every=1000", "grid_size=4", "threads=1"])
+    trainer = Trainer(recipe, tmp_path, progress=False)
+    trainer.fit()
+    updates = {name: int(next(iter(opt.state.values()))["step"]) for name, opt in trainer.optimizers.items()}
+    assert updates == {"discriminator": 7, "generator": 3}
+    with pytest.raises(GenlabError, match="d_steps"):
+        build("gan", {**TINY, "d_steps": 0})

@@ -86,5 +86,7 @@ class AdversarialModel(GenerativeModel):
         return [
             Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss,
                   self.optimizer(o.lr_d)),
-            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(o.lr_g)),
+            # A config with d_steps (k in Goodfellow et al.'s Algorithm 1) updates G on every k-th step only.
+            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(o.lr_g),
+                  every=getattr(self.config, "d_steps", 1)),
         ]

@@ -98,6 +98,7 @@ class GANConfig:
     input_dropout: float = option(0.2, low=0.0, high=0.95)  # dropout on D's input pixels (keep 0.8)
     dropout: float = option(0.5, low=0.0, high=0.95)  # dropout on D's hidden layers
     generator_loss: str = option("non_saturating", choices=GENERATOR_LOSSES)
+    d_steps: int = option(1, low=1, help="k of the paper's Algorithm 1: D updates per G update (the paper used 1)")
 
 
 @register
