@@ -254,7 +254,7 @@ def test_no_ui_code_names_a_family_a_data_set_or_an_image_size():
     ("dcgan-mnist", "sample", {"truncation": 1.0}),
     ("dcgan-mnist", "decode", {}),  # truncation scales the prior draw: nothing to do with a chosen z
     ("infogan-mnist", "decode", {"digit_code": "random", "code_1": 0.0, "code_2": 0.0}),
-    ("vae-mnist", "decode", {"pixels": "mean"}),
+    ("vae-mnist", "decode", {"pixels": "mode"}),  # binary data: the most probable image
     ("aae-mnist", "sample", {"pixels": "mean", "component": "random"}),
     ("nade-mnist", "steps", {"temperature": 1.0, "every": 7}),
     ("pixelcnn-mnist", "complete", {"temperature": 1.0}),
