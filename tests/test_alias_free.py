@@ -330,3 +330,11 @@ def test_variant_r_builds_with_1x1_convs():
     layers = model.generator.synthesis.layers
     assert all(layer.kernel == 1 for layer in layers) and any(layer.radial for layer in layers)
     assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 32, 32)
+
+
+def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
+    plain = genlab.build("alias_free", {"mbstd_group": 4}, PAD32).discriminator
+    dense = genlab.build("alias_free", {"mbstd_group": 4, "d_hidden": 24}, PAD32).discriminator
+    assert plain.fc is None and plain.out.in_features == (128 + 1) * 16  # 32 -> 64 -> 128 channels at 4x4, + mbstd
+    assert (dense.fc.in_features, dense.fc.out_features, dense.out.in_features) == ((128 + 1) * 16, 24, 24)
+    assert dense(torch.randn(8, 1, 32, 32)).shape == (8,)

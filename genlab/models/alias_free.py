@@ -63,6 +63,8 @@ class AliasFreeBaseConfig:
     d_width: int = 32  # discriminator channels at full resolution, doubled per halving
     augment: str = option("", help=AUGMENT_HELP)
     mbstd_group: int = option(0, low=0, help="minibatch-stddev group of D's 4x4 features (StyleGAN2/3: 4; 0: none, as the first runs)")
+    d_hidden: int = option(0, low=0, help="units of a dense layer between D's 4x4 features and its logit "
+                           "(StyleGAN2/3's D epilogue has one; 0: none, as the first runs)")
     r1_gamma: float = option(0.1, low=0.0)
     r1_every: int = 4  # lazy R1: every this many steps, weighted by it
     magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
@@ -111,7 +113,7 @@ class Discriminator(nn.Module):
     """fromRGB 3x3, then 4x4 stride-2 convs down to 4x4, the minibatch-stddev map (StyleGAN2/3's D:
     it lets D see a batch's lack of variety, G's mode collapse), one logit (leaky ReLU 0.2, gain sqrt 2)."""
 
-    def __init__(self, side: int, channels: int, width: int, mbstd_group: int = 0):
+    def __init__(self, side: int, channels: int, width: int, mbstd_group: int = 0, hidden: int = 0):
         super().__init__()
         layers, ch = [EqConv(channels, width, 3, padding=1)], width
         while side > 4:
@@ -120,12 +122,17 @@ class Discriminator(nn.Module):
             ch, side = nxt, side // 2
         self.convs = nn.ModuleList(layers)
         self.mbstd = MinibatchStddev(mbstd_group) if mbstd_group else nn.Identity()
-        self.out = nn.Linear((ch + (1 if mbstd_group else 0)) * 16, 1)
+        features = (ch + (1 if mbstd_group else 0)) * 16
+        self.fc = nn.Linear(features, hidden) if hidden else None  # a dense read-out of the whole 4x4 map
+        self.out = nn.Linear(hidden or features, 1)
 
     def forward(self, x):
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2) * math.sqrt(2)
-        return self.out(self.mbstd(x).flatten(1)).squeeze(1)
+        x = self.mbstd(x).flatten(1)
+        if self.fc is not None:
+            x = F.leaky_relu(self.fc(x), 0.2) * math.sqrt(2)
+        return self.out(x).squeeze(1)
 
 
 class Generator(nn.Module):
@@ -160,7 +167,8 @@ class _AliasFreeFamily(GenerativeModel):
         self.latent_dim = config.latent_dim
         variant = getattr(config, "variant", "T")
         self.generator = Generator(config, data_spec, self.filtered, variant)
-        self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group)
+        self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group,
+                                           config.d_hidden)
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
 
     @classmethod
