@@ -245,3 +245,14 @@ def test_a_run_stopped_mid_fade_in_resumes_bitwise(tmp_path, first_leg):
     # Loaded for sampling, the model is at the stage it reached.
     model = model_from_state(a)
     assert (model.stage, model.alpha) == (2, 0.75) and model.sample(4).shape == (4, 1, 32, 32)
+
+
+@pytest.mark.parametrize("side, stages", [(32, 4), (64, 5)])
+def test_rgb_data_at_32_or_64_px_grows_through_the_same_model(side, stages):
+    spec = DataSpec(channels=3, height=side, width=side, name=f"rgb{side}")
+    model = tiny(spec)
+    assert model.num_stages == stages
+    model.set_stage(stages - 1, 0.5)  # the last stage fading in
+    loss, _ = model.discriminator_loss({"image": torch.rand(8, 3, side, side) * 2 - 1})
+    loss.backward()
+    assert torch.isfinite(loss) and model.sample(4).shape == (4, 3, side, side)
