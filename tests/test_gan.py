@@ -117,7 +117,8 @@ def test_training_moves_samples_toward_the_data(tmp_path):
     """A hundred small steps already pull G's mostly-grey output toward MNIST's black
     background (data mean ~ -0.74); an untrained G sits near 0."""
     recipe = make_recipe("gan", steps=100, overrides=[f"{k}={v}" for k, v in TINY.items()] + [
-        "batch_size=32", "log_every=20", "sample_every=1000", "grid_size=4", "lr_g=2e-3", "lr_d=2e-3", "threads=1"])
+        "batch_size=32", "log_every=20", "sample_every=1000", "grid_size=4", "lr_g=2e-3", "lr_d=2e-3", "threads=1",
+        "d_steps=1"])  # a hundred G updates (the quick recipe, which this builds on, has k = 2)
     trainer = Trainer(recipe, tmp_path, progress=False)
     model = trainer.model.eval()
     before = model.sample(256, generator=torch.Generator().manual_seed(0)).mean().item()
