@@ -199,7 +199,11 @@ def test_pixels_stream_in_step_by_step(page):
     pick(page, "steps-model", "pixelcnn-mnist")
     every = page.get_by_role("spinbutton", name="number input for every")  # declared by the model
     expect(every).to_have_value("7", timeout=20_000)
+    # Let the model pick settle: its change resets the tab's control values in the page, and a value
+    # typed before the last of those events is dropped (CI once ran 113 = 784 / 7 steps, not 29).
+    page.wait_for_timeout(1500)
     every.fill("28")  # a frame per row
+    every.press("Enter")
     page.get_by_role("slider", name="range slider for How many").fill("2")
     page.wait_for_timeout(300)
     page.evaluate("""() => {
@@ -407,6 +411,7 @@ def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page):
         assert page.get_by_text(re.compile("less than minimum")).count() == 0
     # a long run (every pixel a frame, 16 samples) to stop halfway
     page.get_by_role("spinbutton", name="number input for every").fill("1")
+    page.get_by_role("spinbutton", name="number input for every").press("Enter")
     page.get_by_role("slider", name="range slider for How many").fill("16")
     page.wait_for_timeout(300)
     page.locator("#steps-button").click()
