@@ -209,8 +209,6 @@ class ProGAN(AdversarialModel):
         self.fade = _per_stage(config.fade_steps, growths, "fade_steps")
         if self.stable[0] < 1:
             raise ValueError("stable_steps of the first stage must be at least 1")
-        if config.gp_every < 1:
-            raise ValueError(f"gp_every must be an integer >= 1 (1: the penalty on every D step), got {config.gp_every}")
         if config.mbstd_group < 0:
             raise ValueError(f"mbstd_group must be >= 0, got {config.mbstd_group}")
         chans = [max(1, min(config.fmap_max, config.fmap_base // 2 ** s)) for s in range(self.num_stages)]
@@ -219,7 +217,7 @@ class ProGAN(AdversarialModel):
         self.discriminator = Discriminator(chans, data_spec.channels, config.mbstd_group)
         self.stage, self.alpha = 0, 1.0
         self.train_step = 0  # the training step, set by advance(): lazy penalty steps are step % gp_every == 0
-        self._last_gp = (torch.zeros(()), torch.zeros(()))  # logged on steps without the penalty
+        self._last_gp = None  # (penalty, mean gradient norm) last measured: logged on steps without the penalty
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -312,7 +310,9 @@ class ProGAN(AdversarialModel):
             penalty = ((norm - cfg.gp_target) ** 2).mean() / cfg.gp_target ** 2
             loss = loss + cfg.gp_every * cfg.gp_lambda * penalty
             self._last_gp = (penalty.detach(), norm.detach().mean())
-        penalty, grad_norm = self._last_gp  # on lazy steps: the last measured values
+        # On lazy steps: the last measured values (zeros, on the loss's device, before any: a run resumed
+        # on a lazy step).
+        penalty, grad_norm = self._last_gp or (torch.zeros_like(wdist), torch.zeros_like(wdist))
         return loss, {"wdist": wdist.detach(), "gp": penalty, "grad_norm": grad_norm,
                       "alpha": torch.tensor(self.alpha), "side": torch.tensor(float(self.resolution()))}
 
