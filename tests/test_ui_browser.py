@@ -199,11 +199,16 @@ def test_pixels_stream_in_step_by_step(page):
     pick(page, "steps-model", "pixelcnn-mnist")
     every = page.get_by_role("spinbutton", name="number input for every")  # declared by the model
     expect(every).to_have_value("7", timeout=20_000)
-    # Let the model pick settle: its change resets the tab's control values in the page, and a value
-    # typed before the last of those events is dropped (CI once ran 113 = 784 / 7 steps, not 29).
-    page.wait_for_timeout(1500)
     every.fill("28")  # a frame per row
     every.press("Enter")
+    # A refresh of the pickers' choices (as the page-load refresh, which on a loaded machine comes
+    # back after the user has picked and typed) fires the picker's change with the same model: the
+    # value typed must survive it (it used to be reset: CI once ran 113 = 784 / 7 steps, not 29).
+    open_tab(page, "Models")
+    page.locator("#models-refresh").click()
+    page.wait_for_timeout(1500)
+    open_tab(page, "Step by step")
+    expect(every).to_have_value("28")
     page.get_by_role("slider", name="range slider for How many").fill("2")
     page.wait_for_timeout(300)
     page.evaluate("""() => {

@@ -267,12 +267,14 @@ def test_each_tab_shows_the_controls_declared_for_its_use(ctx, key, use, expecte
 
 
 def test_control_values_are_checked_with_one_clear_message(ctx):
-    from ui.common import control_values
+    from ui.common import OWNER, control_values
 
     nade = ctx.catalog.model("nade-mnist")
     assert control_values(nade, "steps", {"every": 3.0}) == {"every": 3}  # integer slider
     assert control_values(nade, "steps", None) == {}  # left out: the model's own defaults apply
     assert control_values(nade, "steps", '{"temperature": 0.5}')["temperature"] == 0.5  # JSON text too
+    # the page stamps the dict with the model its values were set for; the call never sees the stamp
+    assert control_values(nade, "steps", {OWNER: "nade-mnist", "every": 28}) == {"every": 28}
     with pytest.raises(ValueError, match=r"temperature must lie in \[0.05, 2.0\], got 7"):
         control_values(nade, "steps", {"temperature": 7})
     with pytest.raises(ValueError, match="nade has no sample control every; it takes temperature"):

@@ -272,7 +272,7 @@ def control_values(model: GenerativeModel, use: str, values) -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"controls must be a JSON object of name -> value, e.g. "
                          f"{json.dumps(default_values(model, use))}; got {values!r}")
-    return model.check_controls(use, values)
+    return model.check_controls(use, {k: v for k, v in values.items() if k != OWNER})
 
 
 def describe_values(values: dict) -> str:
@@ -317,9 +317,21 @@ def control_widgets(controls: list[Control], prefix: str) -> list:
     return widgets
 
 
-def set_control_js(name: str) -> str:
-    """Page-side handler of one control widget: write its value into the tab's {name: value}."""
-    return f"(v, cur) => Object.assign({{}}, (cur && typeof cur === 'object') ? cur : {{}}, {{{json.dumps(name)}: v}})"
+OWNER = "__model__"  # the tab's {name: value} also names the model its values were set for (page side)
+
+
+def set_control_js(name: str, key: str) -> str:
+    """Page-side handler of one control widget of model `key`: write its value into the tab's
+    {name: value}, stamped with the model it belongs to."""
+    return (f"(v, cur) => Object.assign({{}}, (cur && typeof cur === 'object') ? cur : {{}}, "
+            f"{{{json.dumps(OWNER)}: {json.dumps(key)}, {json.dumps(name)}: v}})")
+
+
+# A picker's change: keep the values set for the model now picked, forget any other model's. The
+# change also fires when the page-load refresh updates the picker's choices, which can come back
+# after the user has picked a model and moved a control (a loaded machine): resetting then dropped
+# the user's value (the run used the default: 113 steps instead of 29 in tests/test_ui_browser.py).
+KEEP_OWN_VALUES_JS = f"(key, cur) => (cur && cur[{json.dumps(OWNER)}] === key) ? cur : {{{json.dumps(OWNER)}: key}}"
 
 
 def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str, need: str | None = None,
@@ -328,17 +340,19 @@ def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str
     events take it; API callers pass the same dict), and a gr.render, placed here, that builds
     the picked model's widgets for `use` (any number, by group).
 
-    The JSON holds only the controls the user has moved: `{}` means every control at the
-    model's own default, which is what the CLI does when a control is not given (InfoGAN then
-    draws its continuous codes, as `genlab sample` does; a code the user moves is fixed). A
+    The JSON holds only the controls the user has moved (and, in the page, the model they were
+    moved for, which `control_values` drops): no control means every control at the model's own
+    default, which is what the CLI does when a control is not given (InfoGAN then draws its
+    continuous codes, as `genlab sample` does; a code the user moves is fixed). A
     widget writes itself into the JSON in the page (no server round trip) on the user's own
     input only, never while it is being drawn, so a value is never read before the widget has
     one (a half-built slider used to send 0 and fail Gradio's range check). `wire(model, key,
     widgets, names)`, called inside the render, may add events of the tab's own on those
     widgets (the latent explorer redraws as a control moves)."""
     values = gr.JSON({}, visible=False, label=f"controls ({use})", elem_id=f"{prefix}-controls-json")
-    # Another model: forget the last one's values at once, in the page ({} = the new model's defaults).
-    picker.change(None, None, values, js="() => ({})", queue=False)
+    # Another model: forget the last one's values at once, in the page (no values = the new model's
+    # defaults); the same model again (a refresh of the choices) keeps them.
+    picker.change(None, [picker, values], values, js=KEEP_OWN_VALUES_JS, queue=False)
 
     @gr.render(inputs=[picker])
     def panel(key):
@@ -357,7 +371,7 @@ def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str
         names = [c.name for c in controls]
         for w, name in zip(widgets, names):
             triggers = [w.input] + ([w.release] if isinstance(w, gr.Slider) else [])
-            gr.on(triggers, None, [w, values], values, js=set_control_js(name), show_progress="hidden",
+            gr.on(triggers, None, [w, values], values, js=set_control_js(name, key), show_progress="hidden",
                   queue=False, trigger_mode="always_last")
         if wire is not None:
             wire(model, key, widgets, names)
