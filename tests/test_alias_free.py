@@ -338,3 +338,32 @@ def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
     assert plain.fc is None and plain.out.in_features == (128 + 1) * 16  # 32 -> 64 -> 128 channels at 4x4, + mbstd
     assert (dense.fc.in_features, dense.fc.out_features, dense.out.in_features) == ((128 + 1) * 16, 24, 24)
     assert dense(torch.randn(8, 1, 32, 32)).shape == (8,)
+
+
+def test_wgan_gp_loss_is_a_critic_with_a_lazy_penalty_on_mixes():
+    from genlab.nn import gan_losses
+
+    model = genlab.build("alias_free", {"loss": "wgan-gp", "r1_every": 3, "gp_lambda": 10.0, "drift": 0.001},
+                         PAD32).eval()  # eval: D has no batch statistics to move; the EMAs only move in training
+    real = torch.rand(4, 1, 32, 32) * 2 - 1
+    d = model.discriminator
+    model.advance(1)  # not a penalty step: the critic's loss alone
+    torch.manual_seed(0)
+    loss, logs = model.discriminator_loss({"image": real})
+    torch.manual_seed(0)
+    fake = model.fake(4)
+    expected = d(fake).mean() - d(real).mean() + 0.001 * d(real).square().mean()
+    assert torch.allclose(loss, expected, atol=1e-5) and float(logs["gp"]) == 0.0
+    model.advance(3)  # a penalty step: + 3 x 10 x the gradient penalty on per-sample mixes
+    torch.manual_seed(0)
+    loss, logs = model.discriminator_loss({"image": real})
+    torch.manual_seed(0)
+    fake = model.fake(4)
+    alpha = torch.rand(4)
+    penalty = gan_losses.gradient_penalty(d, real, fake, alpha)
+    assert torch.allclose(loss, expected + 30 * penalty, atol=1e-4) and torch.allclose(logs["gp"], penalty, atol=1e-5)
+    # G: minus the critic's mean on fakes (no logistic loss)
+    torch.manual_seed(1)
+    g_loss, _ = model.generator_loss({"image": real})
+    torch.manual_seed(1)
+    assert torch.allclose(g_loss, -d(model.fake(4)).mean(), atol=1e-5)

@@ -5,7 +5,8 @@ import torch
 
 from genlab.data.domains import spec_for
 from genlab.model import DataSpec
-from genlab.models.stargan import StarGAN, StarGANConfig, classification_loss, gradient_penalty
+from genlab.models.stargan import StarGAN, StarGANConfig, classification_loss
+from genlab.nn.gan_losses import gradient_penalty
 
 SPEC = DataSpec(channels=3, height=16, width=16, name="three", attributes=("x", "y", "z"),
                 domains=tuple(f"d{i}" for i in range(8)))

@@ -65,8 +65,13 @@ class AliasFreeBaseConfig:
     mbstd_group: int = option(0, low=0, help="minibatch-stddev group of D's 4x4 features (StyleGAN2/3: 4; 0: none, as the first runs)")
     d_hidden: int = option(0, low=0, help="units of a dense layer between D's 4x4 features and its logit "
                            "(StyleGAN2/3's D epilogue has one; 0: none, as the first runs)")
+    loss: str = option("logistic", choices=("logistic", "wgan-gp"),
+                       help="logistic: the paper's non-saturating loss with R1 on reals; wgan-gp: a critic "
+                            "with WGAN-GP's penalty on real/fake mixes (lambda gp_lambda) and ProGAN's drift term")
     r1_gamma: float = option(0.1, low=0.0)
-    r1_every: int = 4  # lazy R1: every this many steps, weighted by it
+    r1_every: int = 4  # the lazy regulariser (R1, or the gradient penalty of wgan-gp): every this many steps, weighted by it
+    gp_lambda: float = option(10.0, low=0.0, help="WGAN-GP's penalty weight (loss wgan-gp)")
+    drift: float = option(0.001, low=0.0, help="ProGAN's drift weight on D(real)^2 (loss wgan-gp)")
     magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
     output_scale: float = 0.25
 
@@ -238,15 +243,18 @@ class _AliasFreeFamily(GenerativeModel):
         return self.generator(self.prior(n), update_emas=update_emas)
 
     def advance(self, step: int) -> set[str]:
-        self._r1_now = self.config.r1_gamma > 0 and step % self.config.r1_every == 0  # lazy R1
+        weight = self.config.gp_lambda if self.config.loss == "wgan-gp" else self.config.r1_gamma
+        self._r1_now = weight > 0 and step % self.config.r1_every == 0  # the lazy regulariser's steps
         return set()
 
     def discriminator_loss(self, batch: dict):
         real = batch["image"]
         with torch.no_grad():
             fake = self.fake(len(real), update_emas=True)  # the only place the magnitude/w EMAs move
-        r1 = getattr(self, "_r1_now", False)
         real, fake = self.augment(real), self.augment(fake)
+        if self.config.loss == "wgan-gp":
+            return self._critic_loss(real, fake)
+        r1 = getattr(self, "_r1_now", False)
         if r1:  # on the images D sees (StyleGAN2-ADA: the augmented reals)
             real = real.detach().requires_grad_(True)
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
@@ -263,8 +271,25 @@ class _AliasFreeFamily(GenerativeModel):
             logs["r1"] = torch.zeros((), device=loss.device)
         return loss, logs
 
+    def _critic_loss(self, real: torch.Tensor, fake: torch.Tensor):
+        """WGAN-GP (Gulrajani et al. 2017): D(fake) - D(real), the gradient penalty on per-sample
+        mixes every `r1_every` steps weighted by it (lazy, as R1), ProGAN's drift term."""
+        cfg = self.config
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake)
+        wdist = d_real.mean() - d_fake.mean()
+        loss = -wdist + cfg.drift * d_real.square().mean()
+        if getattr(self, "_r1_now", False):
+            penalty = gan_losses.gradient_penalty(self.discriminator, real, fake, self.rand(len(real)))
+            loss = loss + cfg.gp_lambda * cfg.r1_every * penalty
+            self._last_r1 = penalty.detach()
+        last = getattr(self, "_last_r1", None)
+        return loss, {"wdist": wdist.detach(), "gp": torch.zeros((), device=loss.device) if last is None else last}
+
     def generator_loss(self, batch: dict):
-        return gan_losses.generator_loss(self.discriminator(self.augment(self.fake(len(batch["image"]))))), {}
+        fake_logits = self.discriminator(self.augment(self.fake(len(batch["image"]))))
+        if self.config.loss == "wgan-gp":
+            return -fake_logits.mean(), {}
+        return gan_losses.generator_loss(fake_logits), {}
 
     def phases(self) -> list[Phase]:
         o = self.optim

@@ -35,6 +35,7 @@ from torch import nn
 
 from genlab.model import DataSpec, GenerativeModel, OptimizerSpec, Phase, option
 from genlab.models.cyclegan import ResnetGenerator, check_side, domain_indices, init_normal
+from genlab.nn import gan_losses
 from genlab.registry import register
 
 
@@ -82,14 +83,6 @@ class StarGANOptim:
     lr_d: float = 1e-4
     beta1: float = 0.5
     beta2: float = 0.999
-
-
-def gradient_penalty(d_src, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """E[(||grad_xhat D_src(xhat)||_2 - 1)^2] at xhat = alpha real + (1 - alpha) fake, alpha per sample."""
-    xhat = (alpha.view(-1, 1, 1, 1) * real + (1 - alpha.view(-1, 1, 1, 1)) * fake.detach()).requires_grad_(True)
-    out = d_src(xhat)
-    grad, = torch.autograd.grad(out.sum(), xhat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 def classification_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -176,7 +169,7 @@ class StarGAN(GenerativeModel):
         src_fake, _ = self.discriminator(fake)
         adv = src_fake.mean() - src_real.mean()
         cls = classification_loss(cls_real, c_org)
-        gp = gradient_penalty(lambda u: self.discriminator(u)[0], x, fake, self.rand(len(x)))
+        gp = gan_losses.gradient_penalty(lambda u: self.discriminator(u)[0], x, fake, self.rand(len(x)))
         cfg = self.config
         loss = adv + cfg.lambda_cls * cls + cfg.lambda_gp * gp
         return loss, {"wasserstein": -adv.detach(), "cls": cls.detach(), "gp": gp.detach()}
