@@ -367,3 +367,34 @@ def test_wgan_gp_loss_is_a_critic_with_a_lazy_penalty_on_mixes():
     g_loss, _ = model.generator_loss({"image": real})
     torch.manual_seed(1)
     assert torch.allclose(g_loss, -d(model.fake(4)).mean(), atol=1e-5)
+
+
+def test_a_teacher_adds_a_decaying_regression_onto_its_images_and_stays_out_of_the_checkpoint():
+    from genlab.nn import gan_losses
+
+    model = genlab.build("alias_free", {"teacher": "dcgan-mnist", "latent_dim": 100, "teacher_weight": 2.0,
+                                        "teacher_steps": 10}, PAD32).eval()
+    weights = []
+    for step in (0, 5, 10, 20):
+        model.advance(step)
+        weights.append(model.teacher_weight_now())
+    assert weights == [2.0, 1.0, 0.0, 0.0]
+    z = model.prior(3, torch.Generator().manual_seed(0))
+    target = model.teacher_images(z)
+    assert target.shape == (3, 1, 32, 32)
+    assert torch.all(target[..., :2, :] == -1) and torch.all(target[..., :, -2:] == -1)  # 28 px padded with background
+    assert torch.equal(target[..., 2:30, 2:30], genlab.load("dcgan-mnist").decode(z))
+    model.advance(5)
+    real = torch.zeros(3, 1, 32, 32)
+    torch.manual_seed(1)
+    loss, logs = model.generator_loss({"image": real})
+    torch.manual_seed(1)
+    z = model.prior(3)
+    fake = model.generator(z)
+    mse = (fake - model.teacher_images(z)).square().mean()
+    expected = gan_losses.generator_loss(model.discriminator(fake)) + 1.0 * mse
+    assert torch.allclose(loss, expected, atol=1e-5) and torch.allclose(logs["distill"], mse, atol=1e-6)
+    assert not any("teacher" in k for k in model.state_dict())  # a training helper, not part of the model
+    wrong = genlab.build("alias_free", {"teacher": "dcgan-mnist", "latent_dim": 64}, PAD32)
+    with pytest.raises(ValueError, match="teacher dcgan-mnist takes latents of size 100; set option latent_dim"):
+        wrong.teacher_images(wrong.prior(2))

@@ -72,6 +72,11 @@ class AliasFreeBaseConfig:
     r1_every: int = 4  # the lazy regulariser (R1, or the gradient penalty of wgan-gp): every this many steps, weighted by it
     gp_lambda: float = option(10.0, low=0.0, help="WGAN-GP's penalty weight (loss wgan-gp)")
     drift: float = option(0.001, low=0.0, help="ProGAN's drift weight on D(real)^2 (loss wgan-gp)")
+    teacher: str = option("", help="a shipped or saved generator (e.g. dcgan-mnist) whose image of the same z "
+                          "G also regresses onto by mean squared error (knowledge distillation; '' = none)")
+    teacher_weight: float = option(1.0, low=0.0, help="weight of the distillation term at step 0")
+    teacher_steps: int = option(0, low=0, help="the distillation weight falls linearly to 0 over this many "
+                                "steps (0: it stays constant)")
     magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
     output_scale: float = 0.25
 
@@ -175,6 +180,8 @@ class _AliasFreeFamily(GenerativeModel):
         self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group,
                                            config.d_hidden)
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
+        self._teacher = None  # loaded on first use, kept out of the state dict (see teacher_images)
+        self.train_step = 0
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -243,6 +250,7 @@ class _AliasFreeFamily(GenerativeModel):
         return self.generator(self.prior(n), update_emas=update_emas)
 
     def advance(self, step: int) -> set[str]:
+        self.train_step = step
         weight = self.config.gp_lambda if self.config.loss == "wgan-gp" else self.config.r1_gamma
         self._r1_now = weight > 0 and step % self.config.r1_every == 0  # the lazy regulariser's steps
         return set()
@@ -285,11 +293,50 @@ class _AliasFreeFamily(GenerativeModel):
         last = getattr(self, "_last_r1", None)
         return loss, {"wdist": wdist.detach(), "gp": torch.zeros((), device=loss.device) if last is None else last}
 
+    # ----- distillation from a teacher generator (option `teacher`) ----------------------------------
+    def teacher_weight_now(self) -> float:
+        cfg = self.config
+        if not cfg.teacher:
+            return 0.0
+        if cfg.teacher_steps <= 0:
+            return cfg.teacher_weight
+        return cfg.teacher_weight * max(0.0, 1.0 - self.train_step / cfg.teacher_steps)
+
+    @torch.no_grad()
+    def teacher_images(self, z: torch.Tensor) -> torch.Tensor:
+        """The teacher's images of z, padded with background to this model's side. The teacher is
+        a frozen helper of training (not part of this model: never in its state dict or EMA)."""
+        if self._teacher is None:
+            from genlab.registry import load
+
+            teacher = load(self.config.teacher, device=self.device).eval()
+            spec, own = teacher.data_spec, self.data_spec
+            if getattr(teacher, "latent_dim", None) != self.latent_dim:
+                raise ValueError(f"teacher {self.config.teacher} takes latents of size "
+                                 f"{getattr(teacher, 'latent_dim', None)}; set option latent_dim to it "
+                                 f"(this model's is {self.latent_dim})")
+            if spec.channels != own.channels or spec.height > own.height or spec.width > own.width:
+                raise ValueError(f"teacher {self.config.teacher} draws {spec.describe()}; this model draws "
+                                 f"{own.describe()} (same channels, at most as large)")
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            object.__setattr__(self, "_teacher", teacher)  # a plain attribute: not a submodule
+        images = self._teacher.decode(z)
+        dh, dw = self.data_spec.height - images.shape[-2], self.data_spec.width - images.shape[-1]
+        return F.pad(images, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=-1.0)
+
     def generator_loss(self, batch: dict):
-        fake_logits = self.discriminator(self.augment(self.fake(len(batch["image"]))))
-        if self.config.loss == "wgan-gp":
-            return -fake_logits.mean(), {}
-        return gan_losses.generator_loss(fake_logits), {}
+        z = self.prior(len(batch["image"]))
+        fake = self.generator(z)
+        fake_logits = self.discriminator(self.augment(fake))
+        loss = -fake_logits.mean() if self.config.loss == "wgan-gp" else gan_losses.generator_loss(fake_logits)
+        logs = {}
+        if self.config.teacher:  # logged every step, also once its weight has fallen to 0
+            weight = self.teacher_weight_now()
+            distill = (fake.float() - self.teacher_images(z).float()).square().mean()
+            loss = loss + weight * distill
+            logs = {"distill": distill.detach(), "distill_weight": torch.tensor(weight, device=loss.device)}
+        return loss, logs
 
     def phases(self) -> list[Phase]:
         o = self.optim
