@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-FIGURES = ("fid", "fid_floor", "precision", "recall", "class_coverage", "nll_nats", "nll_bits_per_dim")
+FIGURES = ("fid", "fid_floor", "precision", "recall", "class_coverage", "readable_share", "nll_nats", "nll_bits_per_dim")
 
 
 def child_cpu_seconds() -> float:
