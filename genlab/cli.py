@@ -43,6 +43,7 @@ def _cmd_list(args) -> int:
 def _cmd_train(args) -> int:
     from genlab.training import resolve_run
     from genlab.training.config import recipe_to_toml, toml_literal
+    from genlab.training.memory import keep_freed_memory
     from genlab.training.trainer import Trainer
 
     overrides = list(args.set or [])
@@ -54,6 +55,7 @@ def _cmd_train(args) -> int:
         Trainer(recipe, out, resume=args.resume, progress=False, dry_run=True)
         print(recipe_to_toml(recipe), end="")
         return 0
+    keep_freed_memory()  # a training process: reuse freed memory rather than fault it in every step
     trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress)
     path = trainer.fit()
     if path is not None:
