@@ -8,7 +8,8 @@ the kernel than in its arithmetic (system time 56% of the total). mallopt(M_MMAP
 every allocation from the heap, and a high M_TRIM_THRESHOLD keeps freed heap pages for reuse:
 the price is that the process keeps its peak memory until it exits.
 
-`genlab train` calls `keep_freed_memory()`; `GENLAB_MALLOC=system` leaves glibc's defaults.
+`genlab train` and the app's Train tab call `keep_freed_memory()` (the app, a long-lived process,
+then keeps the memory of its largest run); `GENLAB_MALLOC=system` leaves glibc's defaults.
 """
 from __future__ import annotations
 

@@ -117,7 +117,9 @@ def progress_html(step: int, total: int, note: str = "") -> str:
 def _worker(family: str, data: str, steps: int, out, overrides: dict, events: queue.Queue,
             stop: threading.Event) -> None:
     from genlab.training import train
+    from genlab.training.memory import keep_freed_memory
 
+    keep_freed_memory()  # as `genlab train`: the app then keeps its peak memory for later runs
     try:
         train(family, data=data, steps=steps, out=out, overrides=overrides, progress=False,
               on_event=events.put, stop=stop)
