@@ -398,3 +398,6 @@ def test_a_teacher_adds_a_decaying_regression_onto_its_images_and_stays_out_of_t
     wrong = genlab.build("alias_free", {"teacher": "dcgan-mnist", "latent_dim": 64}, PAD32)
     with pytest.raises(ValueError, match="teacher dcgan-mnist takes latents of size 100; set option latent_dim"):
         wrong.teacher_images(wrong.prior(2))
+    no_latent = genlab.build("alias_free", {"teacher": "nade-mnist", "latent_dim": 100}, PAD32)
+    with pytest.raises(ValueError, match=r"teacher nade-mnist \(nade\) draws no image from a latent z"):
+        no_latent.teacher_images(no_latent.prior(2))

@@ -273,11 +273,14 @@ class _AliasFreeFamily(GenerativeModel):
             penalty = grad.square().sum(dim=(1, 2, 3)).mean()
             loss = loss + penalty * (self.config.r1_gamma / 2) * self.config.r1_every
             self._last_r1 = penalty.detach()
-        # Logged every step (the trainer averages the same keys over a log interval): the last value.
-        logs["r1"] = getattr(self, "_last_r1", None)
-        if logs["r1"] is None:
-            logs["r1"] = torch.zeros((), device=loss.device)
+        logs["r1"] = self._last_penalty(loss)
         return loss, logs
+
+    def _last_penalty(self, loss: torch.Tensor) -> torch.Tensor:
+        """The lazy regulariser's last measured value (R1, or WGAN-GP's penalty), logged every step
+        because the trainer averages the same keys over a log interval; zero before the first."""
+        last = getattr(self, "_last_r1", None)
+        return torch.zeros((), device=loss.device) if last is None else last
 
     def _critic_loss(self, real: torch.Tensor, fake: torch.Tensor):
         """WGAN-GP (Gulrajani et al. 2017): D(fake) - D(real), the gradient penalty on per-sample
@@ -290,8 +293,7 @@ class _AliasFreeFamily(GenerativeModel):
             penalty = gan_losses.gradient_penalty(self.discriminator, real, fake, self.rand(len(real)))
             loss = loss + cfg.gp_lambda * cfg.r1_every * penalty
             self._last_r1 = penalty.detach()
-        last = getattr(self, "_last_r1", None)
-        return loss, {"wdist": wdist.detach(), "gp": torch.zeros((), device=loss.device) if last is None else last}
+        return loss, {"wdist": wdist.detach(), "gp": self._last_penalty(loss)}
 
     # ----- distillation from a teacher generator (option `teacher`) ----------------------------------
     def teacher_weight_now(self) -> float:
@@ -311,9 +313,13 @@ class _AliasFreeFamily(GenerativeModel):
 
             teacher = load(self.config.teacher, device=self.device).eval()
             spec, own = teacher.data_spec, self.data_spec
-            if getattr(teacher, "latent_dim", None) != self.latent_dim:
+            if "latent" not in teacher.capabilities:
+                raise ValueError(f"teacher {self.config.teacher} ({teacher.family}) draws no image from a latent z "
+                                 f"that this generator could share; pick a latent-variable generator, "
+                                 f"e.g. dcgan-mnist or gan-mnist")
+            if teacher.latent_dim != self.latent_dim:
                 raise ValueError(f"teacher {self.config.teacher} takes latents of size "
-                                 f"{getattr(teacher, 'latent_dim', None)}; set option latent_dim to it "
+                                 f"{teacher.latent_dim}; set option latent_dim to it "
                                  f"(this model's is {self.latent_dim})")
             if spec.channels != own.channels or spec.height > own.height or spec.width > own.width:
                 raise ValueError(f"teacher {self.config.teacher} draws {spec.describe()}; this model draws "
