@@ -244,3 +244,102 @@ def test_multiview_reprojection_of_exact_depth_is_tight():
     prep = lambda g: (torch.nan_to_num(g["depth"], posinf=0.0)[:, None], g["mask"][:, None])  # noqa: E731
     pix, rel = reprojection_errors(*prep(ga), *prep(gb), cam_a, cam_b, 30.0, 24)
     assert len(pix) > 100 and pix.median() < 0.1 and rel.median() < 0.02
+
+
+# ----- issue 27: the faster field, ray clipping, hierarchical sampling ---------------------------------------
+def test_fused_field_matches_the_plain_layers():
+    """RadianceField.forward (one product for feature -> feat_in and the density head, codes as
+    biases, in-place ReLUs) equals the layer-by-layer form, values and gradients."""
+    m = tiny_graf(width=32, depth=3)
+    f = m.generator
+    with torch.no_grad():  # move the density head off its init so that every path matters
+        for p in f.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, d = torch.randn(2, 5, 7, 3), torch.nn.functional.normalize(torch.randn(2, 5, 3), dim=-1)
+    zs, za = torch.randn(2, 4), torch.randn(2, 4)
+    outs, grads = [], []
+    for fn in (f.forward, f.forward_plain):
+        f.zero_grad()
+        sigma, rgb = fn(x, d, zs, za)
+        ((sigma * torch.linspace(0, 1, 7)).sum() + (rgb ** 2).sum()).backward()
+        outs.append((sigma.detach(), rgb.detach()))
+        grads.append([p.grad.clone() for p in f.parameters()])
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-5) and torch.allclose(outs[0][1], outs[1][1], atol=1e-5)
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(f.density(x, zs), outs[0][0], atol=1e-5)
+
+
+def test_sphere_interval_is_the_chord():
+    o = torch.tensor([[0.0, 0.0, -4.0], [0.5, 0.0, -4.0], [2.0, 0.0, -4.0]])
+    d = torch.tensor([0.0, 0.0, 1.0]).expand_as(o)
+    near, far = R.sphere_interval(o, d, 1.0, torch.full((3,), 2.9), torch.full((3,), 5.1))
+    half = math.sqrt(1 - 0.25)
+    assert torch.allclose(near, torch.tensor([3.0, 4 - half, 5.1]), atol=1e-5)
+    assert torch.allclose(far, torch.tensor([5.0, 4 + half, 5.1]), atol=1e-5)  # a miss has no length
+    # clipped to the ray's own [near, far]
+    near, far = R.sphere_interval(o[:1], d[:1], 1.0, torch.tensor([3.5]), torch.tensor([4.5]))
+    assert torch.allclose(near, torch.tensor([3.5])) and torch.allclose(far, torch.tensor([4.5]))
+
+
+def test_hierarchical_samples_find_a_thin_surface():
+    """Importance depths follow the coarse weights (all of them inside the two intervals next
+    to the one sample that holds all the weight), and coarse + fine samples put a nearly opaque ball's depth much
+    closer to the analytic depth than as many stratified samples alone."""
+    t = R.stratified_depths((1,), 0.0, 8.0, 8, perturb=False)
+    w = torch.zeros(1, 8)
+    w[0, 3] = 1.0
+    fine = R.importance_depths(t, w, torch.tensor([8.0]), 16, perturb=True)
+    assert (fine >= t[0, 2] - 1e-5).all() and (fine <= t[0, 4] + 1e-5).all()
+    assert ((fine < t[0, 3]).sum() - (fine >= t[0, 3]).sum()).abs() <= 1  # half on each side
+    assert (fine[..., 1:] >= fine[..., :-1]).all()
+    assert torch.equal(R.importance_depths(t, w, torch.tensor([8.0]), 16, perturb=False),
+                       R.importance_depths(t, w, torch.tensor([8.0]), 16, perturb=False))
+
+    o, d = R.camera_rays(torch.tensor([30.0]), torch.tensor([40.0]), torch.tensor([4.0]), 30.0, 16)
+    o, d = o.reshape(1, -1, 3), d.reshape(1, -1, 3)
+    near, far = torch.full((1, o.shape[1]), 2.9), torch.full((1, o.shape[1]), 5.1)
+    ball = lambda t: 1e3 * ((o[..., None, :] + t[..., None] * d[..., None, :]).norm(dim=-1) < 0.8).float()  # noqa: E731
+    b = (o * d).sum(-1)
+    disc = b ** 2 - ((o * o).sum(-1) - 0.8 ** 2)
+    hit = disc > 0.05
+    analytic = -b - disc.clamp_min(0).sqrt()
+    coarse = R.stratified_depths((1, o.shape[1]), near, far, 16, perturb=False)
+    weights, _ = R.render_weights(ball(coarse), coarse, far)
+    both = torch.sort(torch.cat([coarse, R.importance_depths(coarse, weights, far, 16, perturb=False)], -1), -1).values
+    uniform = R.stratified_depths((1, o.shape[1]), near, far, 32, perturb=False)
+    err = {k: (R.volume_render(ball(t), torch.zeros(*t.shape, 3), t, far=far)["depth"] - analytic)[hit].abs().mean()
+           for k, t in (("hierarchical", both), ("uniform", uniform))}
+    assert err["hierarchical"] < 0.5 * err["uniform"]
+
+
+@pytest.mark.parametrize("kw", [dict(clip_rays=True), dict(importance=4), dict(clip_rays=True, importance=4)])
+def test_clip_rays_and_importance_options_train_and_render(kw):
+    m = tiny_graf(**kw)
+    m.advance(0)
+    fake = m.fake_patches(2)
+    assert fake.shape == (2, 3, 8, 8) and torch.isfinite(fake).all()
+    m.generator_loss({"image": torch.zeros(2, 3, 16, 16)})[0].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.generator.parameters())
+    m.eval()
+    a = m.sample(2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, m.sample(2, generator=torch.Generator().manual_seed(3))) and a.abs().max() <= 1
+    out = m.render(m.prior(2), azimuth=10.0, elevation=20.0)
+    assert out["opacity"].shape == (2, 1, 16, 16) and torch.isfinite(out["depth"]).all()
+    # the corners of the image miss the sphere: pure background there when rays are clipped
+    if kw.get("clip_rays"):
+        assert torch.equal(out["colour"][:, :, 0, 0], torch.ones(2, 3))
+
+
+def test_old_configs_load_with_the_plain_sampler():
+    """Checkpoints written before the options keep their sampler: both default to off."""
+    from genlab.models.graf import GRAFConfig
+
+    c = GRAFConfig()
+    assert c.importance == 0 and c.clip_rays is False
+
+
+def test_control_help_reads_as_written_text():
+    """The 3-D view shows these under its sliders (issue 27: it read "(left out in sample: random)")."""
+    for c in tiny_graf().controls():
+        assert c.help and "left out" not in c.help and "(" not in c.help.replace("(trained", "")

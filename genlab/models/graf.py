@@ -23,8 +23,11 @@ annealing compressed to the run length (`anneal_steps`), softplus instead of
 ReLU on density (no dead rays at the start), and zero density outside a sphere
 of radius `bound` around the origin (the procedural objects fit in it), so the
 white background is never fogged. Codes enter the MLP by addition after a
-linear map, which equals concatenation in the first layer. No hierarchical
-sampling (off in the released GRAF configs too).
+linear map, which equals concatenation in the first layer. Hierarchical sampling
+(`importance` > 0: NeRF's coarse-to-fine, one network, the coarse pass without
+gradients) and sampling only each ray's chord through that sphere (`clip_rays`)
+are options, off by default (hierarchical sampling is off in GRAF's released
+configs too).
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ class GRAFConfig:
     dir_freqs: int = option(4, low=0, high=16)  # L for gamma(d) (paper 4)
     use_viewdirs: bool = True
     samples: int = option(32, low=4)  # stratified samples per ray (paper 64)
+    importance: int = option(0, low=0)  # hierarchical sampling: this many more per ray from the coarse weights
+    clip_rays: bool = False  # sample only the part of each ray inside the sphere of radius `bound`
     patch: int = option(16, low=4)  # K: rays per patch side
     scale_start: float = option(0.9, low=0.05, high=1.0)  # min_scale at step 0
     scale_final: float = option(0.5, low=0.05, high=1.0)  # floor of min_scale (paper 0.25 at 64 px)
@@ -97,10 +102,49 @@ class RadianceField(nn.Module):
 
     def forward(self, x: torch.Tensor, d: torch.Tensor, z_s: torch.Tensor, z_a: torch.Tensor,
                 noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, R, S, 3), d (N, R, 3), z_s (N, Ds), z_a (N, Da) -> sigma (N, R, S), rgb (N, R, S, 3)."""
+        """x (N, R, S, 3), d (N, R, 3), z_s (N, Ds), z_a (N, Da) -> sigma (N, R, S), rgb (N, R, S, 3).
+
+        The arithmetic of the layers as declared (sigma from the trunk; rgb from
+        relu(feat_in(feature(h)) + app_in(z_a) + dir_in(gamma(d)))), arranged for speed: the
+        codes enter as one bias per sample or ray, the ReLUs work in place, and the two linear
+        maps feature -> feat_in (no nonlinearity between them) and the density head are one
+        matrix product of h with [feat_in.W feature.W ; sigma.W] (tested against the plain form)."""
         n = x.shape[0]
-        h = self.pos_in(R.positional_encoding(x, self.c.pos_freqs)) + self.shape_in(z_s).view(n, 1, 1, -1)
-        h = F.relu(h)
+        h = self.trunk_features(x, z_s)
+        w_feat = self.feat_in.weight @ self.feature.weight  # (W/2, W): the two linear maps as one
+        b_feat = self.feat_in.weight @ self.feature.bias + self.feat_in.bias
+        both = F.linear(h, torch.cat([w_feat, self.sigma.weight]), torch.cat([b_feat, self.sigma.bias]))
+        half = w_feat.shape[0]
+        raw = both[..., half]
+        if noise > 0:
+            raw = raw + noise * torch.randn_like(raw)
+        sigma = F.softplus(raw) * (x.norm(dim=-1) < self.c.bound)
+        bias = self.app_in(z_a).view(n, 1, 1, -1)  # per sample; plus the view direction's, per ray
+        if self.dir_in is not None:
+            bias = bias + self.dir_in(R.positional_encoding(d, self.c.dir_freqs)).unsqueeze(2)
+        g = (both[..., :half] + bias).relu_()
+        rgb = torch.sigmoid(self.rgb(g))
+        return sigma, rgb
+
+    def trunk_features(self, x: torch.Tensor, z_s: torch.Tensor) -> torch.Tensor:
+        h = self.pos_in(R.positional_encoding(x, self.c.pos_freqs)) + self.shape_in(z_s).view(len(x), 1, 1, -1)
+        h = h.relu_()
+        for layer in self.trunk:
+            h = layer(h).relu_()
+        return h
+
+    def density(self, x: torch.Tensor, z_s: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
+        """sigma (N, R, S) alone (the coarse pass of hierarchical sampling)."""
+        raw = self.sigma(self.trunk_features(x, z_s)).squeeze(-1)
+        if noise > 0:
+            raw = raw + noise * torch.randn_like(raw)
+        return F.softplus(raw) * (x.norm(dim=-1) < self.c.bound)
+
+    def forward_plain(self, x: torch.Tensor, d: torch.Tensor, z_s: torch.Tensor, z_a: torch.Tensor,
+                      noise: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` written layer by layer (the reference it is tested against; slower)."""
+        n = x.shape[0]
+        h = F.relu(self.pos_in(R.positional_encoding(x, self.c.pos_freqs)) + self.shape_in(z_s).view(n, 1, 1, -1))
         for layer in self.trunk:
             h = F.relu(layer(h))
         raw = self.sigma(h).squeeze(-1)
@@ -242,15 +286,28 @@ class GRAF(GenerativeModel):
     def render_rays(self, origins: torch.Tensor, dirs: torch.Tensor, z: torch.Tensor, radius: torch.Tensor,
                     perturb: bool = False, noise: float = 0.0, field: nn.Module | None = None) -> dict:
         """Volume-render rays (N, R, 3) of latents z (N, latent_dim); `radius` (N,) sets near/far
-        to radius -+ bound (the object's sphere). colour is in [0, 1] over a white background."""
+        to radius -+ bound (the object's sphere; with clip_rays each ray's own chord through
+        it). With importance > 0, `samples` stratified depths are a coarse pass (density only,
+        no gradient) whose weights draw `importance` more; the field is rendered at all of
+        them, sorted (NeRF's hierarchical sampling with one network). colour is in [0, 1] over
+        a white background."""
         c = self.config
+        field = field or self.generator
         z_s, z_a = self.split(z)
         n, r = origins.shape[:2]
         radius = radius.to(origins.device).view(n, 1)
         near, far = (radius - c.bound).clamp_min(1e-3).expand(n, r), (radius + c.bound).expand(n, r)
+        if c.clip_rays:
+            near, far = R.sphere_interval(origins, dirs, c.bound, near, far)
         t = R.stratified_depths((n, r), near, far, c.samples, perturb=perturb, device=origins.device)
+        if c.importance > 0:
+            with torch.no_grad():
+                coarse = field.density(origins[:, :, None] + t[..., None] * dirs[:, :, None], z_s, noise=noise)
+                weights, _ = R.render_weights(coarse.float(), t, far)
+                fine = R.importance_depths(t, weights, far, c.importance, perturb=perturb)
+            t = torch.sort(torch.cat([t, fine], -1), -1).values
         points = origins[:, :, None] + t[..., None] * dirs[:, :, None]
-        sigma, rgb = (field or self.generator)(points, dirs, z_s, z_a, noise=noise)
+        sigma, rgb = field(points, dirs, z_s, z_a, noise=noise)
         return R.volume_render(sigma, rgb, t, far=far, background=1.0)
 
     def render(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
@@ -393,7 +450,8 @@ class GRAF(GenerativeModel):
         both, all3 = ("sample", "decode"), ("sample", "decode", "steps")
         return [
             Control("azimuth", "slider", view["azimuth"], low=0.0, high=360.0, step=1.0, applies_to=both,
-                    group="camera", help="degrees around the vertical axis (left out in sample: random)"),
+                    group="camera", help="turns the camera around the object, in degrees; when sampling "
+                                         "without it, each image gets a random azimuth"),
             Control("elevation", "slider", view["elevation"], low=cam.elevation[0], high=cam.elevation[1], step=0.5,
                     applies_to=all3, group="camera", help="degrees above the horizon, within the trained range"),
             Control("radius", "slider", view["radius"], low=lo, high=hi, step=0.05, applies_to=all3, group="camera",
@@ -401,11 +459,12 @@ class GRAF(GenerativeModel):
             Control("fov", "slider", cam.fov, low=5.0, high=90.0, step=1.0, applies_to=all3, group="camera",
                     help="vertical field of view, degrees"),
             Control("shape_seed", "slider", 0, low=0, high=9999, step=1, applies_to=("sample",), group="shape code",
-                    help="one shape code for all samples (left out: one per sample)"),
+                    help="gives every sample the same shape code; without it, each sample draws its own"),
             Control("shape_truncation", "slider", 1.0, low=0.0, high=1.5, applies_to=("sample",), group="shape code",
                     help="scale of the shape code z_s"),
             Control("appearance_seed", "slider", 0, low=0, high=9999, step=1, applies_to=("sample",),
-                    group="appearance code", help="one appearance code for all samples (left out: one per sample)"),
+                    group="appearance code",
+                    help="gives every sample the same appearance code; without it, each sample draws its own"),
             Control("appearance_truncation", "slider", 1.0, low=0.0, high=1.5, applies_to=("sample",),
                     group="appearance code", help="scale of the appearance code z_a"),
         ]

@@ -142,6 +142,21 @@ def stratified_depths(shape: tuple, near, far, num: int, perturb: bool = True,
     return near + (far - near) * s
 
 
+def render_weights(sigma: torch.Tensor, depths: torch.Tensor, far=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights (..., S), deltas (..., S)) of the emission-absorption quadrature (see
+    `volume_render`): w_i = alpha_i T_i for the intervals [t_i, t_{i+1}), the last up to `far`."""
+    gaps = depths[..., 1:] - depths[..., :-1]
+    if far is None:
+        last = gaps[..., -1:]
+    else:
+        last = (torch.as_tensor(far, dtype=depths.dtype, device=depths.device).expand_as(depths[..., :1])
+                if not torch.is_tensor(far) or far.ndim == 0 else far[..., None]) - depths[..., -1:]
+    deltas = torch.cat([gaps, last.clamp_min(0)], -1)
+    alpha = 1.0 - torch.exp(-sigma * deltas)
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1] + 1e-10], -1), -1)
+    return alpha * trans, deltas
+
+
 def volume_render(sigma: torch.Tensor, rgb: torch.Tensor, depths: torch.Tensor, far=None,
                   background: torch.Tensor | float | None = 1.0) -> dict:
     """Emission-absorption quadrature along rays.
@@ -154,16 +169,7 @@ def volume_render(sigma: torch.Tensor, rgb: torch.Tensor, depths: torch.Tensor, 
     expected depth of the surface, sum w_i t_i / opacity; `far` where nothing was hit),
     opacity (sum of weights) and the weights. Computed in float32 whatever autocast says."""
     sigma, rgb, depths = sigma.float(), rgb.float(), depths.float()
-    gaps = depths[..., 1:] - depths[..., :-1]
-    if far is None:
-        last = gaps[..., -1:]
-    else:
-        last = (torch.as_tensor(far, dtype=depths.dtype, device=depths.device).expand_as(depths[..., :1])
-                if not torch.is_tensor(far) or far.ndim == 0 else far[..., None]) - depths[..., -1:]
-    deltas = torch.cat([gaps, last.clamp_min(0)], -1)
-    alpha = 1.0 - torch.exp(-sigma * deltas)
-    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1] + 1e-10], -1), -1)
-    weights = alpha * trans
+    weights, deltas = render_weights(sigma, depths, far)
     opacity = weights.sum(-1)
     colour = (weights[..., None] * rgb).sum(-2)
     if background is not None:
@@ -171,6 +177,51 @@ def volume_render(sigma: torch.Tensor, rgb: torch.Tensor, depths: torch.Tensor, 
     far_t = depths[..., -1] + deltas[..., -1]
     depth = (weights * depths).sum(-1) + (1.0 - opacity) * far_t  # empty space reads as "far"
     return {"colour": colour, "depth": depth, "opacity": opacity, "weights": weights}
+
+
+def sphere_interval(origins: torch.Tensor, dirs: torch.Tensor, bound: float, near, far
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per ray the part of [near, far] inside the ball of radius `bound` at the origin.
+
+    origins, dirs (..., 3) with unit dirs; near, far broadcastable to (...). A ray that misses
+    the ball gets near = far = `far` (no length: nothing is rendered on it, the background shows).
+    Where the density is zero outside the ball (GRAF's `bound`), the rendering integral is the
+    same; the samples are only spent where something can be."""
+    b = (origins * dirs).sum(-1)
+    disc = b * b - ((origins * origins).sum(-1) - bound * bound)
+    root = disc.clamp_min(0).sqrt()
+    near, far = torch.broadcast_tensors(torch.as_tensor(near, dtype=b.dtype, device=b.device),
+                                        torch.as_tensor(far, dtype=b.dtype, device=b.device))
+    near, far = near.expand_as(b), far.expand_as(b)
+    hit = disc > 0
+    lo = torch.where(hit, torch.maximum(near, -b - root), far)
+    hi = torch.where(hit, torch.minimum(far, -b + root), far)
+    return lo, torch.maximum(lo, hi)
+
+
+def importance_depths(depths: torch.Tensor, weights: torch.Tensor, far: torch.Tensor, num: int,
+                      perturb: bool = True) -> torch.Tensor:
+    """NeRF's hierarchical sampling: `num` depths (..., num) drawn from a piecewise-constant
+    density on the coarse intervals [t_i, t_{i+1}) (the last up to `far` (...)), by inverting
+    its CDF at stratified u (perturb) or at the strata's centres.
+
+    Interval i gets the mean of the coarse weights of its two ends, (w_i + w_{i+1}) / 2: in
+    this quadrature a surface that sample i sees first lies between samples i - 1 and i, so a
+    weight is spread over the intervals on both sides of its sample. Where a ray has (almost)
+    no weight, the draw is uniform over its intervals."""
+    edges = torch.cat([depths, far[..., None].to(depths.dtype)], -1)  # (..., S + 1)
+    w = weights.detach()
+    w = 0.5 * (w + torch.cat([w[..., 1:], torch.zeros_like(w[..., :1])], -1))
+    w = w + 1e-5 * (edges[..., 1:] - edges[..., :-1] > 0)  # uniform where empty
+    cdf = torch.cumsum(w, -1)
+    cdf = torch.cat([torch.zeros_like(cdf[..., :1]), cdf / cdf[..., -1:].clamp_min(1e-12)], -1)
+    steps = torch.arange(num, device=depths.device, dtype=depths.dtype).expand(*depths.shape[:-1], num)
+    u = (steps + (torch.rand(*depths.shape[:-1], num, device=depths.device) if perturb else 0.5)) / num
+    idx = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True).clamp(1, cdf.shape[-1] - 1)
+    c0, c1 = cdf.gather(-1, idx - 1), cdf.gather(-1, idx)
+    e0, e1 = edges.gather(-1, idx - 1), edges.gather(-1, idx)
+    frac = ((u - c0) / (c1 - c0).clamp_min(1e-12)).clamp(0, 1)
+    return e0 + frac * (e1 - e0)
 
 
 # ----- patches (GRAF's FlexGridRaySampler) -----------------------------------------------------------
