@@ -537,6 +537,10 @@ def test_train_tab_defaults_come_from_the_catalogue(ctx):
 
     assert train.default_family(ctx) == "aae"  # the first shipped checkpoint's family
     assert train.default_data("nade") == "mnist-binary" and train.default_data("aae") == "mnist"
+    # Families that train on derived or rendered data are offered it (alias-free needs 32 px digits).
+    assert train.default_data("alias_free") == "mnist-pad32" and train.default_data("alias_free_baseline") == "mnist-pad32"
+    assert train.default_data("graf") == "shapes3d" and train.default_data("cyclegan") == "mnist-styles2"
+    assert train.default_data("stargan") == "mnist-styles8"
     empty = AppContext(Catalog(ctx.scratch / "none", ctx.scratch / "none"))
     assert train.default_family(empty) == list_families()[0]
 
@@ -762,6 +766,26 @@ def test_train_stop_reports_the_step_it_saved(ctx, tmp_path):
         saved = load_checkpoint(run / "latest.pt")["step"]
         assert f"stopped at step {saved} of 5000" in out[3] and f"checkpoint saved at step {saved}" in out[3]
         assert f"step {saved} / 5000" in out[2]
+    finally:
+        c.close()
+
+
+def test_train_tab_trains_a_family_on_its_own_derived_data(ctx, tmp_path):
+    """The alias-free families train on 32 px digits (mnist-pad32), which the tab now offers;
+    a data set that would need a download is refused with the list of local ones."""
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import train
+
+    c = AppContext(Catalog(ctx.catalog.checkpoint_dir, tmp_path / "runs", threads=1))
+    try:
+        out = None
+        for out in train.start(c, "alias_free_baseline", "mnist-pad32", 2, 8, {}):
+            pass
+        run = next((tmp_path / "runs").iterdir())
+        assert load_checkpoint(run / "latest.pt")["step"] == 2 and "mnist-pad32" in run.name
+        with pytest.raises(gr.Error, match="mnist-pad32"):
+            list(train.start(c, "dcgan", "cifar10", 2, 8, {}))
     finally:
         c.close()
 

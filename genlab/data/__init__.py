@@ -109,6 +109,12 @@ def dataset_names() -> tuple[str, ...]:
     return DATASET_NAMES + tuple(sorted(_REGISTERED))
 
 
+def local_dataset_names() -> tuple[str, ...]:
+    """The data sets that need no download: the embedded digits and what genlab derives or renders
+    from them (padded digits, domain styles, 3-D shapes)."""
+    return EMBEDDED + tuple(sorted(_REGISTERED))
+
+
 def load_dataset(name: str = "mnist", split: str = "train", root: str | None = None,
                  image_size: int | None = None, download: bool = False) -> ImageDataset:
     if name in _REGISTERED:

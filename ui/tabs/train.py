@@ -21,7 +21,7 @@ import gradio as gr
 from matplotlib.figure import Figure
 
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from genlab.data import EMBEDDED
+from genlab.data import EMBEDDED, local_dataset_names
 from genlab.errors import GenlabError
 from genlab.registry import get_family, list_families
 from ui.catalog import RUN_PREFIX
@@ -135,8 +135,9 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
     """Generator: (loss plot, sample grid, progress, status, finished run key) while training runs."""
     if family not in list_families():
         raise GenlabError(f"unknown family {family!r}; choose one of {', '.join(list_families())}")
-    if data not in EMBEDDED:
-        raise GenlabError(f"data set must be one of {', '.join(EMBEDDED)} (bundled, no download); got {data!r}")
+    if data not in local_dataset_names():
+        raise GenlabError(f"data set must be one of {', '.join(local_dataset_names())} (bundled or rendered here, "
+                          f"no download); got {data!r}")
     total, bs = int(steps or 0), int(batch or 0)
     if not 1 <= total <= MAX_STEPS:
         raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
@@ -238,7 +239,7 @@ def default_data(family: str) -> str:
         wanted = get_family(family).default_data
     except GenlabError:
         return EMBEDDED[0]
-    return wanted if wanted in EMBEDDED else EMBEDDED[0]
+    return wanted if wanted in local_dataset_names() else EMBEDDED[0]
 
 
 def quick_budget(family: str) -> tuple[int, int]:
@@ -267,7 +268,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             family = gr.Dropdown(families, value=first, label="Family", elem_id="train-family")
-            data = gr.Dropdown(list(EMBEDDED), value=default_data(first), label="Data set (bundled)",
+            data = gr.Dropdown(list(local_dataset_names()), value=default_data(first), label="Data set (bundled)",
                                elem_id="train-data")
             first_steps, first_batch = quick_budget(first)
             steps = gr.Slider(10, MAX_STEPS, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
