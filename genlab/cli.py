@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from genlab.errors import GenlabError
@@ -44,6 +46,7 @@ def _cmd_train(args) -> int:
     from genlab.training import resolve_run
     from genlab.training.config import recipe_to_toml, toml_literal
     from genlab.training.memory import keep_freed_memory
+    from genlab.training.signals import StopOnSignals
     from genlab.training.trainer import Trainer
 
     overrides = list(args.set or [])
@@ -56,14 +59,23 @@ def _cmd_train(args) -> int:
         print(recipe_to_toml(recipe), end="")
         return 0
     keep_freed_memory()  # a training process: reuse freed memory rather than fault it in every step
-    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress)
-    path = trainer.fit()
+    stop = threading.Event()
+    with StopOnSignals(stop) as signals:  # SIGTERM / Ctrl+C: finish the step, save, then stop
+        trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, stop=stop)
+        path = trainer.fit()
     if path is not None:
         print(f"checkpoint: {path}  ({trainer.step} steps, {trainer.train_seconds:.0f} s of training)")
+    code = 0
+    if trainer.step < recipe.train.steps and stop.is_set():
+        if path is not None:
+            why = signals.received.name if signals.received is not None else "another rank's signal"
+            print(f"stopped by {why} at step {trainer.step} of {recipe.train.steps}; continue with the same "
+                  f"command and --resume --out {out}", file=sys.stderr)
+        code = signals.exit_code or 128 + int(signal.SIGTERM)
     from genlab.training.distributed import shutdown_and_exit
 
-    shutdown_and_exit(trainer.dist)
-    return 0
+    shutdown_and_exit(trainer.dist, code)
+    return code
 
 
 def _seeded(seed: int):

@@ -77,3 +77,33 @@ def test_resume_on_three_ranks_with_uneven_shards_is_exact(tmp_path):
         assert torch.equal(v, split["model"][k]), k
     for r in range(3):
         assert torch.equal(whole["rng_ranks"][r]["torch"], split["rng_ranks"][r]["torch"])
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step_and_rank0_saves(tmp_path):
+    """SIGTERM reaching one worker only (a scheduler may signal one process): the ranks agree on
+    the step (an all-reduce of the stop flag), rank 0 writes the checkpoint, torchrun exits non-zero."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "genlab", "train", "dcgan", "--steps", "100000", "--out",
+           str(out), "--no-progress", "--device", "cpu"]
+    for kv in ["width=8", "latent_dim=8", "batch_size=8", "log_every=1", "checkpoint_every=100000",
+               "sample_every=100000", "grid_size=4", "threads=1"]:
+        cmd += ["--set", kv]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = out / "metrics.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2, workers
+    os.kill(int(workers[-1]), signal.SIGTERM)  # one rank only
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode != 0 and "SIGTERM received" in stderr, stderr[-3000:]
+    state = load_checkpoint(out / "latest.pt")  # check_in_sync ran before this save: same weights
+    assert 3 <= state["step"] < 100000 and state["device"] == "cpu x2"
+    assert stdout.count("checkpoint:") == 1

@@ -172,3 +172,41 @@ def test_a_missing_torchvision_set_suggests_a_command_that_exists(tmp_path):
         load_dataset("fashion-mnist", root=str(tmp_path / "nothing-here"))
     message = str(missing.value)
     assert "--download" not in message and "torchvision.datasets.FashionMNIST(" in message and "download=True" in message
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_at_a_step_saves_and_resumes_bitwise(tmp_path, sig):
+    """kill (SIGTERM) or Ctrl+C (SIGINT): the run finishes its step, writes its checkpoint, says so and
+    exits 128 + the signal; resuming it to step K + 4 equals one uninterrupted run of K + 4 steps."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from state_checks import assert_same
+
+    sets = ["width=8", "latent_dim=8", "batch_size=8", "log_every=1", "checkpoint_every=100000",
+            "sample_every=100000", "threads=1"]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "genlab", "train", "dcgan", "--steps", "100000", "--out", str(run), "--no-progress"]
+    cmd += [a for s in sets for a in ("--set", s)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + int(getattr(signal, sig)), err
+    assert f"{sig} received" in err and "stopped by" in err and "--resume" in err, err
+    k = load_checkpoint(run / CHECKPOINT_NAME)["step"]
+    assert 3 <= k < 100000 and f"({k} steps" in out
+    assert not list(run.glob("*.tmp"))
+
+    base = [s for s in sets if not s.startswith("threads")] + ["checkpoint_every=1000"]
+    Trainer(make_recipe("dcgan", steps=k + 4, overrides=base), tmp_path / "straight", progress=False).fit()
+    Trainer(make_recipe("dcgan", steps=k + 4, overrides=base), run, resume=True, progress=False).fit()
+    a, b = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME), load_checkpoint(run / CHECKPOINT_NAME)
+    assert a["step"] == b["step"] == k + 4
+    assert_same(a["model"], b["model"], "model")
+    assert_same(a["optimizers"], b["optimizers"], "optimizers")

@@ -68,6 +68,16 @@ def average_gradients(params, world_size: int) -> None:
         offset += g.numel()
 
 
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on any (one small all-reduce; the local flag alone
+    outside torchrun). Used so that all ranks stop at the same step."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def gather_objects(obj, info: DistInfo) -> list:
     """Every rank's `obj` (picklable), in rank order, on every rank."""
     out = [None] * info.world_size
@@ -89,7 +99,7 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def shutdown_and_exit(info: DistInfo) -> None:
+def shutdown_and_exit(info: DistInfo, code: int = 0) -> None:
     """End a torchrun process: leave the process group together, then exit at once.
 
     A rank that tears gloo down while another still talks to it can abort, hence the
@@ -106,4 +116,4 @@ def shutdown_and_exit(info: DistInfo) -> None:
         dist.destroy_process_group()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)

@@ -383,8 +383,8 @@ class Trainer:
         t_last, step_last = time.perf_counter(), self.step
         try:
             while self.step < tc.steps:
-                if self.stop is not None and self.stop.is_set():
-                    break
+                if self.stop is not None and D.any_rank(self.stop.is_set(), self.dist, self.device):
+                    break  # every rank at the same step (a signal may reach one rank only)
                 reset = self.model.advance(self.step)
                 if reset:
                     self._bind(set(reset))
