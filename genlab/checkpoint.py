@@ -12,8 +12,10 @@ weights_only=True)` can read it and a pickle that carries code is refused):
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,11 +51,42 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, RuntimeError)) and _disk_full(e, path.parent):
+            # torch's writer reports ENOSPC as "[enforce fail at inline_container.cc] ... unexpected pos"
+            raise OSError(errno.ENOSPC, f"no space left on the device of {path.parent} "
+                                        f"({_free_mb(path.parent):.1f} MB free, the checkpoint needs about "
+                                        f"{_state_mb(state):.1f} MB); free some space or write elsewhere "
+                                        f"with --out") from None
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _disk_full(error: BaseException, folder: Path) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "No space left" in text or ("unexpected pos" in text and _free_mb(folder) < 64)
+
+
+def _free_mb(folder: Path) -> float:
+    try:
+        return shutil.disk_usage(folder).free / 2**20
+    except OSError:
+        return float("nan")
+
+
+def _state_mb(state) -> float:
+    """The tensors' bytes in a (nested) checkpoint state, MB: what a write of it needs at least."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size() / 2**20
+    if isinstance(state, dict):
+        return sum(_state_mb(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(_state_mb(v) for v in state)
+    return 0.0
 
 
 def _umask() -> int:

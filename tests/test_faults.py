@@ -210,3 +210,42 @@ def test_a_signal_stops_at_a_step_saves_and_resumes_bitwise(tmp_path, sig):
     assert a["step"] == b["step"] == k + 4
     assert_same(a["model"], b["model"], "model")
     assert_same(a["optimizers"], b["optimizers"], "optimizers")
+
+
+def test_a_checkpoint_whose_images_would_be_nan_never_replaces_the_good_one(tmp_path):
+    """lr_g = 1e10 leaves finite weights of ~1e10 that draw NaN: the save refuses them, names why,
+    and the checkpoint kept still samples finite images."""
+    import genlab
+
+    base = ["width=8", "latent_dim=8", "batch_size=8", "checkpoint_every=1", "sample_every=1000"]
+    Trainer(make_recipe("dcgan", steps=2, overrides=base), tmp_path, progress=False).fit()
+    with pytest.raises(TrainingDiverged, match=r"images of 4 fixed latents are NaN/inf at step 3.*untouched"):
+        Trainer(make_recipe("dcgan", steps=6, overrides=base + ["lr_g=1e10"]), tmp_path, resume=True,
+                progress=False).fit()
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 2
+    images = genlab.load(tmp_path / CHECKPOINT_NAME).sample(8, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(images).all()
+
+
+def test_a_full_disk_is_one_line_keeps_the_last_checkpoint_and_no_temp_file(capsys, tmp_path, monkeypatch):
+    """torch reports ENOSPC from its zip writer as a RuntimeError ('unexpected pos'): one line
+    naming the folder, the free and the needed space; the last good checkpoint kept, no temp file."""
+    import shutil
+    from collections import namedtuple
+
+    run = tmp_path / "run"
+    assert cli(capsys, "train", "dcgan", "--steps", 2, "--out", run, *TINY)[0] == 0
+    good = (run / CHECKPOINT_NAME).read_bytes()
+    real_save = torch.save
+
+    def full_disk_save(obj, f, *a, **k):
+        real_save(obj, f, *a, **k)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4160 vs 4054")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", full_disk_save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 0))
+    code, _, err = cli(capsys, "train", "dcgan", "--steps", 4, "--resume", "--out", run, *TINY)
+    assert code == 2 and len(err.strip().splitlines()) <= 2, err
+    assert f"no space left on the device of {run}" in err and "0.0 MB free" in err and "untouched" in err
+    assert (run / CHECKPOINT_NAME).read_bytes() == good and not list(run.glob("*.tmp"))

@@ -249,6 +249,28 @@ class Trainer:
                 raise TrainingDiverged(f"{what} became non-finite by step {self.step}; training stopped and "
                                        f"{self._kept()}. Try a lower lr, --set grad_clip=1.0 or precision fp32.")
 
+    @torch.no_grad()
+    def _check_finite_images(self) -> None:
+        """Finite weights can still draw NaN (weights of 1e10 overflow in a forward pass): a model
+        with a latent space must turn 4 fixed latents into finite images, with the weights that
+        sampling uses (the EMA's), before its checkpoint may replace the last good one."""
+        if "latent" not in self.model.capabilities:
+            return  # likelihood and diffusion models: their (checked) loss is the forward pass itself
+        self.model.eval()
+        try:
+            z = self.model.prior(4, generator=torch.Generator().manual_seed(0))
+            if self.ema is not None:
+                with self.ema.swapped_in(self.model):
+                    images = self.model.decode(z)
+            else:
+                images = self.model.decode(z)
+        finally:
+            self.model.train()
+        if not torch.isfinite(images).all():
+            raise TrainingDiverged(f"the model's images of 4 fixed latents are NaN/inf at step {self.step} (its "
+                                   f"weights are finite but too large); training stopped and {self._kept()}. "
+                                   "Try a lower lr, --set grad_clip=1.0 or precision fp32.")
+
     def _kept(self) -> str:
         return (f"the last good checkpoint {self.checkpoint_path} is untouched" if self.checkpoint_path.exists()
                 else "no checkpoint was written")
@@ -256,6 +278,7 @@ class Trainer:
     def save(self) -> Path | None:
         self._check_finite()  # never save weights that came from a NaN step
         self._check_finite_state()
+        self._check_finite_images()
         rng_ranks = None
         if self.dist.enabled:
             D.check_in_sync(self.model)
