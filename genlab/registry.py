@@ -81,6 +81,13 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():  # a run folder: its latest checkpoint
+        from genlab.checkpoint import CHECKPOINT_NAME
+
+        if (path / CHECKPOINT_NAME).is_file():
+            return path / CHECKPOINT_NAME
+        raise CheckpointError(f"{path} is a folder with no checkpoint in it (a run folder holds {CHECKPOINT_NAME}); "
+                              "give a .pt file, a run folder or a shipped name")
     shipped = shipped_checkpoints()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]

@@ -249,3 +249,14 @@ def test_a_full_disk_is_one_line_keeps_the_last_checkpoint_and_no_temp_file(caps
     assert code == 2 and len(err.strip().splitlines()) <= 2, err
     assert f"no space left on the device of {run}" in err and "0.0 MB free" in err and "untouched" in err
     assert (run / CHECKPOINT_NAME).read_bytes() == good and not list(run.glob("*.tmp"))
+
+
+def test_sample_names_an_empty_folder_and_takes_a_run_folder(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "sample", empty, "--n", 2, "--out", tmp_path / "s.png")
+    assert code == 2 and "is a folder with no checkpoint in it" in err and str(empty) in err
+    run = tmp_path / "run"
+    assert cli(capsys, "train", "dcgan", "--steps", 1, "--out", run, *TINY)[0] == 0
+    code, _, err = cli(capsys, "sample", run, "--n", 2, "--out", tmp_path / "s.png")
+    assert code == 0 and (tmp_path / "s.png").exists(), err

@@ -134,6 +134,7 @@ class Trainer:
             except OSError as e:
                 raise GenlabError(f"cannot write the run folder {self.out}: {e.strerror or e}") from None
             for stale in self.out.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a write that was killed
+                print(f"genlab: removed {stale}, a checkpoint write that never finished", file=sys.stderr)
                 stale.unlink(missing_ok=True)
         self.log = MetricsLog(self.out, resume_step=self.step if state is not None else None) \
             if self.dist.is_main else None
