@@ -6,6 +6,7 @@ genlab/models/__init__.py. CLI choices, tests and UI tabs read this registry.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from pathlib import Path
 
@@ -59,6 +60,43 @@ def make_config(family: str, values: dict | None = None):
         if isinstance(v, list) and "tuple" in str(hints.get(k, "")):
             values[k] = tuple(v)
     return cls(**values)
+
+
+def parameter_count(family: str, config, data_spec: DataSpec) -> int | None:
+    """How many parameters `build` would allocate, counted on PyTorch's meta device (no memory);
+    None where a family's constructor needs real tensors (numpy filters, precomputed buffers)."""
+    cls = get_family(family)
+    try:
+        with torch.device("meta"):
+            model = cls(config, data_spec)
+    except Exception:  # noqa: BLE001 - the real build reports real errors
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def check_fits_in_memory(family: str, config, data_spec: DataSpec, device: torch.device,
+                         copies: int = 5) -> None:
+    """Refuse, in one line, a model whose training state cannot fit: its weights plus gradients,
+    two Adam moments and the EMA (`copies` x fp32) against the memory free on `device`."""
+    n = parameter_count(family, config, data_spec)
+    if n is None:
+        return
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return
+    need = n * 4 * copies
+    if need > free:
+        defaults = make_config(family, None)
+        changed = [f"{f.name}={getattr(config, f.name)!r}" for f in dataclasses.fields(config)
+                   if getattr(config, f.name) != getattr(defaults, f.name)]
+        raise GenlabError(f"{family} with {', '.join(changed) or 'its default options'} has {n:,} parameters "
+                          f"({n * 4 / 2**30:.1f} GB); training needs about {need / 2**30:.1f} GB with gradients, "
+                          f"Adam moments and the EMA, and {device.type} has {free / 2**30:.1f} GB free: "
+                          "make those options smaller")
 
 
 def build(family: str, config=None, data_spec: DataSpec | None = None) -> GenerativeModel:

@@ -260,3 +260,10 @@ def test_sample_names_an_empty_folder_and_takes_a_run_folder(capsys, tmp_path):
     assert cli(capsys, "train", "dcgan", "--steps", 1, "--out", run, *TINY)[0] == 0
     code, _, err = cli(capsys, "sample", run, "--n", 2, "--out", tmp_path / "s.png")
     assert code == 0 and (tmp_path / "s.png").exists(), err
+
+
+def test_a_model_too_large_for_memory_is_refused_before_it_is_built(capsys, tmp_path):
+    """Counted on the meta device (nothing allocated): one line naming the option and the estimate."""
+    code, _, err = cli(capsys, "train", "vae", "--set", "latent_dim=100000000", "--steps", 1, "--out", tmp_path / "r")
+    assert code == 2 and "latent_dim=100000000" in err and "parameters" in err and "GB free" in err, err
+    assert len(err.strip().splitlines()) == 1

@@ -32,7 +32,7 @@ from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.gallery import save_grid
 from genlab.model import GenerativeModel, Phase
-from genlab.registry import build, get_family, make_config
+from genlab.registry import build, check_fits_in_memory, get_family, make_config
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -95,6 +95,7 @@ class Trainer:
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
         self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root)
         config = make_config(recipe.family, state["config"] if state else recipe.model)
+        check_fits_in_memory(recipe.family, config, data.spec, self.device)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
         self.model.optim = make_optim(get_family(recipe.family), recipe.optim)
         if self.dist.enabled:
