@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +84,39 @@ def test_dynamic_binarisation_draws_every_batch_afresh_and_tests_on_the_fixed_dr
     again = make_batches(train, 500, torch.device("cpu"), seed=0, dist=DistInfo())
     again.load_state_dict(state)
     assert torch.equal(next(again)["image"], next(batches)["image"])
+
+
+def test_a_flat_folder_of_mixed_pictures_loads_as_rgb_squares(tmp_path, capsys):
+    """Flat or class folders; grey, RGB, RGBA, palette and 16-bit files in PNG/JPEG/WebP/BMP; resized
+    and centre-cropped; unreadable files skipped with a count; an empty folder refused."""
+    import numpy as np
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.new("RGB", (40, 20), (255, 0, 0)).save(flat / "a.png")
+    Image.new("L", (20, 20), 0).save(flat / "b.jpg")
+    Image.new("RGBA", (20, 20), (0, 0, 255, 0)).save(flat / "c.webp")  # fully transparent: white
+    Image.new("RGB", (20, 20), (0, 255, 0)).convert("P").save(flat / "d.bmp")  # a palette
+    Image.fromarray(np.full((20, 20), 65535, np.uint16)).save(flat / "e.png")  # 16-bit white
+    (flat / "f.png").write_bytes(b"not a picture")
+    (flat / "readme.txt").write_text("ignored")
+    data = load_dataset(f"folder:{flat}", image_size=16)
+    assert "skipped 1 of 6 files" in capsys.readouterr().err
+    assert data.spec.channels == 3 and data.spec.num_classes == 0 and len(data) == 5
+    images = {Path(f).name: data.stream[i][0] for i, (f, _) in enumerate(data.stream.samples)}
+    assert all(x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1 for x in images.values())
+    assert torch.allclose(images["a.png"][:, 8, 8], torch.tensor([1.0, -1.0, -1.0]))
+    assert images["c.webp"].min() > 0.99 and images["e.png"].min() > 0.99 and images["b.jpg"].max() < -0.9
+    assert images["d.bmp"][1].min() > 0.99 and images["d.bmp"][0].max() < -0.99
+
+    classes = tmp_path / "classes"
+    for name in ("cats", "dogs"):
+        (classes / name).mkdir(parents=True)
+        Image.new("RGB", (16, 16)).save(classes / name / "x.png")
+    data = load_dataset(f"folder:{classes}", image_size=16)
+    assert data.spec.num_classes == 2 and [label for _, label in data.stream.samples] == [0, 1]
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GenlabError, match="no pictures in"):
+        load_dataset(f"folder:{tmp_path / 'empty'}")

@@ -134,8 +134,13 @@ def test_a_folder_of_few_or_broken_pictures_is_named_before_training(capsys, tmp
                        "--set", "batch_size=8", "--set", "num_workers=0")
     assert code == 2 and "batch_size 8 is larger than the 3 images found" in err
     (folder / "notes.png").write_text("not a picture")
+    code, _, err = cli(capsys, "train", "dcgan", "--data", f"folder:{tmp_path / 'pics'}", "--dry-run",
+                       "--set", "batch_size=2")
+    assert code == 0 and "skipped 1 of 4 files" in err and "notes.png" in err
+    for f in folder.glob("?.png"):
+        f.unlink()
     code, _, err = cli(capsys, "train", "dcgan", "--data", f"folder:{tmp_path / 'pics'}", "--dry-run")
-    assert code == 2 and "notes.png is not a readable image" in err
+    assert code == 2 and "none of the 1 files" in err and "readable picture" in err
 
 
 def test_list_aligns_long_names(capsys):

@@ -13,7 +13,7 @@ through a DataLoader. Names:
                      likelihoods compare across the two
 - ``tv-mnist``, ``fashion-mnist``, ``cifar10``, ``celeba``: torchvision sets
   under ``root`` (they are downloaded only with ``download=True``)
-- ``folder:PATH``    an ImageFolder of the user's own pictures
+- ``folder:PATH``    the user's own pictures: a flat folder or one sub-folder per class (data/folder.py)
 - any name added with `register_dataset` (procedural sets, a family's own data)
 """
 from __future__ import annotations
@@ -168,27 +168,15 @@ def _torchvision_dataset(name, split, root, image_size, download) -> ImageDatase
 
 
 def _folder_dataset(path: Path, image_size: int | None) -> ImageDataset:
-    import torchvision
+    from genlab.data.folder import PictureFolder
 
-    if not path.is_dir():
-        raise GenlabError(f"image folder {path} does not exist; pass --data folder:DIR with one "
-                          "sub-folder per class (or a single sub-folder) of pictures")
     size = image_size or 64
-    try:
-        ds = torchvision.datasets.ImageFolder(str(path), transform=_to_unit_transform(size, 3))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise GenlabError(f"no images found in {path}: {e}") from None
-    from PIL import Image, UnidentifiedImageError
-
-    for file, _ in ds.samples:  # headers only: a broken file is named now, not mid-training
-        try:
-            with Image.open(file):
-                pass
-        except (UnidentifiedImageError, OSError) as e:
-            raise GenlabError(f"{file} is not a readable image ({type(e).__name__}); remove it from {path}") from None
+    ds = PictureFolder(path, size)
     classes = len(ds.classes) if len(ds.classes) > 1 else 0
     return ImageDataset(DataSpec(channels=3, height=size, width=size, num_classes=classes,
                                  name=f"folder:{path}"), stream=ds)
+
+
 from genlab.data import padded  # noqa: E402,F401  (registers mnist-pad32)
 from genlab.data.domains import pair_dataset as _pair_dataset  # noqa: E402  (registers mnist-styles2/8)
 from genlab.data import shapes3d  # noqa: E402,F401  (registers shapes3d, shapes3d-64)
