@@ -328,6 +328,9 @@ def test_sample_counts_seeds_and_knobs(ctx):
     assert "6 samples" in text and "truncation=1.0" in text
     with pytest.raises(gr.Error, match="count must be between 1 and 64, got 0"):
         sample.sample(ctx, "dcgan-mnist", 0, 0)
+    for bad in (2**70, -1, 1.5):  # one seed rule for the app and the CLI, named in the message
+        with pytest.raises(gr.Error, match=r"seed must be an integer in \[0, 2\*\*63 - 1\]"):
+            sample.sample(ctx, "dcgan-mnist", bad, 2)
     with pytest.raises(gr.Error, match="dcgan has no sample control digit_code; it takes truncation"):
         sample.sample(ctx, "dcgan-mnist", 0, 2, {"digit_code": 3})
     codes, _, text = sample.sample(ctx, "infogan-mnist", 0, 4, {"digit_code": "3", "code_1": 1.5})

@@ -135,4 +135,8 @@ def label(entry: Entry, model: GenerativeModel) -> str:
 
 
 def seeded(seed: int | float | None) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed or 0))
+    """The app's seed boxes: empty means 0, anything else follows genlab's one rule (an integer in
+    [0, 2**63 - 1], refused by name otherwise: the same seed gives the same samples as the CLI)."""
+    from genlab.model import seeded as checked
+
+    return checked(0 if seed is None else seed)
