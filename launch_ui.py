@@ -32,7 +32,6 @@ def main(argv=None) -> int:
     from ui.app import build_app, serve
 
     demo = build_app(args.checkpoints, args.runs, threads=args.threads if args.threads > 0 else None)
-    print(f"genlab playground on http://{args.host}:{args.port or '<free port>'}  (Ctrl+C to stop)")
     serve(demo, host=args.host, port=args.port or None, share=args.share, block=True)
     return 0
 

@@ -121,11 +121,18 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
     for _ in range(tries if port is None else 1):
         try:
             # each kind of work has its own limit (ui.common.WORK_LIMITS); anything else: one at a time
+            # quiet: gradio's own banner tells the user to edit launch(); ours names --share instead
             _, url, _ = demo.queue(default_concurrency_limit=1).launch(
                 server_name=host, server_port=port or free_port(host), share=share,
-                prevent_thread_lock=not block, quiet=not block, show_error=True, css=CSS,
+                prevent_thread_lock=True, quiet=True, show_error=True, css=CSS,
                 footer_links=[], max_file_size="20mb", allowed_paths=[str(DOCS)])
-            return url
         except OSError as e:  # the port was taken between probing and binding
             last = e
+            continue
+        if block:
+            public = f"; public link {demo.share_url}" if share and demo.share_url else \
+                "" if share else "; python launch_ui.py --share for a public link"
+            print(f"genlab playground on {url}  (Ctrl+C to stop{public})", flush=True)
+            demo.block_thread()
+        return url
     raise OSError(f"could not start the app on {host}:{port or 'a free port'}: {last}")
