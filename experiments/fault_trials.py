@@ -1,18 +1,27 @@
-"""kill -9 trials: does a killed training resume to exactly the run it would have been?
+"""Fault trials: does a killed or signalled training resume to exactly the run it would have been,
+and does each kind of bad input end in one line that loses nothing?
 
-Two kinds of trial, each on a small DCGAN (width 8, latent 16, batch 16, one torch thread):
+Four kinds of interruption, each on a small DCGAN (width 8, latent 16, batch 16, one torch thread):
 
 - training: `genlab train` is killed with SIGKILL after a random number of logged steps
   (checkpoints every 5 steps, so the kill usually lands between two checkpoints);
 - checkpoint write: checkpoints every step, and the process is killed the moment a checkpoint
-  temp file (`.latest.pt.*.tmp`) is seen in the run folder, i.e. in the middle of a write.
+  temp file (`.latest.pt.*.tmp`) is seen in the run folder, i.e. in the middle of a write;
+- sigterm / sigint: `kill` or Ctrl+C after a random number of logged steps (checkpoints every
+  5 steps): the run must finish its step, save it (no logged step lost), say so and exit 128 +
+  the signal.
+
+Then one trial per bad input (`bad input` rows): a full disk (a 16 MB tmpfs filled up after a
+first checkpoint; needs root), weights that draw NaN (lr_g = 1e10), a model too large for memory,
+`sample` on an empty folder, a seed of 2**70. Each must exit 2 with its one-line message and no traceback, and a full disk must
+keep the last good checkpoint and leave no temp file.
 
 Each killed run is resumed with `genlab train --resume --out RUN` and run to the end. A trial
 *holds* when: the resumed run's final weights, EMA and optimiser state are bitwise equal to an
 uninterrupted run of the same recipe; `latest.pt` loads (`genlab.load`) after the kill and after
 the resume; `metrics.jsonl` holds every step once; and no temp file is left behind.
 
-    python experiments/fault_trials.py                 # 10 + 10 trials, ~10 min on a busy 2-core box
+    python experiments/fault_trials.py                 # 10 trials of each kind, ~20 min on a busy 2-core box
     python experiments/fault_trials.py --trials 3 --steps 20 --keep /tmp/ft   # smaller; keep the runs
 
 Prints one line per trial and the tried / held counts per kind; exit 1 if any trial did not hold.
@@ -104,12 +113,13 @@ def loadable(path: Path) -> tuple[bool, str]:
     return r.returncode == 0, r.stderr.strip().splitlines()[-1] if r.returncode else ""
 
 
-def kill_after_logged(proc: subprocess.Popen, out: Path, at: int) -> str:
+def kill_after_logged(proc: subprocess.Popen, out: Path, at: int, sig: int = signal.SIGKILL) -> str:
     while proc.poll() is None:
         if len(logged_steps(out)) >= at:
-            proc.send_signal(signal.SIGKILL)
+            seen = len(logged_steps(out))
+            proc.send_signal(sig)
             proc.wait()
-            return f"killed after {len(logged_steps(out))} logged steps"
+            return f"{signal.Signals(sig).name} after {seen} logged steps"
         time.sleep(0.005)
     return "finished before the kill"
 
@@ -136,10 +146,23 @@ def trial(kind: str, i: int, work: Path, args: list[str], ref: dict, steps: int,
     out = work / f"{kind}-{i}"
     proc = subprocess.Popen(train_cmd(args, out), cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    how = (kill_after_logged(proc, out, rng.randint(2, steps - 2)) if kind == "training"
-           else kill_in_write(proc, out, rng.randint(1, steps - 2)))
+    sig = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}.get(kind)
+    if kind == "checkpoint-write":
+        how = kill_in_write(proc, out, rng.randint(1, steps - 2))
+    else:
+        how = kill_after_logged(proc, out, rng.randint(2, steps - 2), sig or signal.SIGKILL)
     problems = []
     ck = out / "latest.pt"
+    if sig is not None and how != "finished before the kill":  # a clean stop: saved at the last logged step
+        err = proc.stderr.read().decode()
+        if proc.returncode != 128 + int(sig):
+            problems.append(f"exit {proc.returncode}, not {128 + int(sig)}")
+        if "stopped by" not in err or "Traceback" in err:
+            problems.append(f"no one-line stop message: {err.strip().splitlines()[-1:]}")
+        saved = torch.load(ck, map_location="cpu", weights_only=True)["step"] if ck.exists() else 0
+        if saved != max(logged_steps(out), default=0):
+            problems.append(f"saved step {saved}, last logged {max(logged_steps(out), default=0)}: steps lost")
+        how += f", saved at step {saved}"
     if ck.exists():
         ok, why = loadable(ck)
         if not ok:
@@ -166,6 +189,56 @@ def trial(kind: str, i: int, work: Path, args: list[str], ref: dict, steps: int,
     return {"kind": kind, "trial": i, "how": how, "held": not problems, "problems": problems}
 
 
+def bad_input_trials(work: Path) -> list[dict]:
+    """One trial per bad input: exit 2, its message, no traceback (and a full disk loses nothing)."""
+    small = recipe(2, 1)
+    trials = [
+        ("weights that draw NaN", train_cmd(recipe(6, 1) + ["--set", "lr_g=1e10"], work / "nan"),
+         "images of 4 fixed latents are NaN/inf"),
+        ("model too large", [sys.executable, "-m", "genlab", "train", "vae", "--set", "latent_dim=100000000",
+                             "--steps", "1", "--out", str(work / "huge")], "GB free"),
+        ("sample an empty folder", [sys.executable, "-m", "genlab", "sample", str(work / "empty"), "--out",
+                                    str(work / "s.png")], "is a folder with no checkpoint in it"),
+        ("seed 2**70", [sys.executable, "-m", "genlab", "sample", "dcgan-mnist", "--seed", str(2**70), "--out",
+                        str(work / "s.png")], "seed must be an integer in [0, 2**63 - 1]"),
+    ]
+    (work / "empty").mkdir(exist_ok=True)
+    results = []
+    for name, cmd, expected in trials:
+        r = run(cmd)
+        last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+        problems = [] if r.returncode == 2 and expected in last and "Traceback" not in r.stderr else \
+            [f"exit {r.returncode}: {last[:200]}"]
+        results.append({"kind": "bad input", "trial": name, "how": last[:120], "held": not problems,
+                        "problems": problems})
+    disk = work / "tiny"
+    disk.mkdir()
+    if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)],
+                                            capture_output=True).returncode == 0:
+        try:
+            out = disk / "run"
+            first = run(train_cmd(small, out))
+            good = (out / "latest.pt").read_bytes() if first.returncode == 0 else b""
+            room = shutil.disk_usage(disk).free - 16 * 1024  # fill the disk: the next write cannot fit
+            (disk / "filler").write_bytes(b"\0" * max(room, 0))
+            r = run(train_cmd(small, out, resume=True) + ["--steps", "4"])
+            last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+            problems = []
+            if r.returncode != 2 or "no space left on the device" not in last or "Traceback" in r.stderr:
+                problems.append(f"exit {r.returncode}: {last[:200]}")
+            if not good or (out / "latest.pt").read_bytes() != good:
+                problems.append("the last good checkpoint changed")
+            if list(out.glob(".*.tmp")):
+                problems.append("temp file left")
+            results.append({"kind": "bad input", "trial": "full disk", "how": last[:120], "held": not problems,
+                            "problems": problems})
+        finally:
+            subprocess.run(["umount", str(disk)], capture_output=True)
+    else:
+        print("bad input        full disk: skipped (mounting a small tmpfs needs root)")
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=10, help="trials of each kind")
@@ -180,7 +253,7 @@ def main() -> int:
     t0 = time.time()
     results = []
     try:
-        for kind, every in (("training", 5), ("checkpoint-write", 1)):
+        for kind, every in (("training", 5), ("checkpoint-write", 1), ("sigterm", 5), ("sigint", 5)):
             args = recipe(a.steps, every)
             ref_out = work / f"reference-{kind}"
             r = run(train_cmd(args, ref_out))
@@ -193,11 +266,15 @@ def main() -> int:
                 results.append(res)
                 print(f"{kind:16s} #{i:2d} {'held' if res['held'] else 'FAILED':6s} {res['how']}"
                       + (f" | {'; '.join(res['problems'])}" if res["problems"] else ""), flush=True)
+        for res in bad_input_trials(work):
+            results.append(res)
+            print(f"{'bad input':16s} {'held' if res['held'] else 'FAILED':6s} {res['trial']}: {res['how']}"
+                  + (f" | {'; '.join(res['problems'])}" if res["problems"] else ""), flush=True)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\n{'kind':16s} tried held   ({a.steps} steps each, {time.time() - t0:.0f} s in all)")
-    for kind in ("training", "checkpoint-write"):
+    for kind in ("training", "checkpoint-write", "sigterm", "sigint", "bad input"):
         rs = [r for r in results if r["kind"] == kind]
         print(f"{kind:16s} {len(rs):5d} {sum(r['held'] for r in rs):4d}")
     if a.json:
