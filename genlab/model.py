@@ -17,14 +17,22 @@ A family is a `GenerativeModel` subclass in `genlab/models/<family>.py`:
   sample grids show) translates fixed real images instead.
 
 Optional capabilities, present only where a family really has them (the UI
-and CLI look at `model.capabilities`, never at names):
+and CLI look at `model.capabilities`, never at names or signatures). Each is
+declared on `GenerativeModel` below, with what it takes and gives: the
+methods as stubs that refuse, the facts as attributes with the value a family
+without the capability has. A family has a capability when it implements the
+capability's methods; `capabilities` compares its methods with the stubs.
 
 =================  ==========================================================
-``latent``         `latent_dim`, `prior(n, generator)`, `decode(z, **controls)`,
-                   `controls()` (named extra controls: InfoGAN codes, camera)
+``latent``         `latent_dim`, `prior(n, generator)`, `prior_name` ("normal"
+                   means z ~ N(0, I)), `decode(z, **controls)`, `controls()`
+                   (named extra controls: InfoGAN codes, camera)
 ``encode``         `encode(x) -> (mean, std)` of q(z|x)
 ``log_prob``       `log_prob(x)` nats per image; `log_prob_is_exact` says
-                   whether it is exact or a bound
+                   whether it is exact or a bound; `log_prob_is_sampled` that
+                   it is a Monte Carlo estimate drawn from its `generator=`
+                   argument; `log_prob_takes_k` that it takes `k=` importance
+                   samples
 ``pixel_log_prob`` `pixel_log_prob(x)` per-pixel nats, shape (N, H, W)
 ``translate``      `translate(x, target)`
 ``views``          `latent`, and `render_views(z, azimuth=None, elevation=None,
@@ -39,7 +47,6 @@ and CLI look at `model.capabilities`, never at names):
                    are the `decode` controls of those four names
 ``sample_steps``   `sample_steps(n, generator=None, **kw)` yields intermediate
                    images (denoising steps, pixels filled in, resolutions)
-
 ``complete``       `complete(given, keep_rows, generator=None, **controls)`: the
                    top `keep_rows` rows of `given` kept, the rest generated
 ``noise``          `T` noise levels, `add_noise(x, t, generator=None)` -> x_t
@@ -50,6 +57,14 @@ and CLI look at `model.capabilities`, never at names):
                    TRANSFORM_GROUP that move the output (TRANSFORM_CONTROLS);
                    `transform_controls()` lists them
 =================  ==========================================================
+
+A capability comes whole: a family implementing one of its methods and not
+the others is refused when its class is defined (CAPABILITY_PARTS).
+
+One seeding rule: whatever is random in a figure (samples, a Monte Carlo
+bound) is drawn from a generator the caller passes, `seeded(seed)`, a CPU
+generator, never from the global RNG; so `genlab eval`, the CLI and the app
+give the same number for the same seed, on every device.
 
 Controls are declared, never guessed from signatures: each `Control` says
 which calls it applies to (`CONTROL_USES`) and which group it belongs to.
@@ -71,14 +86,18 @@ dataclass (learning rates, betas) whose values come from the recipe's
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import ClassVar, Iterator
 
 import torch
 from torch import nn
 
+# Re-exported: families and callers import the whole contract from here.
+from genlab.controls import CONTROL_USES, TRANSFORM_CONTROLS, TRANSFORM_GROUP, Control  # noqa: F401
+from genlab.dataspec import CameraSpec, DataSpec  # noqa: F401
+from genlab.options import check_config, option  # noqa: F401
+from genlab.phases import LossFn, NoOptim, OptimizerSpec, Phase  # noqa: F401
+
+# The method whose implementation gives a family each capability (the others come with it).
 CAPABILITY_METHODS = {
     "latent": "decode",
     "encode": "encode",
@@ -88,224 +107,14 @@ CAPABILITY_METHODS = {
     "views": "render_views",
     "sample_steps": "sample_steps",
     "complete": "complete",
-    "noise": "add_noise",  # with denoise and T (see the table above)
+    "noise": "add_noise",
 }
-
-# What a control can apply to: drawing from scratch (`sample`), decoding a chosen
-# latent (`decode`), the step-by-step view (`sample_steps`), completion (`complete`), denoising
-# a given x_t (`denoise`, the `noise` capability).
-CONTROL_USES = ("sample", "decode", "steps", "complete", "denoise")
-
-# A model that can move what it draws (translate or rotate its output through its own layers,
-# as an alias-free generator does) says so with `decode` slider controls in this group, named
-# from TRANSFORM_CONTROLS with these meanings; genlab.metrics.equivariance.undo_transform(images,
-# (shift_x, shift_y), rotate) undoes them. The app's Equivariance tab lists models by this.
-TRANSFORM_GROUP = "transform"
-TRANSFORM_CONTROLS = {
-    "shift_x": "move the output right by this many pixels (sub-pixel values allowed)",
-    "shift_y": "move the output down by this many pixels",
-    "rotate": "rotate the output by this many degrees, counter-clockwise about its centre (before the shift)",
+# Everything a family implements to have a capability (stubs on GenerativeModel until it does).
+CAPABILITY_PARTS = {
+    "latent": ("decode", "prior"),
+    "views": ("render_views", "check_camera", "split"),  # and latent
+    "noise": ("add_noise", "denoise"),  # and T, an attribute or a property
 }
-
-
-def option(default, *, low=None, high=None, choices=None, help: str = ""):
-    """A config field with its accepted values, checked when a model is built:
-
-        width: int = option(64, low=8)
-        dropout: float = option(0.5, low=0.0, high=0.99)
-        net: str = option("mlp", choices=("mlp", "conv"))
-
-    Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite)."""
-    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help})
-
-
-def check_config(family: str, config) -> None:
-    """Refuse a config value outside its accepted range, naming the option, the value and the range.
-
-    An int option is a count or a size (>= 1) unless its field says otherwise; a tuple of
-    ints is a list of sizes; floats must be finite; `option(...)` metadata narrows any of these."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        value, meta, hint = getattr(config, f.name), f.metadata, hints.get(f.name)
-        where = f"option {f.name}"
-        if meta.get("choices") is not None and value not in meta["choices"]:
-            raise ValueError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
-        numbers = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-            list(value) if isinstance(value, tuple) else []
-        is_int = hint is int or "tuple[int" in str(hint)
-        low = meta.get("low", None)
-        low = 1 if low is None and is_int else low
-        for v in numbers:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"{where} must be a finite number, got {value!r}")
-            if low is not None and v < low:
-                raise ValueError(f"{where} must be >= {low}, got {value!r}")
-            if meta.get("high") is not None and v > meta["high"]:
-                raise ValueError(f"{where} must be <= {meta['high']}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class CameraSpec:
-    """The camera distribution of multi-view data (degrees; a look-at camera on a sphere).
-
-    Training images come without poses; the model knows this distribution and draws
-    its own cameras from it (GRAF). Angles are drawn uniformly in the given ranges.
-    """
-
-    azimuth: tuple[float, float] = (0.0, 360.0)
-    elevation: tuple[float, float] = (0.0, 90.0)  # the upper hemisphere
-    radius: tuple[float, float] = (4.0, 4.0)
-    fov: float = 30.0  # vertical field of view
-
-    def __post_init__(self):
-        for name in ("azimuth", "elevation", "radius"):
-            lo, hi = getattr(self, name)
-            if lo > hi:
-                raise ValueError(f"camera {name} range ({lo}, {hi}) is empty")
-        if not 0 < self.fov < 180:
-            raise ValueError(f"camera fov must be in (0, 180) degrees, got {self.fov}")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a model needs to know about its data."""
-
-    channels: int = 1
-    height: int = 28
-    width: int = 28
-    num_classes: int = 0  # 0 = unlabelled
-    binary: bool = False  # pixels are exactly -1 or 1 (binarised MNIST)
-    name: str = "mnist"
-    # Image-to-image data: the domains' names (CycleGAN: two; StarGAN: one per attribute
-    # combination) and, where domains are combinations of binary attributes, their names.
-    domains: tuple[str, ...] = ()
-    attributes: tuple[str, ...] = ()
-    camera: CameraSpec | None = None  # multi-view (3-D) data
-    pad: int = 0  # pixels of padding added around the source images (evaluation crops them off)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.height, self.width)
-
-    @property
-    def num_domains(self) -> int:
-        return len(self.domains)
-
-    def describe(self) -> str:
-        extra = f", {self.num_domains} domains" if self.domains else ""
-        return f"{self.channels}x{self.height}x{self.width}{extra}"
-
-    def to_dict(self) -> dict:
-        """Plain Python values (checkpoints are read with weights_only)."""
-        d = dataclasses.asdict(self)
-        d["domains"], d["attributes"] = list(self.domains), list(self.attributes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DataSpec":
-        """Inverse of to_dict; also reads checkpoints written before domains and cameras existed."""
-        d = dict(d)
-        d["domains"], d["attributes"] = tuple(d.get("domains", ())), tuple(d.get("attributes", ()))
-        if d.get("camera") is not None:
-            d["camera"] = CameraSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["camera"].items()})
-        return cls(**d)
-
-
-@dataclass
-class OptimizerSpec:
-    kind: str = "adam"  # adam | adamw | rmsprop | sgd
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-
-    def build(self, params) -> torch.optim.Optimizer:
-        if self.kind == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-        if self.kind == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-        if self.kind == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.kind == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.betas[0], weight_decay=self.weight_decay)
-        raise ValueError(f"unknown optimizer {self.kind!r}; choose adam, adamw, rmsprop or sgd")
-
-
-LossFn = Callable[[dict], "tuple[torch.Tensor, dict[str, torch.Tensor]]"]
-
-
-@dataclass
-class Phase:
-    """One optimisation step of a training iteration (e.g. 'discriminator')."""
-
-    name: str
-    params: Sequence[nn.Parameter]
-    loss: LossFn
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    every: int = 1  # run on steps where step % every == 0
-
-
-@dataclass
-class Control:
-    """A named control the UI and CLI can show (a choice or a slider).
-
-    `applies_to` says which calls take it (see CONTROL_USES): a truncation scales the
-    prior draw, so it applies to `sample` but not to `decode` of a chosen z; an
-    InfoGAN code applies to both. `group` gathers related controls (GRAF: "shape
-    code", "appearance code", "camera") so the app lays them out together.
-    `choice_labels` ({value: text}) is what the app shows for a choice's values
-    (InfoGAN: "3 → draws 7 (94%)"); the value passed to the model stays the choice.
-    """
-
-    name: str
-    kind: str  # "choice" | "slider"
-    default: Any
-    choices: Sequence[Any] = ()
-    low: float = -1.0
-    high: float = 1.0
-    help: str = ""
-    applies_to: tuple[str, ...] = ("sample",)
-    group: str = ""
-    step: float | None = None  # slider resolution; None: (high - low) / 100; 1 for integer sliders
-    choice_labels: dict[Any, str] = field(default_factory=dict)  # display text of some choices
-
-    def __post_init__(self):
-        if self.kind not in ("choice", "slider"):
-            raise ValueError(f"control {self.name}: kind must be 'choice' or 'slider', got {self.kind!r}")
-        unknown = set(self.applies_to) - set(CONTROL_USES)
-        if unknown:
-            raise ValueError(f"control {self.name}: applies_to {sorted(unknown)} not among {CONTROL_USES}")
-        stray = [v for v in self.choice_labels if v not in self.choices]
-        if stray:
-            raise ValueError(f"control {self.name}: choice_labels name {stray}, which are not among its choices")
-        if self.group == TRANSFORM_GROUP and (self.name not in TRANSFORM_CONTROLS or self.kind != "slider"):
-            raise ValueError(f"control {self.name}: the {TRANSFORM_GROUP!r} group holds sliders named "
-                             f"{', '.join(TRANSFORM_CONTROLS)}")
-
-    def choice_label(self, value) -> str:
-        """What the app shows for one of the choices: its label, else the value itself."""
-        return self.choice_labels.get(value, str(value))
-
-    def check(self, value) -> Any:
-        """The value as the model takes it; ValueError naming the accepted values otherwise."""
-        if self.kind == "slider":
-            try:
-                v = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a number in [{self.low}, {self.high}], got {value!r}") from None
-            if not self.low <= v <= self.high:
-                raise ValueError(f"{self.name} must lie in [{self.low}, {self.high}], got {value}")
-            return int(round(v)) if self.step == 1 else v
-        by_text = {str(x): x for x in self.choices}
-        if value in self.choices:
-            return value
-        if str(value) in by_text:
-            return by_text[str(value)]
-        raise ValueError(f"{self.name} must be one of {', '.join(by_text)}, got {value!r}")
-
-
-@dataclass
-class NoOptim:
-    """Families with no trainable phases (or none yet) have no optimiser settings."""
 
 
 class GenerativeModel(nn.Module):
@@ -314,10 +123,26 @@ class GenerativeModel(nn.Module):
     paper: ClassVar[str] = ""  # short citation with arXiv id
     ema_modules: ClassVar[tuple[str, ...]] = ()  # sub-modules whose weights get an EMA copy
     Optim: ClassVar[type] = NoOptim  # optimiser settings (the recipe's [optim] section)
-    log_prob_is_exact: ClassVar[bool] = False
-    # log_prob(x, k=..., generator=...) is a Monte Carlo bound over k samples (IWAE)
-    log_prob_is_sampled: ClassVar[bool] = False
     default_data: ClassVar[str] = "mnist"  # data set used when a recipe names none
+    # log_prob: exact, or a bound on log p(x)
+    log_prob_is_exact: ClassVar[bool] = False
+    # log_prob: a Monte Carlo estimate, drawn from its `generator=` argument (seeded(seed))
+    log_prob_is_sampled: ClassVar[bool] = False
+    # log_prob: takes `k=`, the number of importance samples of its bound (IWAE)
+    log_prob_takes_k: ClassVar[bool] = False
+    latent_dim: int = 0  # latent: the size of z (0 without a latent space)
+    T: int = 0  # noise: the number of noise levels
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for capability, parts in CAPABILITY_PARTS.items():
+            done = [p for p in parts if implements(cls, p)]
+            if done and len(done) < len(parts):
+                missing = [p for p in parts if p not in done]
+                raise TypeError(f"{cls.__name__} implements {', '.join(done)} of the {capability!r} capability "
+                                f"but not {', '.join(missing)}")
+        if implements(cls, "render_views") and not implements(cls, "decode"):
+            raise TypeError(f"{cls.__name__} renders views but has no latent space (prior, decode)")
 
     def __init__(self, config, data_spec: DataSpec):
         super().__init__()
@@ -328,6 +153,7 @@ class GenerativeModel(nn.Module):
         self.config = config
         self.data_spec = data_spec
         self.optim = self.Optim()  # the trainer lays the recipe's [optim] values over these defaults
+        self.checkpoint: dict = {}  # what genlab.load read beside the weights (path, step, metrics, ...)
 
     # ----- construction checks -------------------------------------------------
     @classmethod
@@ -388,7 +214,7 @@ class GenerativeModel(nn.Module):
 
     # ----- generation ----------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, **controls) -> torch.Tensor:
-        raise NotImplementedError
+        raise self._lacks("sample")
 
     def controls(self) -> list[Control]:
         return []
@@ -437,12 +263,82 @@ class GenerativeModel(nn.Module):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        caps = {c for c, m in CAPABILITY_METHODS.items() if callable(getattr(self, m, None))}
-        if type(self).sample is not GenerativeModel.sample:
+        """What this model can do (the table above): each capability whose methods its family
+        implements, "sample" where it draws from scratch, "transform" where its decode controls
+        move the output."""
+        cls = type(self)
+        caps = {c for c, m in CAPABILITY_METHODS.items() if implements(cls, m)}
+        if implements(cls, "sample"):
             caps.add("sample")
         if "latent" in caps and self.transform_controls():
             caps.add("transform")
         return frozenset(caps)
+
+    # ----- optional capabilities (see the table above): stubs until a family implements them -----
+    def _lacks(self, capability: str) -> NotImplementedError:
+        return NotImplementedError(f"{self.family or type(self).__name__} has no {capability!r} capability "
+                                   f"(it has {', '.join(sorted(self.capabilities)) or 'none'})")
+
+    @property
+    def prior_name(self) -> str:
+        """latent: the distribution `prior` draws; "normal" is z ~ N(0, I), which a family has unless
+        it says otherwise ("uniform": U(-1, 1)^d; an AAE's "mixture", ...)."""
+        return "normal"
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """latent: n latents z (n, latent_dim) drawn from the prior."""
+        raise self._lacks("latent")
+
+    def decode(self, z: torch.Tensor, **controls) -> torch.Tensor:
+        """latent: the images (N, C, H, W) in [-1, 1] of latents z (N, latent_dim)."""
+        raise self._lacks("latent")
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """encode: (mean, std) of q(z|x), each (N, latent_dim)."""
+        raise self._lacks("encode")
+
+    def log_prob(self, x: torch.Tensor, **options) -> torch.Tensor:
+        """log_prob: log p(x) (or its bound) in nats per image, (N,); `options` are those the
+        log_prob_* facts declare (`generator`, `k`)."""
+        raise self._lacks("log_prob")
+
+    def pixel_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """pixel_log_prob: log p of each pixel given the ones before it in nats, (N, H, W)."""
+        raise self._lacks("pixel_log_prob")
+
+    def translate(self, x: torch.Tensor, target) -> torch.Tensor:
+        """translate: images x (N, C, H, W) in [-1, 1] carried into the target domain(s)."""
+        raise self._lacks("translate")
+
+    def render_views(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
+                     size: int | None = None) -> dict:
+        """views: {"colour", "depth", "opacity"} of latents z seen from the given camera."""
+        raise self._lacks("views")
+
+    def check_camera(self, azimuth=None, elevation=None, radius=None, fov=None) -> None:
+        """views: ValueError naming the accepted range for a camera the model cannot render."""
+        raise self._lacks("views")
+
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """views: a latent as (shape code, appearance code)."""
+        raise self._lacks("views")
+
+    def sample_steps(self, n: int, generator: torch.Generator | None = None, **kw) -> Iterator:
+        """sample_steps: yields the intermediate images of drawing n samples."""
+        raise self._lacks("sample_steps")
+
+    def complete(self, given: torch.Tensor, keep_rows: int, generator: torch.Generator | None = None,
+                 **controls) -> torch.Tensor:
+        """complete: `given` with its top `keep_rows` rows kept and the rest generated."""
+        raise self._lacks("complete")
+
+    def add_noise(self, x: torch.Tensor, t, generator: torch.Generator | None = None) -> torch.Tensor:
+        """noise: x_t, the forward process run from x to noise level t in 0..T-1."""
+        raise self._lacks("noise")
+
+    def denoise(self, x_t: torch.Tensor, t, generator: torch.Generator | None = None, **controls) -> torch.Tensor:
+        """noise: an image, the reverse chain run from x_t at noise level t."""
+        raise self._lacks("noise")
 
     def preview(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The images of a training sample grid, given as many fixed real images: samples
@@ -455,6 +351,11 @@ class GenerativeModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"family={self.family}, data={self.data_spec.describe()}"
+
+
+def implements(cls: type, name: str) -> bool:
+    """Does family class `cls` implement contract member `name` itself (not the stub above)?"""
+    return getattr(cls, name) is not getattr(GenerativeModel, name)
 
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer

@@ -60,7 +60,7 @@ def test_the_tab_names_no_family_data_set_or_size():
 
 
 def test_the_noise_capability_is_declared_by_families_that_can_noise_and_denoise(ctx):
-    from genlab.model import CONTROL_USES
+    from genlab.model import CONTROL_USES, implements
 
     assert "denoise" in CONTROL_USES
     model = ctx.catalog.model(DIFFUSION)
@@ -68,8 +68,8 @@ def test_the_noise_capability_is_declared_by_families_that_can_noise_and_denoise
     assert "noise" not in ctx.catalog.model("vae-mnist").capabilities
     for family in list_families():  # the capability is whole: add_noise comes with denoise and T
         cls = get_family(family)
-        if callable(getattr(cls, "add_noise", None)):
-            assert callable(getattr(cls, "denoise", None)) and hasattr(cls, "T"), family
+        if implements(cls, "add_noise"):
+            assert implements(cls, "denoise") and implements(cls, "T"), family
     assert [k for _, k in ctx.catalog.choices("noise")] == [DIFFUSION]
 
 
