@@ -256,6 +256,7 @@ class _Bound(_Replay):
     """A bound-type model whose log_prob takes importance samples k."""
 
     log_prob_is_exact = False
+    log_prob_takes_k = True
 
     def log_prob(self, x, k=1):
         self.k_seen = k

@@ -8,13 +8,12 @@ Burda et al. 2016, arXiv:1509.00519; DDPM: the variational bound).
 """
 from __future__ import annotations
 
-import inspect
 import math
 import time
 
 import torch
 
-from genlab.model import DataSpec
+from genlab.model import DataSpec, seeded
 
 MNIST_NAMES = ("mnist", "mnist-binary", "mnist-dynbin", "tv-mnist")
 # Images per log_prob call are capped so that images x importance samples stays
@@ -77,29 +76,36 @@ def test_images(spec: DataSpec, limit: int = 1000) -> tuple[torch.Tensor, str]:
     return images, description
 
 
-def _accepts_k(fn) -> bool:
-    params = inspect.signature(fn).parameters.values()
-    return any(p.name == "k" or p.kind is p.VAR_KEYWORD for p in params)
+def log_prob_options(model, generator: torch.Generator, k: int | None = None) -> dict:
+    """The keyword arguments of `model.log_prob`, by what the model declares (genlab.model):
+    `generator` where it is a Monte Carlo estimate, and `k` importance samples where it takes
+    them (None: the model's own number). The one seeding rule: the estimate is drawn from the
+    CPU generator given (`seeded(seed)`), never from the global RNG, so `genlab eval` and the
+    app give the same number for the same seed on every device."""
+    options: dict = {"generator": generator} if model.log_prob_is_sampled else {}
+    if k is not None and model.log_prob_takes_k:
+        options["k"] = k
+    return options
 
 
 @torch.no_grad()
 def test_nll(model, images: torch.Tensor, iwae_k: int = 1000, seed: int = 0,
              batch_size: int = 500) -> dict:
-    """NLL of `images` under `model` in nats/image and bits/dim, with how it was bounded."""
+    """NLL of `images` under `model` in nats/image and bits/dim, with how it was bounded.
+
+    A sampled bound draws from one `seeded(seed)` generator through all the images, so the
+    first image's figure is what the app shows for it with the same seed and k."""
     if "log_prob" not in model.capabilities:
         raise ValueError(f"{type(model).__name__} has no log_prob capability")
     if iwae_k < 1:
         raise ValueError(f"iwae_k must be at least 1; got {iwae_k}")
     start = time.perf_counter()
     exact = bool(model.log_prob_is_exact)
-    kwargs = {"k": iwae_k} if not exact and _accepts_k(model.log_prob) else {}
-    per_call = max(1, min(batch_size, SAMPLES_PER_CALL // iwae_k)) if kwargs else batch_size
+    kwargs = log_prob_options(model, seeded(seed), None if exact else iwae_k)
+    per_call = max(1, min(batch_size, SAMPLES_PER_CALL // iwae_k)) if "k" in kwargs else batch_size
     device = model.device
-    # Bounds are Monte Carlo estimates: seed them without touching the caller's RNG.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        log_p = torch.cat([model.log_prob(chunk.to(device), **kwargs).double().cpu().reshape(-1)
-                           for chunk in images.split(per_call)])
+    log_p = torch.cat([model.log_prob(chunk.to(device), **kwargs).double().cpu().reshape(-1)
+                       for chunk in images.split(per_call)])
     if len(log_p) != len(images):
         raise ValueError(f"{type(model).__name__}.log_prob returned {len(log_p)} values for "
                          f"{len(images)} images; it must return one log-likelihood per image")
@@ -114,7 +120,7 @@ def test_nll(model, images: torch.Tensor, iwae_k: int = 1000, seed: int = 0,
         "nll_bits_per_dim": bits_per_dim(nll.mean().item(), dims),
         "nll_exact": exact,
     }
-    if kwargs:
+    if "k" in kwargs:
         out["nll_iwae_k"] = iwae_k
     out["nll_seconds"] = round(time.perf_counter() - start, 2)
     return out

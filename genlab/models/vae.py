@@ -69,6 +69,7 @@ class VAE(PixelDecoding, GenerativeModel):
     Config = VAEConfig
     Optim = VAEOptim
     log_prob_is_sampled = True  # log_prob(x, k, generator): the IWAE bound over k samples
+    log_prob_takes_k = True
     paper = "Kingma & Welling 2014, arXiv:1312.6114 (IWAE bound: Burda et al. 2016, arXiv:1509.00519)"
     log_prob_is_exact = False
 

@@ -20,7 +20,7 @@ import torch
 
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
-from genlab.metrics.likelihood import is_mnist_like
+from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
 from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, defaults_json,
@@ -99,9 +99,9 @@ def load_test_image(ctx: AppContext, index, keys=None, complete_key=None) -> tup
 
 # ----- scoring ---------------------------------------------------------------------------------
 def _log_prob(model, x: torch.Tensor) -> float:
-    """log p(x) in nats; where it is a Monte Carlo estimate (IWAE), with a fixed seed."""
-    kw = {"generator": seeded(0)} if model.log_prob_is_sampled else {}
-    return float(model.log_prob(x, **kw)[0])
+    """log p(x) in nats; where it is a Monte Carlo estimate (IWAE), seeded by genlab's one rule
+    (seed 0, the model's own k): what `genlab eval` reports for this image as its first."""
+    return float(model.log_prob(x, **log_prob_options(model, seeded(0)))[0])
 
 
 def _kind(model) -> str:

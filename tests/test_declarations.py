@@ -1,0 +1,92 @@
+"""What a model can do is declared on the contract (genlab.model), never guessed from names,
+signatures or getattr defaults; and one seeding rule gives eval and the app the same bound."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlab
+from genlab.metrics import likelihood
+from genlab.metrics.likelihood import log_prob_options
+from genlab.model import DataSpec, GenerativeModel, NoOptim, seeded
+
+ROOT = Path(__file__).resolve().parent.parent
+VAE = ROOT / "checkpoints" / "vae-mnist.pt"
+
+
+@dataclass
+class _Cfg:
+    pass
+
+
+class _Plain(GenerativeModel):
+    family = "plain"
+    Config = _Cfg
+    Optim = NoOptim
+
+    def sample(self, n, generator=None, **controls):
+        return torch.zeros(n, *self.data_spec.image_shape)
+
+
+def test_a_missing_capability_is_refused_by_name():
+    model = _Plain(_Cfg(), DataSpec())
+    assert model.capabilities == {"sample"} and model.latent_dim == 0
+    with pytest.raises(NotImplementedError, match="plain has no 'latent' capability \\(it has sample\\)"):
+        model.prior(2)
+    with pytest.raises(NotImplementedError, match="no 'log_prob' capability"):
+        model.log_prob(torch.zeros(1, 1, 28, 28))
+
+
+def test_a_capability_comes_whole_or_the_class_is_refused():
+    with pytest.raises(TypeError, match="add_noise of the 'noise' capability but not denoise"):
+        class _HalfNoise(_Plain):
+            def add_noise(self, x, t, generator=None):
+                return x
+    with pytest.raises(TypeError, match="renders views but has no latent space"):
+        class _Flat(_Plain):
+            def render_views(self, z, azimuth=None, elevation=None, radius=None, fov=None, size=None):
+                return {}
+
+            def check_camera(self, azimuth=None, elevation=None, radius=None, fov=None):
+                pass
+
+            def split(self, z):
+                return z, z
+
+
+def test_log_prob_options_are_what_the_family_declares():
+    from genlab.registry import get_family
+
+    g = seeded(0)
+    vae, ddpm, pixelcnn = (get_family(f) for f in ("vae", "ddpm", "pixelcnn"))  # the facts are class-level
+    assert log_prob_options(vae, g, 7) == {"generator": g, "k": 7} and log_prob_options(vae, g) == {"generator": g}
+    assert log_prob_options(ddpm, g, 7) == {"generator": g}  # a sampled bound without importance samples
+    assert log_prob_options(pixelcnn, g, 7) == {}  # exact: nothing drawn
+
+
+@pytest.mark.skipif(not VAE.exists(), reason="checkpoints/vae-mnist.pt is missing")
+def test_eval_and_the_app_give_the_same_vae_bound_for_the_same_seed():
+    """`genlab eval`'s test_nll and the app's Likelihood tab: one seeding rule (seeded(seed) passed
+    as the generator), so the first test image's bound is the same number in both."""
+    from ui.tabs.likelihood import _log_prob
+
+    model = genlab.load(VAE).eval()
+    images, _ = likelihood.test_images(model.data_spec)
+    x = images[:1]
+    app = -_log_prob(model, x)
+    ours = likelihood.test_nll(model, x, iwae_k=model.config.eval_k, seed=0)["nll_nats"]
+    assert ours == app
+    again = likelihood.test_nll(model, x, iwae_k=model.config.eval_k, seed=0)["nll_nats"]
+    assert again == ours and likelihood.test_nll(model, x, iwae_k=model.config.eval_k, seed=1)["nll_nats"] != ours
+    before = torch.random.get_rng_state()
+    likelihood.test_nll(model, images[:3], iwae_k=10, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is never drawn from
+
+
+def test_no_signature_is_read_in_genlab_or_ui():
+    for folder in ("genlab", "ui"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            assert "inspect.signature" not in path.read_text(), f"{path.relative_to(ROOT)} reads a signature"
