@@ -37,7 +37,7 @@ def available_plots(model) -> list[str]:
         out.append("latent_map")
         if "latent" in caps:
             out += ["posterior_vs_prior", "reconstructions"]
-    if "latent" in caps and getattr(model, "latent_dim", 0) == 2:
+    if "latent" in caps and model.latent_dim == 2:
         out.append("manifold")
     return out
 
@@ -186,10 +186,10 @@ def manifold_grid(model, n: int = 20, seed: int = 0) -> tuple[torch.Tensor, np.n
     its inverse CDF (K&W 2014, Fig. 4), other priors over their 1st-99th percentiles."""
     from scipy.stats import norm
 
-    if getattr(model, "latent_dim", 0) != 2:
+    if model.latent_dim != 2:
         raise ValueError(f"the manifold grid needs a 2-D latent space; this {model.family} has "
-                         f"latent_dim {getattr(model, 'latent_dim', None)}")
-    if getattr(model.config, "prior", "normal") == "normal":
+                         f"latent_dim {model.latent_dim}")
+    if model.prior_name == "normal":  # declared by the family (genlab.model)
         axis = [norm.ppf(np.linspace(0.03, 0.97, n))] * 2
     else:
         draws = model.prior(5000, generator=torch.Generator().manual_seed(seed)).float().cpu().numpy()

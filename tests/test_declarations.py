@@ -90,3 +90,23 @@ def test_no_signature_is_read_in_genlab_or_ui():
     for folder in ("genlab", "ui"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             assert "inspect.signature" not in path.read_text(), f"{path.relative_to(ROOT)} reads a signature"
+
+
+def test_plots_read_the_declared_latent_size_and_prior():
+    from scipy.stats import norm
+
+    from genlab.plots import available_plots, manifold_grid
+
+    small = {"hidden": [8], "disc_hidden": [8]}
+    normal = genlab.build("aae", {**small, "prior": "normal"})
+    uniform = genlab.build("aae", {**small, "prior": "uniform"})
+    assert normal.prior_name == "normal" and uniform.prior_name == "uniform"
+    assert "manifold" in available_plots(normal) and "manifold" not in available_plots(genlab.build("vae"))
+    _, axis = manifold_grid(normal, n=5)
+    assert axis[0] == pytest.approx(norm.ppf([0.03, 0.265, 0.5, 0.735, 0.97]), abs=1e-6)  # N(0, I): inverse CDF
+    _, axis = manifold_grid(uniform, n=5)
+    assert -1 <= axis[0][0] < -0.9 and 0.9 < axis[0][-1] <= 1  # another prior: its 1st-99th percentiles
+    assert genlab.build("dcgan", {"prior": "uniform"}).prior_name == "uniform"
+    from genlab.registry import get_family
+
+    assert get_family("progan").prior_name == "normal"  # no prior option

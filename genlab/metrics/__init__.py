@@ -188,7 +188,7 @@ def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
 
 def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
     spec = model.data_spec
-    out: dict = {"family": getattr(model, "family", type(model).__name__), "data": spec.name,
+    out: dict = {"family": model.family or type(model).__name__, "data": spec.name,
                  "n": n, "seed": seed}
     if "sample" not in model.capabilities:
         out["sample_metrics_skipped"] = (f"{out['family']} does not sample from scratch (it translates): "
@@ -220,7 +220,7 @@ def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
 def family_metrics(model, n: int, seed: int = 0, taken=()) -> dict:
     """The family's own figures (`model.extra_metrics(n, seed)`), checked to be flat and JSON-able,
     each named ``<family>_<name>``; ``family_metrics`` lists their names (and the time they took)."""
-    family = getattr(model, "family", "") or type(model).__name__.lower()
+    family = model.family or type(model).__name__.lower()
     t = time.perf_counter()
     raw = model.extra_metrics(n, seed)
     if not isinstance(raw, dict):

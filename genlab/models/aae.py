@@ -167,6 +167,10 @@ class AAE(PixelDecoding, GenerativeModel):
             raise ValueError(f"component must be 'random' or an integer in 0..{k - 1}; got {component!r}")
         return torch.full((n,), component, dtype=torch.long)
 
+    @property
+    def prior_name(self) -> str:
+        return self.config.prior
+
     def prior(self, n: int, generator: torch.Generator | None = None, component=None) -> torch.Tensor:
         eps = self.randn(n, self.latent_dim, generator=generator)
         u = self.rand(n, self.latent_dim, generator=generator)

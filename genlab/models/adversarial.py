@@ -42,8 +42,13 @@ class AdversarialModel(GenerativeModel):
         self.augment = DiffAugment(getattr(config, "augment", ""))  # what D sees, real and fake alike
 
     # ----- latent space ---------------------------------------------------------
+    @property
+    def prior_name(self) -> str:
+        """The config's `prior` option: z ~ N(0, I) ("normal") or U(-1, 1)^d ("uniform")."""
+        return self.config.prior
+
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        if getattr(self.config, "prior", "normal") == "uniform":
+        if self.prior_name == "uniform":
             return self.rand(n, self.latent_dim, generator=generator) * 2 - 1
         return self.randn(n, self.latent_dim, generator=generator)
 

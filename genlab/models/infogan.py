@@ -146,6 +146,10 @@ class InfoGAN(AdversarialModel):
         c = self.config
         return z.split([c.noise_dim, c.categories, c.continuous], dim=1)
 
+    @property
+    def prior_name(self) -> str:
+        return f"{self.config.prior} noise with one-hot and uniform codes"
+
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.config
         if c.prior == "uniform":

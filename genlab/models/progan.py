@@ -196,6 +196,7 @@ def _per_stage(value, n: int, name: str) -> list[int]:
 class ProGAN(AdversarialModel):
     family = "progan"
     Config = ProGANConfig
+    prior_name = "normal"  # no prior option: z ~ N(0, I)
     Optim = ProGANOptim
     paper = "Karras et al. 2018, arXiv:1710.10196"
     default_data = "mnist-pad32"
