@@ -341,29 +341,37 @@ def _family_doc(family: str, name: str) -> Path | None:
     return next((p for p in sorted(docs.glob("*.md")) if name in p.read_text()), None)
 
 
+def current_figures(path: Path, state: dict, row: dict | None) -> tuple[dict, str, str]:
+    """(figures, what was skipped, where they come from) for a checkpoint: the one source that
+    cards, `genlab list` and the app's Models tab all show. Its results.csv row when that row
+    scored this very file (the pinned protocol), else the figures stored at release."""
+    from genlab.manifest import sha256_of
+
+    if row is not None and row.get("sha256") == sha256_of(path):
+        source = (f"Measured by `{row['command']}` (n = {row['n']}, seed {row['seed']}; {row['wall_seconds']} s "
+                  f"on {row['cpu']}, {row['threads']} thread(s); its row in results.csv).")
+        return figures_of(row), row.get("skipped", ""), source
+    m = state.get("metrics", {})
+    skipped = "; ".join(str(v) for k, v in m.items() if k.endswith("_skipped"))
+    source = (f"Stored in the checkpoint when it was released (n = {m.get('n', '?')}, seed {m.get('seed', '?')}); "
+              f"`python -m genlab eval --all --only {Path(path).stem}` scores it with the pinned protocol.")
+    return m, skipped, source
+
+
 def card_text(path: Path, row: dict | None = None) -> str:
     """A checkpoint's card from its stored metadata, with the pinned-protocol figures when
     `row` (its results.csv row) scored this very file, else the figures stored at release."""
     from genlab.checkpoint import load_checkpoint
-    from genlab.manifest import sha256_of
     from genlab.model import DataSpec
     from genlab.registry import get_family
 
-    state, sha, name = load_checkpoint(path), sha256_of(path), Path(path).stem
+    state, name = load_checkpoint(path), Path(path).stem
     family = state["family"]
     spec = DataSpec.from_dict(state["data_spec"])
     minutes = state.get("train_seconds", 0) / 60
     device = str(state.get("device", "cpu"))
     doc = _family_doc(family, name)
-    if row is not None and row.get("sha256") == sha:
-        m, skipped = figures_of(row), row.get("skipped", "")
-        source = (f"Measured by `{row['command']}` ({row['wall_seconds']} s on {row['cpu']}, "
-                  f"{row['threads']} thread(s); its row in results.csv).")
-    else:
-        m = state.get("metrics", {})
-        skipped = "; ".join(str(v) for k, v in m.items() if k.endswith("_skipped"))
-        source = (f"Stored in the checkpoint when it was released (n = {m.get('n', '?')}, seed {m.get('seed', '?')}); "
-                  f"`python -m genlab eval --all --only {name}` scores it with the pinned protocol.")
+    m, skipped, source = current_figures(path, state, row)
     common = [(k, v) for k, v in [("FID (floor)", fid_cell(m)), ("KID (floor)", kid_cell(m)),
               ("precision / recall", pair_cell(m, "precision", "recall")),
               ("density / coverage", pair_cell(m, "density", "coverage")),

@@ -120,3 +120,33 @@ def test_a_flat_folder_of_mixed_pictures_loads_as_rgb_squares(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GenlabError, match="no pictures in"):
         load_dataset(f"folder:{tmp_path / 'empty'}")
+
+
+def test_image_size_resizes_a_folder_for_training_and_is_refused_where_a_set_cannot_resize(tmp_path):
+    """`--image-size` / the recipe's `image_size` reaches the loader; the run's spec, its stored
+    recipe and a resume all keep it; a fixed-size set or a nonsense size is refused in one line."""
+    from PIL import Image
+
+    from genlab.training import resolve_run
+    from genlab.training.config import parse_recipe, recipe_to_toml
+    from genlab.training.trainer import Trainer
+
+    for i in range(6):
+        Image.new("RGB", (48, 40), (40 * i, 90, 200)).save(tmp_path / f"{i}.png")
+    recipe, out = resolve_run("dcgan", data=f"folder:{tmp_path}", steps=2, image_size=32,
+                              overrides={"batch_size": 4, "checkpoint_every": 2, "sample_every": 2},
+                              out=tmp_path / "run")
+    trainer = Trainer(recipe, out, progress=False)
+    assert trainer.data.spec.height == trainer.data.spec.width == 32 and trainer.data.spec.channels == 3
+    trainer.fit()
+    assert parse_recipe(recipe_to_toml(recipe), "round trip").image_size == 32
+    resumed, _ = resolve_run(out=out, resume=True, steps=3)
+    assert resumed.image_size == 32
+
+    with pytest.raises(GenlabError, match=r"'mnist' is 28x28, not 32x32: image_size resizes only folder:"):
+        load_dataset("mnist", image_size=32)
+    with pytest.raises(GenlabError, match="shapes3d renders 32x32 or 64x64.*image_size resizes only"):
+        load_dataset("shapes3d", image_size=48)
+    for bad in (4, 5000, 32.5, "big"):
+        with pytest.raises(GenlabError, match="image_size must be a whole number of pixels from 8 to 1024"):
+            parse_recipe(f'family = "dcgan"\nimage_size = {bad!r}'.replace("'", '"'), "recipe")

@@ -176,7 +176,11 @@ def test_a_missing_torchvision_set_suggests_a_command_that_exists(tmp_path):
     with pytest.raises(GenlabError) as missing:
         load_dataset("fashion-mnist", root=str(tmp_path / "nothing-here"))
     message = str(missing.value)
-    assert "--download" not in message and "torchvision.datasets.FashionMNIST(" in message and "download=True" in message
+    assert "genlab train ... --data fashion-mnist --download" in message
+    from genlab.cli import build_parser  # the suggested flags parse
+
+    args = build_parser().parse_args(["train", "dcgan", "--data", "fashion-mnist", "--download"])
+    assert args.download and args.data == "fashion-mnist"
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])

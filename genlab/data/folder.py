@@ -3,7 +3,8 @@
 A flat folder of pictures (the common way to keep them) or one sub-folder per class (labels from
 the folder names, sorted). PNG, JPEG, WebP, BMP, GIF (first frame) and TIFF; grey, RGB, RGBA
 (composited on white), palette and 16-bit files all become RGB. Each picture is resized so that
-its shorter side is the recipe's size, then centre-cropped to a square. Files that cannot be
+its shorter side is the run's size (`--image-size`, `image_size` in a recipe; 64 by
+default), then centre-cropped to a square. Files that cannot be
 decoded are skipped and counted in one line; a folder with no readable picture is refused.
 """
 from __future__ import annotations

@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 
 from genlab.registry import get_family
-from genlab.training.config import (Recipe, TrainConfig, apply_overrides, move_optimizer_settings, parse_recipe,
-                                    read_recipe, toml_literal)
+from genlab.training.config import (Recipe, TrainConfig, apply_overrides, check_image_size, move_optimizer_settings,
+                                    parse_recipe, read_recipe, toml_literal)
 from genlab.checkpoint import CHECKPOINT_NAME, RUNS_DIR
 from genlab.training.trainer import Trainer
 
@@ -15,7 +15,8 @@ from genlab.training.trainer import Trainer
 
 def make_recipe(family: str | None = None, config: str | Path | None = None, data: str | None = None,
                 steps: int | None = None, overrides: list[str] | dict | None = None,
-                data_root: str | None = None, base: Recipe | None = None) -> Recipe:
+                data_root: str | None = None, base: Recipe | None = None,
+                image_size: int | None = None) -> Recipe:
     """A recipe from a TOML file and/or a family name, with overrides applied.
 
     With `base` (a resumed run's own recipe) the run continues its recipe: a --config
@@ -50,6 +51,8 @@ def make_recipe(family: str | None = None, config: str | Path | None = None, dat
     recipe.data = data or recipe.data or cls.default_data
     if data_root is not None:
         recipe.data_root = data_root
+    if image_size is not None:
+        recipe.image_size = check_image_size(image_size, "image size")
     if isinstance(overrides, dict):
         overrides = [f"{k}={toml_literal(v)}" for k, v in overrides.items()]
     move_optimizer_settings(recipe, cls.Optim)
@@ -72,33 +75,35 @@ def default_out(recipe: Recipe, resume: bool) -> Path:
 def resolve_run(family: str | None = None, config: str | Path | None = None, data: str | None = None,
                 steps: int | None = None, overrides: list[str] | dict | None = None,
                 data_root: str | None = None, out: str | Path | None = None,
-                resume: bool = False) -> tuple[Recipe, Path]:
+                resume: bool = False, image_size: int | None = None) -> tuple[Recipe, Path]:
     """(recipe, run folder) for a new run or a resume. A resume continues the run's own
-    recipe (stored in its checkpoint); what is given here overrides it explicitly."""
-    recipe = make_recipe(family, config, data, steps, overrides, data_root)
-    out = Path(out) if out is not None else default_out(recipe, resume)
-    checkpoint = out / CHECKPOINT_NAME
+    recipe (stored in its checkpoint); what is given here overrides it explicitly. Resuming a
+    named folder needs nothing else: `genlab train --out runs/x --resume`."""
+    given = (family, config, data, steps, overrides, data_root)
+    if not (resume and out is not None and (Path(out) / CHECKPOINT_NAME).is_file()):
+        recipe = make_recipe(*given, image_size=image_size)
+        out = Path(out) if out is not None else default_out(recipe, resume)
+    checkpoint = Path(out) / CHECKPOINT_NAME
     if resume and checkpoint.is_file():
         from genlab.checkpoint import load_checkpoint
 
         stored = load_checkpoint(checkpoint).get("recipe") or ""
-        if stored:
-            base = parse_recipe(stored, f"the recipe stored in {checkpoint}")
-            recipe = make_recipe(family, config, data, steps, overrides, data_root, base=base)
-    return recipe, out
+        base = parse_recipe(stored, f"the recipe stored in {checkpoint}") if stored else None
+        recipe = make_recipe(*given, base=base, image_size=image_size)
+    return recipe, Path(out)
 
 
 def train(family: str | None = None, *, config: str | Path | None = None, data: str | None = None,
           steps: int | None = None, out: str | Path | None = None, resume: bool = False,
           overrides: list[str] | dict | None = None, data_root: str | None = None,
-          progress: bool = True, on_event=None, stop=None):
+          image_size: int | None = None, progress: bool = True, on_event=None, stop=None):
     """Train a family and return the ready model (with EMA weights, eval mode).
 
     >>> model = genlab.train("dcgan", steps=200, overrides={"batch_size": 32}, out="runs/try")
     """
     from genlab.registry import load
 
-    recipe, out = resolve_run(family, config, data, steps, overrides, data_root, out, resume)
+    recipe, out = resolve_run(family, config, data, steps, overrides, data_root, out, resume, image_size)
     trainer = Trainer(recipe, out, resume=resume, progress=progress, on_event=on_event, stop=stop)
     path = trainer.fit()
     if path is None:  # not the main rank

@@ -81,6 +81,7 @@ class Recipe:
     family: str
     data: str | None = None  # None: the family's default_data
     data_root: str | None = None
+    image_size: int | None = None  # None: the data set's own size; folder:/torchvision sets resize to it
     train: TrainConfig = field(default_factory=TrainConfig)
     model: dict = field(default_factory=dict)  # values for the family's Config
     optim: dict = field(default_factory=dict)  # values for the family's Optim (learning rates, betas)
@@ -94,7 +95,7 @@ def parse_recipe(text: str, where: str) -> Recipe:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GenlabError(f"{where} is not valid TOML: {e}") from None
-    allowed = {"family", "data", "data_root", "train", "model", "optim", "schedule", "description"}
+    allowed = {"family", "data", "data_root", "image_size", "train", "model", "optim", "schedule", "description"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise GenlabError(f"{where}: unknown key {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
@@ -102,9 +103,23 @@ def parse_recipe(text: str, where: str) -> Recipe:
         raise GenlabError(f"{where} does not say which family (family = \"...\")")
     train = TrainConfig()
     _apply(train, raw.get("train", {}), f"{where} [train]")
-    return Recipe(family=raw["family"], data=raw.get("data"), data_root=raw.get("data_root"), train=train,
+    return Recipe(family=raw["family"], data=raw.get("data"), data_root=raw.get("data_root"),
+                  image_size=check_image_size(raw.get("image_size"), f"{where}: image_size"), train=train,
                   model=dict(raw.get("model", {})), optim=dict(raw.get("optim", {})),
                   schedule=dict(raw.get("schedule", {})), source=text)
+
+
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+
+
+def check_image_size(value, where: str) -> int | None:
+    """None, or a whole number of pixels in [8, 1024]; anything else is refused in one line."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
+        raise GenlabError(f"{where} must be a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} "
+                          f"(the side of the square images), got {value!r}")
+    return value
 
 
 def read_recipe(path: str | Path) -> Recipe:
@@ -223,6 +238,8 @@ def recipe_to_toml(recipe: Recipe) -> str:
     lines = [f"family = {toml_literal(recipe.family)}", f"data = {toml_literal(recipe.data)}"]
     if recipe.data_root:
         lines.append(f"data_root = {toml_literal(recipe.data_root)}")
+    if recipe.image_size:
+        lines.append(f"image_size = {recipe.image_size}")
     lines.append("\n[train]")
     lines += [f"{k} = {toml_literal(v)}" for k, v in dataclasses.asdict(recipe.train).items()]
     for section in ("model", "optim"):
@@ -242,7 +259,7 @@ def recipe_to_toml(recipe: Recipe) -> str:
 def recipe_changes(old: Recipe, new: Recipe) -> dict[str, tuple]:
     """{"section.key": (old, new)} for every value that differs (what a resume changed)."""
     def flat(r: Recipe) -> dict:
-        out = {"data": r.data, "data_root": r.data_root}
+        out = {"data": r.data, "data_root": r.data_root, "image_size": r.image_size}
         out.update({f"train.{k}": v for k, v in dataclasses.asdict(r.train).items()})
         for section in ("model", "optim"):
             out.update({f"{section}.{k}": v for k, v in getattr(r, section).items()})
