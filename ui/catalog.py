@@ -129,7 +129,7 @@ def matches(model: GenerativeModel, capability) -> bool:
 
 
 def label(entry: Entry, model: GenerativeModel) -> str:
-    ck = getattr(model, "checkpoint", {})
+    ck = model.checkpoint
     where = "" if entry.shipped else " (your run)"
     return f"{entry.key}{where} · {model.family} · {ck.get('step', '?')} steps"
 

@@ -170,7 +170,7 @@ class InfoGAN(AdversarialModel):
         genlab.metrics.codes and stored in the checkpoint's metrics; None when none is stored."""
         from genlab.metrics.codes import parse_code_digits
 
-        metrics = (getattr(self, "checkpoint", None) or {}).get("metrics") or {}
+        metrics = self.checkpoint.get("metrics") or {}
         # `genlab eval` and the release tool store it as infogan_code_digits, infogan_codes.py --store plain
         text = metrics.get(f"{self.family}_code_digits", metrics.get("code_digits"))
         pairs = parse_code_digits(text) if isinstance(text, str) else []

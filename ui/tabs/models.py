@@ -147,7 +147,7 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     if error is not None:
         return (f"<div class='genlab-card broken'>{head}<p><b>cannot be loaded:</b> {html.escape(error)}</p>"
                 f"<p><code>{html.escape(str(entry.path))}</code></p></div>")
-    ck = getattr(model, "checkpoint", {})
+    ck = model.checkpoint
     spec = model.data_spec
     secs = float(ck.get("train_seconds", 0) or 0)
     metrics = ck.get("metrics") or {}

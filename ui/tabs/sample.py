@@ -26,7 +26,7 @@ def best_model(ctx: AppContext) -> str | None:
     for figure, better in FIGURES:
         for pool in ([em for em in entries if em[0].shipped], entries):
             scored = [(float(m.checkpoint.get("metrics", {})[figure]), e.key) for e, m in pool
-                      if isinstance((getattr(m, "checkpoint", {}).get("metrics") or {}).get(figure), (int, float))]
+                      if isinstance((m.checkpoint.get("metrics") or {}).get(figure), (int, float))]
             if scored:
                 return better(scored)[1]
     return entries[0][0].key
