@@ -210,7 +210,7 @@ def test_views_contract(which):
 
 
 def test_appearance_code_cannot_move_depth():
-    from genlab.models.graf import appearance_depth_change
+    from genlab.metrics.multiview import appearance_depth_change
 
     m = tiny_graf().eval()
     figures = appearance_depth_change(m, 3)
@@ -233,7 +233,7 @@ def test_bad_camera_values_are_refused_with_the_range(bad, match):
 
 def test_multiview_reprojection_of_exact_depth_is_tight():
     from genlab.data.shapes3d import random_scenes, render_scenes
-    from genlab.models.graf import reprojection_errors
+    from genlab.metrics.multiview import reprojection_errors
 
     _, params, _ = random_scenes(4, 3)
     p = torch.from_numpy(params)
