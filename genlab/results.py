@@ -362,10 +362,11 @@ def card_text(path: Path, row: dict | None = None) -> str:
     """A checkpoint's card from its stored metadata, with the pinned-protocol figures when
     `row` (its results.csv row) scored this very file, else the figures stored at release."""
     from genlab.checkpoint import load_checkpoint
+    from genlab.manifest import sha256_of
     from genlab.model import DataSpec
     from genlab.registry import get_family
 
-    state, name = load_checkpoint(path), Path(path).stem
+    state, sha, name = load_checkpoint(path), sha256_of(path), Path(path).stem
     family = state["family"]
     spec = DataSpec.from_dict(state["data_spec"])
     minutes = state.get("train_seconds", 0) / 60
