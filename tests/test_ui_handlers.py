@@ -527,9 +527,37 @@ def test_model_cards_show_metrics_and_broken_files(ctx):
 
     html = models.cards(ctx)
     assert html.count("class='genlab-card'") == 8 and html.count("genlab-card broken") == 1
-    assert "<th>FID</th><td>123.4</td>" in html and "cannot be loaded" in html
-    stored = models._full_table(load_checkpoint(shipped_checkpoints()["dcgan-mnist"])["metrics"])
-    assert "model card: docs/models/dcgan.md" in html and stored and stored in html
+    assert "<th>FID</th><td>123.4</td>" in html and "cannot be loaded" in html  # a run: its stored figures
+    assert "model card: docs/models/dcgan.md" in html
+
+
+def test_every_view_shows_the_figures_of_results_csv_for_every_shipped_checkpoint(capsys):
+    """One source: for each shipped checkpoint whose results.csv row scored that very file, the
+    Models tab's card and `genlab list` show the row's FID and NLL (what RESULTS.md and the README
+    show), with the row's n; none shows the figures stored at release instead."""
+    from genlab.cli import main as cli
+    from genlab.manifest import sha256_of
+    from genlab.registry import load
+    from genlab.results import figures_of, read_rows
+    from ui.catalog import Entry
+    from ui.tabs import models
+
+    rows = read_rows()
+    cli(["list"])
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    checked = 0
+    for name, path in shipped_checkpoints().items():
+        row = rows.get(name)
+        if row is None or row["sha256"] != sha256_of(path):
+            continue
+        figures, checked = figures_of(row), checked + 1
+        html = models.card(Entry(name, path, True), load(path))
+        for key, label in (("fid", "FID"), ("nll_nats", "NLL (nats)")):
+            if key in figures:
+                assert f"<th>{label}</th><td>{figures[key]:.4g}</td>" in html, (name, key)
+                assert f"{key} {figures[key]:.4g}" in listed[name], (name, key)
+        assert f"n = {row['n']}" in html, name
+    assert checked >= 10, "results.csv scores too few of the shipped files"
 
 
 def test_train_tab_defaults_come_from_the_catalogue(ctx):

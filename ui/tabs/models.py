@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from genlab.errors import GenlabError
+from genlab.results import current_figures, read_rows
 from ui.catalog import Entry, use_threads
 from ui.common import AppContext, work
 from ui.images import to_picture
@@ -48,9 +49,12 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
+BOOKKEEPING = ("_floor", "_seconds", "_n", "_std", "_sem", "_k")  # how a figure was measured, not a figure
+
+
 def _numbers(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and not k.endswith("_floor")}
+            and not k.endswith(BOOKKEEPING)}
 
 
 def headline(model, metrics: dict) -> list[tuple[str, str, object]]:
@@ -76,7 +80,7 @@ def _full_table(metrics: dict) -> str:
     if not flat:
         return ""
     cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(flat[k])}</td></tr>" for k in sorted(flat))
-    return (f"<details class='genlab-all-metrics'><summary>all {len(flat)} stored metrics</summary>"
+    return (f"<details class='genlab-all-metrics'><summary>all {len(flat)} figures</summary>"
             f"<table class='metrics'>{cells}</table></details>")
 
 
@@ -150,7 +154,9 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     ck = model.checkpoint
     spec = model.data_spec
     secs = float(ck.get("train_seconds", 0) or 0)
-    metrics = ck.get("metrics") or {}
+    # The figures `genlab list`, the cards and RESULTS.md show: its results.csv row when that row
+    # scored this very file, else the figures stored in it at release.
+    metrics, _, source = current_figures(entry.path, ck, read_rows().get(entry.key) if entry.shipped else None)
     if thumb is None:
         pic = "<div class='genlab-thumb pending'>drawing…</div>"
     elif thumb.startswith("data:"):
@@ -160,6 +166,8 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     figures = headline(model, metrics)
     figs = ("".join(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}</td></tr>" for _, label, v in figures)
             or "<tr><td colspan=2 class='muted'>no metrics stored (run <code>python -m genlab eval</code>)</td></tr>")
+    if figures:
+        figs += f"<tr><td colspan=2 class='muted genlab-source'>{html.escape(source)}</td></tr>"
     doc = DOCS / f"{model.family}.md"
     link = (f"<p><a href='/gradio_api/file={html.escape(str(doc))}' target='_blank'>"  # served: see ui.app.serve
             f"model card: docs/models/{html.escape(model.family)}.md</a></p>" if doc.exists() else "")
