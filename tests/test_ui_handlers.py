@@ -1007,3 +1007,29 @@ def test_model_thumbnails_show_without_refresh(ctx, monkeypatch):
             break
         time.sleep(0.1)
     assert not timer.active and "drawing…" not in html and "<img class='genlab-thumb" in html
+
+
+def test_translators_get_real_thumbnails_and_a_failed_thumbnail_says_why(tmp_path):
+    """CycleGAN/StarGAN cards show two test images above their translations (not black); a
+    thumbnail that cannot be drawn shows its error."""
+    from ui.catalog import Entry
+    from ui.tabs import models
+
+    name = "cyclegan-mnist"
+    path = shipped_checkpoints().get(name)
+    if path is None:
+        pytest.skip(f"{name} is not shipped")
+    from genlab.registry import load
+
+    model = load(path)
+    uri = models._draw(("k",), model)
+    assert uri.startswith("data:image/png;base64,")
+    import base64
+    import io
+
+    from PIL import Image
+
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("L"), dtype=float)
+    assert picture.std() > 20  # digits above their styled versions, not a black square
+    html = models.card(Entry(name, path, True), model, thumb="error: RuntimeError: out of memory")
+    assert "error: RuntimeError: out of memory" in html and "genlab-thumb none" in html

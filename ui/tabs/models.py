@@ -94,7 +94,13 @@ POLL_S = 1.0  # while thumbnails are being drawn, the page asks for the cards th
 
 def _draw(key: tuple, model) -> str:
     with torch.inference_mode():
-        images = model.sample(4, generator=torch.Generator().manual_seed(0)).float().cpu()
+        if "sample" in model.capabilities:
+            images = model.sample(4, generator=torch.Generator().manual_seed(0)).float().cpu()
+        else:  # a translator: two test images of its first domain above what it makes of them in the second
+            from ui.tabs.translate import rows_of, test_split
+
+            x = test_split(model.data_spec)["images"][rows_of(model.data_spec, 0)[:2]]
+            images = torch.cat([x, model.translate(x.to(model.device), 1).float().cpu()])
     buf = io.BytesIO()
     Image.fromarray(to_picture(images.clamp(-1, 1), scale=1, nrow=2)).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -131,7 +137,7 @@ def _work(ctx: AppContext) -> None:
 def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
     """The card's thumbnail as a data: URI, or None while it is being drawn (then it is queued)."""
     global _worker
-    if "sample" not in model.capabilities:
+    if not {"sample", "translate"} & model.capabilities:
         return ""
     key = ctx.catalog._file_key(entry.path)
     if key in _thumbs:
@@ -162,7 +168,8 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     elif thumb.startswith("data:"):
         pic = f"<img class='genlab-thumb pixelated' src='{thumb}' alt='4 samples of {html.escape(entry.key)}'>"
     else:
-        pic = "<div class='genlab-thumb none'></div>"
+        # a thumbnail that could not be drawn says why ("error: ..."), never a black square
+        pic = f"<div class='genlab-thumb none' title='{html.escape(thumb)}'>{html.escape(thumb[:160])}</div>"
     figures = headline(model, metrics)
     figs = ("".join(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}</td></tr>" for _, label, v in figures)
             or "<tr><td colspan=2 class='muted'>no metrics stored (run <code>python -m genlab eval</code>)</td></tr>")
