@@ -16,7 +16,7 @@ for _var in ("NO_PROXY", "no_proxy"):  # gradio checks its own server over HTTP 
 
 
 def main(argv=None) -> int:
-    from genlab.registry import CHECKPOINT_DIR
+    from genlab.paths import CHECKPOINT_DIR
     from genlab.checkpoint import RUNS_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,11 +5,21 @@
     images = model.sample(16, generator=torch.Generator().manual_seed(0))
     model = genlab.train("dcgan", steps=500, out="runs/mine")
 """
-__version__ = "0.1.0"
+from genlab import registry as _registry
+from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
+from genlab.model import DataSpec, GenerativeModel
+from genlab.registry import build, list_families, load, shipped_checkpoints
+from genlab.version import __version__
 
-from genlab.errors import CheckpointError, GenlabError, TrainingDiverged  # noqa: E402
-from genlab.model import DataSpec, GenerativeModel  # noqa: E402
-from genlab.registry import build, list_families, load, shipped_checkpoints  # noqa: E402
+
+def _import_families() -> None:
+    import genlab.models  # noqa: F401  (each family registers itself on import)
+
+
+# The registry sits below the families and cannot import them; this module is above everything
+# and runs before any genlab module, so it tells the registry how (imported lazily: `genlab --help`
+# and the other commands that need no model stay quick).
+_registry.set_family_importer(_import_families)
 
 
 def train(*args, **kwargs):

@@ -1,7 +1,7 @@
 """One self-describing checkpoint file, written atomically, read without running code.
 
 Training writes it and inference (registry, CLI sample/eval, the app) reads it,
-so it sits beside the registry rather than inside genlab.training.
+so it sits below the registry rather than inside genlab.training.
 
 Layout (a plain dict of tensors and Python literals, so `torch.load(...,
 weights_only=True)` can read it and a pickle that carries code is refused):
@@ -16,13 +16,14 @@ import errno
 import os
 import pickle
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from genlab.atomic import write_atomically
 from genlab.errors import CheckpointError
 from genlab.manifest import verify as verify_against_manifest
+from genlab.version import __version__
 
 CHECKPOINT_NAME = "latest.pt"  # a run folder's checkpoint
 RUNS_DIR = Path("runs")  # where runs go unless told otherwise
@@ -34,33 +35,25 @@ REQUIRED_KEYS = ("family", "config", "data_spec", "step", "model")
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
-    """Write `state` to `path` atomically: temp file in the same folder, fsync, rename.
-
-    A crash at any point leaves either the old file or the new one, never a torn file.
-    """
-    from genlab import __version__
-
+    """Write `state` to `path` atomically (genlab.atomic): a crash at any point leaves either
+    the old file or the new one, never a torn file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, "genlab_version": __version__, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # through a file object: _disk_full knows the errors torch raises then
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, (OSError, RuntimeError)) and _disk_full(e, path.parent):
+
+    try:
+        write_atomically(path, write)
+    except (OSError, RuntimeError) as e:
+        if _disk_full(e, path.parent):
             # torch's writer reports ENOSPC as "[enforce fail at inline_container.cc] ... unexpected pos"
             raise OSError(errno.ENOSPC, f"no space left on the device of {path.parent} "
                                         f"({_free_mb(path.parent):.1f} MB free, the checkpoint needs about "
                                         f"{_state_mb(state):.1f} MB); free some space or write elsewhere "
                                         f"with --out") from None
         raise
-    _fsync_dir(path.parent)
     return path
 
 
@@ -87,25 +80,6 @@ def _state_mb(state) -> float:
     if isinstance(state, (list, tuple)):
         return sum(_state_mb(v) for v in state)
     return 0.0
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

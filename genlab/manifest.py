@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from genlab.atomic import write_atomically
 from genlab.errors import CheckpointError
+from genlab.paths import CHECKPOINT_DIR
 
 MANIFEST_NAME = "MANIFEST.json"
 FORMAT = "genlab-manifest"
@@ -38,15 +39,9 @@ def sha256_of(path: str | os.PathLike) -> str:
     return _hash_cache[key]
 
 
-def _default_folder() -> Path:
-    from genlab.registry import CHECKPOINT_DIR
-
-    return CHECKPOINT_DIR
-
-
 def read_manifest(folder: str | os.PathLike | None = None) -> dict[str, dict] | None:
     """{file name: {"sha256", "bytes"}} of a folder's manifest, or None when it has none."""
-    path = Path(folder or _default_folder()) / MANIFEST_NAME
+    path = Path(folder or CHECKPOINT_DIR) / MANIFEST_NAME
     if not path.is_file():
         return None
     try:
@@ -61,16 +56,7 @@ def _write(folder: Path, files: dict[str, dict]) -> Path:
     """Write the manifest atomically (a reader never sees half of it)."""
     path = folder / MANIFEST_NAME
     text = json.dumps({"format": FORMAT, "files": dict(sorted(files.items()))}, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_NAME}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def _entry(path: Path) -> dict:
@@ -79,7 +65,7 @@ def _entry(path: Path) -> dict:
 
 def write_manifest(folder: str | os.PathLike | None = None) -> Path:
     """Record every *.pt in the folder as it is now (entries of vanished files are dropped)."""
-    folder = Path(folder or _default_folder())
+    folder = Path(folder or CHECKPOINT_DIR)
     return _write(folder, {p.name: _entry(p) for p in sorted(folder.glob("*.pt"))})
 
 
@@ -93,7 +79,7 @@ def record(path: str | os.PathLike) -> Path:
 
 def problems(folder: str | os.PathLike | None = None) -> list[str]:
     """What does not match between a folder's *.pt files and its manifest (empty: all good)."""
-    folder = Path(folder or _default_folder())
+    folder = Path(folder or CHECKPOINT_DIR)
     files = read_manifest(folder)
     if files is None:
         return [f"{folder / MANIFEST_NAME} does not exist"]

@@ -2,6 +2,11 @@
 
 Adding a family = its file in genlab/models/ plus one import line in
 genlab/models/__init__.py. CLI choices, tests and UI tabs read this registry.
+
+The registry sits below the families (each imports `register` from here), so it never
+imports them: genlab/__init__.py hands it the import of genlab.models, which it runs
+before any lookup. Python runs the package's __init__ before any of its modules, so
+the table is full whichever genlab module a program imports first.
 """
 from __future__ import annotations
 
@@ -9,14 +14,17 @@ import dataclasses
 import os
 import typing
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from genlab.errors import CheckpointError, GenlabError
 from genlab.model import DataSpec, GenerativeModel
+from genlab.paths import CHECKPOINT_DIR
 
 _FAMILIES: dict[str, type[GenerativeModel]] = {}
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+_import_families: Callable[[], None] | None = None  # set by genlab/__init__.py
 
 
 def register(cls: type[GenerativeModel]) -> type[GenerativeModel]:
@@ -26,8 +34,15 @@ def register(cls: type[GenerativeModel]) -> type[GenerativeModel]:
     return cls
 
 
+def set_family_importer(import_families: Callable[[], None]) -> None:
+    """How to import every family module (each registers itself on import); called before any lookup."""
+    global _import_families
+    _import_families = import_families
+
+
 def _ensure_imported() -> None:
-    import genlab.models  # noqa: F401  (each family registers itself on import)
+    if _import_families is not None:
+        _import_families()
 
 
 def list_families() -> list[str]:
@@ -120,8 +135,6 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     if path.is_file():
         return path
     if path.is_dir():  # a run folder: its latest checkpoint
-        from genlab.checkpoint import CHECKPOINT_NAME
-
         if (path / CHECKPOINT_NAME).is_file():
             return path / CHECKPOINT_NAME
         raise CheckpointError(f"{path} is a folder with no checkpoint in it (a run folder holds {CHECKPOINT_NAME}); "
@@ -160,8 +173,6 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu", use_ema: 
 
     `model.checkpoint` keeps the file's metadata (step, metrics, recipe, ...).
     """
-    from genlab.checkpoint import load_checkpoint
-
     path = resolve_checkpoint(name_or_path)
     state = load_checkpoint(path)
     try:

@@ -13,7 +13,8 @@ import argparse
 import sys
 
 from genlab.errors import GenlabError
-from genlab.registry import CHECKPOINT_DIR, model_from_state
+from genlab.paths import CHECKPOINT_DIR
+from genlab.registry import model_from_state
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
 from genlab.manifest import record
 from genlab.results import write_card

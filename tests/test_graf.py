@@ -174,7 +174,8 @@ def test_contract_sampling_is_seeded_and_in_range():
 
 
 def _shipped_graf():
-    from genlab.registry import CHECKPOINT_DIR, load
+    from genlab.paths import CHECKPOINT_DIR
+    from genlab.registry import load
 
     if not (CHECKPOINT_DIR / "graf-shapes.pt").exists():
         pytest.skip("checkpoints/graf-shapes.pt is missing")

@@ -11,13 +11,14 @@ from genlab.checkpoint import load_checkpoint
 from genlab.cli import main
 from genlab.errors import CheckpointError
 from genlab.manifest import MANIFEST_NAME, problems, read_manifest, record, sha256_of
+from genlab.paths import CHECKPOINT_DIR
 
 SMALL = "row_lstm-mnist"  # the smallest shipped file (70 KB)
 CHEAP = ["dcgan-mnist", "aae-mnist"]  # quick to score at tiny n (aae has its own figures)
 
 
 def _shipped(name: str):
-    path = registry.CHECKPOINT_DIR / f"{name}.pt"
+    path = CHECKPOINT_DIR / f"{name}.pt"
     if not path.exists():
         pytest.skip(f"shipped checkpoint {path} is missing")
     return path
@@ -28,7 +29,7 @@ def shipped_copy(tmp_path):
     """A copy of one shipped checkpoint with the real manifest beside it."""
     src = _shipped(SMALL)
     shutil.copy(src, tmp_path / src.name)
-    shutil.copy(registry.CHECKPOINT_DIR / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
+    shutil.copy(CHECKPOINT_DIR / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
     return tmp_path / src.name
 
 
@@ -79,7 +80,7 @@ def test_eval_all_writes_rows_with_command_and_wall_time(scored):
         assert row["command"] == (f"OMP_NUM_THREADS=1 python -m genlab eval {name} --n 20 --seed 0 --iwae-k 1000 "
                                   f"--out results/{name}.eval.json")
         assert float(row["wall_seconds"]) > 0 and row["cpu"] and row["threads"] == "1"
-        assert row["sha256"] == sha256_of(registry.CHECKPOINT_DIR / f"{name}.pt")
+        assert row["sha256"] == sha256_of(CHECKPOINT_DIR / f"{name}.pt")
         figures = results.figures_of(row)
         assert figures["fid"] > 0 and figures["fid_floor"] > 0
     assert "aae_prior_mmd2" in results.figures_of(rows["aae-mnist"])  # the family's own figures
@@ -91,7 +92,7 @@ def test_eval_all_writes_rows_with_command_and_wall_time(scored):
 
 
 def test_eval_all_skips_rows_that_are_up_to_date(scored, monkeypatch):
-    cheap = {name: registry.CHECKPOINT_DIR / f"{name}.pt" for name in CHEAP}
+    cheap = {name: CHECKPOINT_DIR / f"{name}.pt" for name in CHEAP}
     monkeypatch.setattr(registry, "shipped_checkpoints", lambda: cheap)
     before = scored.read_text()
     said = []

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from genlab.data.domains import spec_for
-from genlab.registry import CHECKPOINT_DIR
+from genlab.paths import CHECKPOINT_DIR
 from ui_fixtures import one_torch_thread, write_checkpoint  # noqa: F401  (fixture)
 
 TAB = Path(__file__).resolve().parent.parent / "ui" / "tabs" / "translate.py"

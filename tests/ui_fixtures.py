@@ -30,6 +30,7 @@ from torch import nn  # noqa: E402
 from genlab import registry  # noqa: E402
 from genlab.checkpoint import save_checkpoint  # noqa: E402
 from genlab.model import Control, DataSpec, GenerativeModel  # noqa: E402
+from genlab.paths import CHECKPOINT_DIR  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -106,7 +107,7 @@ def shipped_catalogue(root: Path, names) -> tuple[Path, Path]:
     ckpt.mkdir(parents=True)
     runs.mkdir()
     for name in names:
-        src = registry.CHECKPOINT_DIR / f"{name}.pt"
+        src = CHECKPOINT_DIR / f"{name}.pt"
         if not src.exists():
             pytest.skip(f"shipped checkpoint {src} is missing")
         (ckpt / src.name).symlink_to(src)

@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from genlab.registry import CHECKPOINT_DIR  # noqa: E402
+from genlab.paths import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402

@@ -19,7 +19,8 @@ import torch
 
 from genlab.errors import CheckpointError, GenlabError
 from genlab.model import GenerativeModel
-from genlab.registry import CHECKPOINT_DIR, load
+from genlab.paths import CHECKPOINT_DIR
+from genlab.registry import load
 from genlab.checkpoint import RUNS_DIR
 from genlab.checkpoint import CHECKPOINT_NAME
 

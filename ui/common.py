@@ -9,7 +9,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from genlab.atomic import write_atomically
 from genlab.errors import GenlabError
 from genlab.model import Control, GenerativeModel
 from ui.catalog import Catalog
@@ -197,18 +197,13 @@ class AppContext:
     def scratch_path(self, stem: str, payload: bytes, suffix: str) -> Path:
         return self.scratch / f"{stem}-{hashlib.sha1(payload).hexdigest()[:16]}{suffix}"
 
-    def write_atomically(self, path: Path, write: Callable[[str], None]) -> Path:
-        """write(tmp) fills a temporary file beside `path`, which is then renamed onto `path`."""
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+    def write_atomically(self, path: Path, write: Callable[[Path], object]) -> Path:
+        """write(tmp) fills a temporary file beside `path`, which is then renamed onto `path`.
+
+        Not synced to disk: a scratch file dies with the process anyway, and only readers
+        (Gradio, browsers) must never see half of it. The temporary name keeps the extension,
+        from which PIL picks the format."""
+        return write_atomically(path, write, durable=False, keep_extension=True)
 
     def close(self) -> None:
         """Remove the scratch folder (the app calls it on exit, tests when they are done)."""

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from genlab.data import ImageDataset, load_dataset, register_dataset
+from genlab.data.dataset import ImageDataset, embedded_dataset, register_dataset
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
 
@@ -107,7 +107,7 @@ def grey_digit(images: torch.Tensor, bits) -> torch.Tensor:
 
 
 def _digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    ds = load_dataset("mnist", split)
+    ds = embedded_dataset("mnist", split)
     return (ds.images + 1) / 2, ds.labels
 
 
@@ -212,7 +212,8 @@ def domain_bits(spec: DataSpec) -> list[tuple[int, ...]]:
 
 def test_pairs(spec: DataSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """(images (D, N, C, H, W): test digit i in domain d at [d, i], labels (N,))."""
-    ds = load_dataset(spec.name, "test")
+    domain_bits(spec)  # a procedural set, or a clear error
+    ds = _styled(spec.name, "test")
     d = spec.num_domains
     return ds.images.view(d, -1, *spec.image_shape), ds.labels[: len(ds.labels) // d]
 

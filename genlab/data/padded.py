@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from genlab.data import ImageDataset, load_dataset, register_dataset
+from genlab.data.dataset import ImageDataset, embedded_dataset, register_dataset
 from genlab.model import DataSpec
 
 PAD = 2
@@ -19,7 +19,7 @@ def padded_mnist(split: str = "train", root=None, image_size=None) -> ImageDatas
     side = 28 + 2 * PAD
     if image_size not in (None, side):
         raise ValueError(f"mnist-pad32 is {side}x{side} (28x28 digits padded by {PAD}); got image_size {image_size}")
-    ds = load_dataset("mnist", split)
+    ds = embedded_dataset("mnist", split)
     images = F.pad(ds.images, (PAD,) * 4, value=-1.0)
     spec = DataSpec(channels=1, height=side, width=side, num_classes=10, name="mnist", pad=PAD)
     return ImageDataset(spec, images, ds.labels)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data import ImageDataset, register_dataset
+from genlab.data.dataset import ImageDataset, register_dataset
 from genlab.model import CameraSpec, DataSpec
 from genlab.nn.rays import camera_rays
 
