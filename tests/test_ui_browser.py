@@ -242,14 +242,17 @@ def test_score_a_test_digit_and_see_heatmaps(page):
     page.locator("#lik-button").click()
     table = page.locator("#lik-table")
     expect(table).to_contain_text("vae2d-mnist", timeout=30_000)  # one row per picked model
-    for text in ("nade-mnist", "pixelcnn-mnist", "exact", "vae-mnist", "bound"):
+    for text in ("nade-mnist", "pixelcnn-mnist", "exact", "vae-mnist", "bound", "binary 28x28 (mnist-"):
         expect(table).to_contain_text(text)
+    # the completion box starts closed: the page is not thousands of pixels tall
+    assert page.evaluate("document.documentElement.scrollHeight") < 2000
     maps = page.locator("#lik-heatmaps").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
     expect(maps).to_have_count(2)  # the two autoregressive models have per-pixel log-probs
     for i in range(2):  # each caption under its heatmap, none over it
         pic_box = maps.nth(i).locator("img").bounding_box()
         cap_box = maps.nth(i).locator(".caption-label").bounding_box()
         assert cap_box["y"] >= pic_box["y"] + pic_box["height"] - 1, (pic_box, cap_box)
+    page.get_by_text("Complete the top of the image").click()
     expect(page.get_by_role("spinbutton", name="number input for rows kept")).to_have_value("14")
     expect(page.get_by_role("spinbutton", name="number input for temperature")).to_be_visible()  # declared
     page.locator("#lik-complete").click()

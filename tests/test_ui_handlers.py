@@ -1033,3 +1033,14 @@ def test_translators_get_real_thumbnails_and_a_failed_thumbnail_says_why(tmp_pat
     assert picture.std() > 20  # digits above their styled versions, not a black square
     html = models.card(Entry(name, path, True), model, thumb="error: RuntimeError: out of memory")
     assert "error: RuntimeError: out of memory" in html and "genlab-thumb none" in html
+
+
+def test_likelihood_rows_say_what_data_they_are_over_and_sit_by_kind(ctx):
+    """Binary and 8-bit NLLs are different questions: each row names its data and rows of one kind
+    sit together whatever order the models were picked in."""
+    from ui.tabs import likelihood
+
+    rows, _, _ = likelihood.score(ctx, ["vae-mnist", "pixelcnn-mnist"], digit_pad(0))
+    assert [r[5].split(" (")[0] for r in rows] == ["binary 28x28"] * 2
+    assert likelihood.data_kind(DataSpec(1, 28, 28, 10, False, "mnist")) == "8-bit grey 28x28 (mnist)"
+    assert likelihood.data_kind(DataSpec(3, 32, 32, 0, False, "shapes3d")) == "8-bit colour 32x32 (shapes3d)"

@@ -28,7 +28,7 @@ from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, def
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Likelihood"
-HEADERS = ["model", "family", "NLL (nats)", "bits/dim", "kind"]
+HEADERS = ["model", "family", "NLL (nats)", "bits/dim", "kind", "data"]
 MAX_COMPLETIONS = 8
 MAX_TEST_IMAGES = 1000  # of a test split that is not held in memory
 
@@ -104,6 +104,13 @@ def _log_prob(model, x: torch.Tensor) -> float:
     return float(model.log_prob(x, **log_prob_options(model, seeded(0)))[0])
 
 
+def data_kind(spec: DataSpec) -> str:
+    """What the likelihood is over: NLLs compare only between models of the same kind (a binary
+    digit holds at most 1 bit per pixel, an 8-bit one up to 8)."""
+    values = "binary" if spec.binary else "8-bit " + ("grey" if spec.channels == 1 else "colour")
+    return f"{values} {spec.height}x{spec.width} ({spec.name})"
+
+
 def _kind(model) -> str:
     if model.log_prob_is_exact:
         return "exact"
@@ -126,12 +133,14 @@ def score(ctx: AppContext, keys: list[str] | None, pad) -> tuple[list[list], lis
         with torch.inference_mode():
             nats = -_log_prob(model, x)
             dims = math.prod(model.data_spec.image_shape)
-            rows.append([key, model.family, round(nats, 2), round(nats / (dims * math.log(2)), 4), _kind(model)])
+            rows.append([key, model.family, round(nats, 2), round(nats / (dims * math.log(2)), 4), _kind(model),
+                         data_kind(model.data_spec)])
             if "pixel_log_prob" in model.capabilities:
                 bits = (-model.pixel_log_prob(x)[0].float().cpu() / math.log(2)).numpy()  # (H, W)
                 maps.append((ctx.save_png(heatmap(np.clip(bits, 0, None), scale=display_scale(bits.shape[0], 224)),
                                           f"heatmap-{key.replace(':', '_')}"),
                              f"{key}: -log2 p per pixel, max {bits.max():.1f} bits, total {bits.sum():.0f} bits"))
+    rows.sort(key=lambda r: r[5].split(" (")[0])  # models of one kind of data together, in the order picked
     return rows, maps, seen
 
 
@@ -191,14 +200,16 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             pickers = ctx.picker("log_prob", "Models with a likelihood", "lik-models", multiselect=True)
             go = gr.Button("Score", variant="primary", elem_id="lik-button")
-            table = gr.Dataframe(headers=HEADERS, label="Negative log-likelihood (lower = more probable)",
-                                 interactive=False, elem_id="lik-table")
+            table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="lik-table", wrap=True,
+                                 label="Negative log-likelihood (lower = more probable; compare only rows "
+                                       "of the same kind of data)",
+                                 column_widths=["16%", "12%", "11%", "9%", "26%", "26%"])
             with gr.Row():
                 seen = gr.Image(label="As the model sees it", format="png", interactive=False, height=160,
                                 elem_id="lik-seen", elem_classes=["pixelated"])
-                maps = gr.Gallery(label="Per-pixel cost (bright = surprising)", columns=3, height="auto",
+                maps = gr.Gallery(label="Per-pixel cost (bright = surprising)", columns=2, height="auto",
                                   format="png", elem_id="lik-heatmaps", elem_classes=["pixelated"])
-            with gr.Accordion("Complete the top of the image", open=True):
+            with gr.Accordion("Complete the top of the image", open=False):  # opened on demand: the page stays short
                 ar = ctx.picker("complete", "Model (that can complete images)", "lik-complete-model")
                 try:
                     height = ctx.catalog.model(ar.value).data_spec.height if ar.value else 1
