@@ -288,13 +288,19 @@ def test_train_shows_progress_and_the_run_appears_everywhere(client, ui_app):
     # the family's own data, and its one-minute recipe's budget on the sliders
     from ui.tabs.train import quick_budget
 
-    assert client.predict("nade", api_name="/train_family") == ("mnist-binary", *quick_budget("nade"))
+    data, steps, batch, progress = client.predict("nade", api_name="/train_family")
+    steps, info = steps["value"], steps["info"]  # an update: the budget and what it is
+    assert (data, steps, batch) == ("mnist-binary", *quick_budget("nade")) and f'max="{steps}"' in progress
+    assert info.startswith("preset") and "no one-minute recipe" in client.predict("ddpm", api_name="/train_family")[1]["info"]
+    assert client.predict("vae", api_name="/train_family")[0] == "mnist-binary"  # its one-minute recipe's data
     job = client.submit("aae", "mnist", 12, 8, api_name="/train")
     final = job.result(timeout=240)
     plot, grid, progress, status, key = final
     assert key.startswith("run:ui-aae-mnist-") and "finished step 12 of 12" in status
     assert 'value="12" max="12"' in progress and grid is not None
     assert len(job.outputs()) >= 2  # at least the start and the end
+    after = str(client.predict(api_name="/train_stop"))  # Stop after the end leaves "finished ..." alone
+    assert "stopping" not in after and "nothing is training" not in after
     pickers = ui_app[0].genlab_context.pickers  # one current value per model picker, in page order
     current = {"lik-models": ["nade-mnist"], "lik-complete-model": "nade-mnist", "steps-model": "nade-mnist"}
     refreshed = client.predict(*[current.get(dd.elem_id, "dcgan-mnist") if cap != "translate" else None

@@ -743,6 +743,8 @@ def test_step_by_step_frames_belong_to_their_run_and_stop_says_stopped(ctx):
     assert status.startswith(f"stopped after {len(kept['frames'])} kept frames of **pixelcnn-mnist**")
     assert scrubber["visible"] is True and scrubber["maximum"] == max(len(kept["frames"]) - 1, 1)
     assert steps.stopped({"key": None, "frames": []})[0] == "stopped before the first step"
+    finished = steps._run("pixelcnn-mnist", 0, kept["frames"], finished=True)
+    assert steps.stopped(finished) == (gr.update(), gr.update())  # Stop after the end: "done: ..." stays
     frames, scrub, image, text = steps.forget("nade-mnist")  # another model: nothing of the old one stays
     assert frames["frames"] == [] and scrub["visible"] is False and image is None
     with pytest.raises(gr.Error, match="nothing to scrub yet"):

@@ -64,9 +64,9 @@ def _produce(steps, frames: queue.Queue, stop: threading.Event, threads: int) ->
         frames.put(None)
 
 
-def _run(key: str, seed, frames: list) -> dict:
-    """The session's kept frames, with the run (model and seed) that made them."""
-    return {"key": key, "seed": int(seed or 0), "frames": _keep(frames)}
+def _run(key: str, seed, frames: list, finished: bool = False) -> dict:
+    """The session's kept frames, with the run (model and seed) that made them and whether it finished."""
+    return {"key": key, "seed": int(seed or 0), "frames": _keep(frames), "finished": finished}
 
 
 @user_errors
@@ -111,7 +111,7 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
         stop.set()  # Stop pressed or page closed: the model stops at its next step
     if not frames:
         raise ValueError(f"{key} produced no steps")
-    kept = _run(key, seed, frames)
+    kept = _run(key, seed, frames, finished=True)
     yield (ctx.save_png(frames[-1], stem), f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
            gr.update(visible=True, maximum=len(kept["frames"]) - 1, value=len(kept["frames"]) - 1))
 
@@ -123,7 +123,10 @@ def _frames(kept) -> list:
 
 
 def stopped(kept) -> tuple[str, dict]:
-    """After Stop: say so, and offer the frames this run made before it stopped (none: no scrubber)."""
+    """After Stop: say so, and offer the frames this run made before it stopped (none: no scrubber).
+    A run that had already finished keeps its "done" line and its scrubber."""
+    if isinstance(kept, dict) and kept.get("finished"):
+        return gr.update(), gr.update()
     frames = _frames(kept)
     if not frames:
         return "stopped before the first step", gr.update(visible=False, value=0)

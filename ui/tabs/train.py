@@ -18,11 +18,11 @@ import threading
 import time
 
 import gradio as gr
-from matplotlib.figure import Figure
 
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from genlab.data import EMBEDDED, local_dataset_names
 from genlab.errors import GenlabError
+from genlab.loss_curves import loss_figure
 from genlab.registry import get_family, list_families
 from ui.catalog import RUN_PREFIX
 from ui.common import AppContext, log, user_errors, work
@@ -92,23 +92,6 @@ def trained_step(out) -> int | None:
         return None
 
 
-def loss_figure(history: list[dict]) -> Figure:
-    """Every '<phase>/loss' series against the step."""
-    fig = Figure(figsize=(6, 3), dpi=90)
-    ax = fig.add_subplot()
-    keys = sorted({k for row in history for k in row if k.endswith("/loss")})
-    for k in keys:
-        pts = [(row["step"], row[k]) for row in history if k in row]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k.split("/")[0])
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    if keys:
-        ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def progress_html(step: int, total: int, note: str = "") -> str:
     return (f'<div id="train-progress-bar"><progress value="{step}" max="{total}" style="width:100%"></progress>'
             f"<div>step {step} / {total} {note}</div></div>")
@@ -150,6 +133,7 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     job["stop"] = stop  # the Stop button reads it from this session's state
+    job.pop("finished", None)
     if ctx.train_queue is None:
         ctx.train_queue = TrainQueue()
     line = ctx.train_queue
@@ -205,6 +189,7 @@ def _train(ctx: AppContext, family, data, total, out, name, overrides, events, s
     thread.join()
     if error:
         raise GenlabError(f"training stopped: {error}")
+    job["finished"] = True  # a Stop from now on leaves the line below alone
     saved = trained_step(out)  # the step the trainer stopped and saved at, not the last logged one
     step = saved if saved is not None else step
     stopped = step < total
@@ -216,7 +201,10 @@ def _train(ctx: AppContext, family, data, total, out, name, overrides, events, s
 
 def stop_training(job: dict) -> str:
     """Ask this session's training to stop; the trainer saves a checkpoint at the step it is on."""
-    ev = (job or {}).get("stop")
+    job = job or {}
+    if job.get("finished"):  # Stop after the end: the "finished ..." line stays as it is
+        return gr.update()
+    ev = job.get("stop")
     if ev is None:
         return "nothing is training in this session"
     ev.set()
@@ -234,9 +222,14 @@ def default_family(ctx: AppContext) -> str:
 
 
 def default_data(family: str) -> str:
-    """The bundled data set the family trains on unless told otherwise (its `default_data`)."""
+    """The bundled data set the family trains on unless told otherwise: its one-minute recipe's
+    data where it has one (vae and pixelcnn's use binarised digits), else its `default_data`."""
+    from genlab.recipes import quick_recipe
+    from genlab.training.config import read_recipe
+
     try:
-        wanted = get_family(family).default_data
+        quick = quick_recipe(family)
+        wanted = (read_recipe(quick).data if quick else None) or get_family(family).default_data
     except GenlabError:
         return EMBEDDED[0]
     return wanted if wanted in local_dataset_names() else EMBEDDED[0]
@@ -258,11 +251,21 @@ def quick_budget(family: str) -> tuple[int, int]:
 def on_family(family: str):
     """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models), and
     the budget of its one-minute recipe on the sliders."""
+    from genlab.recipes import quick_recipe
+
     steps, batch = quick_budget(family)
-    return default_data(family), steps, batch
+    return (default_data(family), gr.update(value=steps, info=budget_info(quick_recipe(family) is not None)), batch,
+            progress_html(0, steps, "(not started)"))
+
+
+def budget_info(has_quick_recipe: bool) -> str:
+    return ("preset: the family's one-CPU-minute recipe" if has_quick_recipe
+            else "this family has no one-minute recipe: a short default budget")
 
 
 def build(ctx: AppContext) -> None:
+    from genlab.recipes import quick_recipe
+
     families = list_families()
     first = default_family(ctx)
     with gr.Row():
@@ -272,7 +275,7 @@ def build(ctx: AppContext) -> None:
                                elem_id="train-data")
             first_steps, first_batch = quick_budget(first)
             steps = gr.Slider(10, MAX_STEPS, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
-                              info="preset: the family's one-CPU-minute recipe")
+                              info=budget_info(quick_recipe(first) is not None))
             batch = gr.Slider(8, 256, value=first_batch, step=4, label="Batch size", elem_id="train-batch")
             with gr.Row():
                 go = gr.Button("Train", variant="primary", elem_id="train-button")
@@ -287,7 +290,7 @@ def build(ctx: AppContext) -> None:
     if ctx.train_queue is None:
         ctx.train_queue = TrainQueue()
     finished = gr.Textbox(visible=False, elem_id="train-finished")
-    family.input(on_family, family, [data, steps, batch], api_name="train_family", queue=False)
+    family.input(on_family, family, [data, steps, batch, progress], api_name="train_family", queue=False)
     go.click(functools.partial(start, ctx), [family, data, steps, batch, job],
              [plot, grid, progress, status, finished], api_name="train", **work("train"))
     halt.click(stop_training, job, status, api_name="train_stop", queue=False)
