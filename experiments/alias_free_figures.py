@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.gallery import make_grid, save_grid
+from genlab.grids import make_grid, save_grid
 from genlab.metrics import equivariance as eq
 from genlab.metrics.likelihood import test_images
 from genlab.registry import load

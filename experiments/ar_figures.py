@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from genlab.data import load_dataset  # noqa: E402
-from genlab.gallery import save_grid  # noqa: E402
+from genlab.grids import save_grid  # noqa: E402
 from genlab.registry import load  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from genlab.data import load_dataset
-from genlab.gallery import save_gif, save_grid
+from genlab.grids import save_gif, save_grid
 from genlab.registry import load
 
 torch.set_num_threads(2)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.gallery import make_grid, to_pil
+from genlab.grids import make_grid, to_pil
 from genlab.metrics.codes import code_digits, code_report, purity
 from genlab.registry import load
 

@@ -13,7 +13,8 @@ import argparse
 
 import torch
 
-from genlab.gallery import save_grid, translation_rows
+from genlab.gallery.sections import translation_rows
+from genlab.grids import save_grid
 from genlab.registry import load
 
 

@@ -91,7 +91,7 @@ def _cmd_sample(args) -> int:
     import numpy as np
 
     from genlab.data import unit_to_uint8
-    from genlab.gallery import save_grid
+    from genlab.grids import save_grid
     from genlab.registry import load
 
     out = Path(args.out)

@@ -162,7 +162,7 @@ def describe_match(match: dict) -> str:
 
 def reconstructions(model, images: torch.Tensor | None = None, n: int = 16) -> Figure:
     """Test images (top rows) above their decoded posterior means (bottom rows)."""
-    from genlab.gallery import make_grid
+    from genlab.grids import make_grid
 
     if images is None:
         images, _ = test_data(model, n)
@@ -200,7 +200,7 @@ def manifold_grid(model, n: int = 20, seed: int = 0) -> tuple[torch.Tensor, np.n
 
 
 def manifold(model, n: int = 20) -> Figure:
-    from genlab.gallery import make_grid
+    from genlab.grids import make_grid
 
     images, axis = manifold_grid(model, n)
     fig = Figure(figsize=(6.4, 6.4), dpi=100)

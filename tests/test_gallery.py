@@ -1,4 +1,4 @@
-"""The static gallery (`python -m genlab gallery`, genlab/gallery.py): an index and a page per
+"""The static gallery (`python -m genlab gallery`, genlab/gallery/): an index and a page per
 checkpoint whose sections follow the model's capabilities, every picture on disk beside the page,
 and the pages opened from file:// in Chromium with every image loaded and no request leaving the machine.
 
@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.gallery import build_gallery, markdown_to_html, page_name
+from genlab.gallery import build_gallery, page_name
+from genlab.gallery.markdown import render_markdown
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -136,7 +137,9 @@ def test_shipped_checkpoints_say_they_hold_no_log_and_show_their_card(gallery):
     page = (out / "vae2d-mnist.html").read_text()
     assert "no training log" in page and "metrics.jsonl" in page
     card = page[page.index("id='card'"):]
-    assert "<table>" in card and "sha256" in card and "<pre><code>" in card and "[train]" in card
+    assert "<table>" in card and "sha256" in card and '<pre><code class="language-toml">' in card
+    assert "[train]" in card and "<h4>Figures</h4>" in card  # the card's ## below the section's h2
+    assert "docs/models/vae.md (../docs/models/vae.md)" in card  # a link as its text and target
     run = (out / "alias_free-run0.html").read_text()
     assert "no model card" in run
 
@@ -147,15 +150,67 @@ def test_progress_lines_name_each_section(gallery):
     assert all(re.search(r"\d+\.\d s", line) for line in lines)
 
 
-def test_markdown_subset():
-    text = "# Title\n\nSome `code` and **bold** [a link](../x.md).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" \
-           "```toml\nx = 1 < 2\n```\n- one\n- two\n"
-    out = markdown_to_html(text)
-    assert "<h3>Title</h3>" in out
-    assert "<code>code</code>" in out and "<b>bold</b>" in out and "a link (../x.md)" in out and "<a " not in out
-    assert "<tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr>" in out and "---" not in out
-    assert "<pre><code>x = 1 &lt; 2</code></pre>" in out
-    assert "<ul><li>one</li><li>two</li></ul>" in out
+def test_markdown_headings_tables_code_links_and_raw_html():
+    text = ("# Title\n\nSome `a<b` and **bold** [a link](../x.md), <https://arxiv.org/abs/1>.\n\n"
+            "| a | b |\n|---|---|\n| 1 | <= 2 |\n\n```toml\nx = 1 < 2\n```\n- one\n- two\n\n<script>x</script>\n")
+    out = render_markdown(text)
+    assert "<h3>Title</h3>" in out  # below the page's h1 and the section's h2
+    assert "<code>a&lt;b</code>" in out and "<strong>bold</strong>" in out
+    assert "a link (../x.md)" in out and "https://arxiv.org/abs/1." in out and "<a " not in out
+    assert "<th>a</th>" in out and "<td>1</td>" in out and "<td>&lt;= 2</td>" in out and "---" not in out
+    assert '<pre><code class="language-toml">x = 1 &lt; 2\n</code></pre>' in out
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in out
+    assert "<script>" not in out and "&lt;script&gt;" in out  # raw HTML is text, never markup
+    assert render_markdown("###### deep", shift=2) == "<h6>deep</h6>\n"
+
+
+def test_markdown_images_are_shown_only_where_the_caller_gives_a_local_file():
+    text = "![a *grid*](figures/g.png) and ![web](https://example.org/x.png)\n"
+    assert render_markdown(text) == "<p>a grid (figures/g.png) and web (https://example.org/x.png)</p>\n"
+    seen = []
+    out = render_markdown(text, image=lambda src: seen.append(src) or ("copy/g.png" if "://" not in src else None))
+    assert seen == ["figures/g.png", "https://example.org/x.png"]
+    assert '<img src="copy/g.png" alt="a grid" />' in out and "web (https://example.org/x.png)" in out
+
+
+@pytest.mark.parametrize("card", sorted((Path(__file__).resolve().parent.parent / "docs" / "models").glob("*.md")),
+                         ids=lambda p: p.name)
+def test_every_model_card_under_docs_renders(card):
+    """The cards in docs/models: their headings, tables, code, links and pictures (each a file
+    beside the card) all come through."""
+    text = card.read_text()
+    found = []
+    out = render_markdown(text, image=lambda src: found.append(src) or f"copied/{src}")
+    prose = re.sub(r"^ {0,3}```.*?^ {0,3}```", "", text, flags=re.M | re.S)  # a '# ' in code is no heading
+    headings = len(re.findall(r"^#{1,6} ", prose, re.M))
+    assert len(re.findall(r"<h[3-6]>", out)) == headings and "<h1>" not in out and "<h2>" not in out
+    assert out.count("<table>") == len(re.findall(r"^\|[ :]*-[-:| ]*\|\s*$", text, re.M))  # a table per delimiter row
+    fenced = len(re.findall(r"^ {0,3}```", text, re.M)) // 2
+    assert out.count("<pre><code") >= fenced and "```" not in out  # (indented blocks are code too)
+    assert "<a " not in out and "<script" not in out
+    assert len(found) == text.count("![") and all((card.parent / src).is_file() for src in found), found
+    assert out.count("<img src=\"copied/") == len(found)
+
+
+def test_a_card_beside_a_checkpoint_shows_its_pictures_from_copies_beside_the_page(tmp_path, monkeypatch):
+    import shutil
+
+    import genlab.gallery.sections as sections
+    from genlab.registry import shipped_checkpoints
+
+    run = tmp_path / "run"
+    (run / "figures").mkdir(parents=True)
+    shutil.copyfile(shipped_checkpoints()["vae2d-mnist"], run / "latest.pt")
+    shutil.copyfile(Path(__file__).resolve().parent.parent / "docs" / "models" / "gan_samples.png",
+                    run / "figures" / "samples.png")
+    (run / "latest.md").write_text("## Samples\n\n![64 samples](figures/samples.png) ![gone](missing.png)\n")
+    monkeypatch.setattr(sections, "SECTIONS", tuple(s for s in sections.SECTIONS if s[0].__name__ == "_card"))
+    build_gallery([str(run / "latest.pt")], tmp_path / "g", n=2)
+    page = (tmp_path / "g" / "run.html").read_text()
+    assert "<img src=\"run/card-figures_samples.png\" alt=\"64 samples\" />" in page
+    assert (tmp_path / "g" / "run" / "card-figures_samples.png").read_bytes() == \
+        (run / "figures" / "samples.png").read_bytes()
+    assert "gone (missing.png)" in page and "<h4>Samples</h4>" in page
 
 
 def test_page_names():
@@ -210,12 +265,12 @@ def test_the_gallery_opens_from_disk_in_chromium(gallery):
 
 
 def test_a_failing_section_is_noted_and_the_rest_goes_on(tmp_path, monkeypatch):
-    import genlab.gallery as gallery
+    import genlab.gallery.sections as sections
 
     def _broken(page):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(gallery, "SECTIONS", gallery.SECTIONS[:1] + ((_broken, lambda m: True),))
+    monkeypatch.setattr(sections, "SECTIONS", sections.SECTIONS[:1] + ((_broken, lambda m: True),))
     problems = []
     build_gallery(["vae2d-mnist", tmp_path / "missing.pt"], tmp_path / "g", n=2, problems=problems)
     assert problems[0] == ("vae2d-mnist", "broken", "RuntimeError: boom") and problems[1][1] == "load"
@@ -228,7 +283,7 @@ def test_translation_grid_of_a_multi_attribute_model_matches_its_truth():
     """StarGAN's grid: per digit a row of translations into every domain, then the true renderings;
     the translations are on the whole far closer to their true counterparts than the untranslated
     source is, and each one closer (a bold stroke is the smallest change, the hardest to beat)."""
-    from genlab.gallery import translation_rows
+    from genlab.gallery.sections import translation_rows
     from genlab.registry import load
 
     model = load("stargan-mnist")

@@ -117,7 +117,7 @@ def test_orbit_is_a_gif_once_around(ctx):
 
     path, caption = orbit(ctx, KEY, *CODES, *CAMERA)
     gif = Image.open(path)
-    # genlab.gallery.save_gif frames each picture with 2 pixels (8x enlarged here)
+    # genlab.grids.save_gif frames each picture with 2 pixels (8x enlarged here)
     assert path.endswith(".gif") and gif.n_frames == ORBIT_FRAMES and gif.size == (288, 288)
     first = np.asarray(gif.convert("RGB")).astype(int)[16:-16, 16:-16]
     shown = pic(view(ctx)[0]).astype(int)  # the first frame is the current view (up to the GIF palette)

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genlab.data import unit_to_uint8
 from genlab.errors import GenlabError
-from genlab.gallery import make_grid
+from genlab.grids import make_grid
 from genlab.model import DataSpec
 
 MAX_SIDE = 4096  # larger uploads are refused, not shrunk: they are almost surely a mistake

@@ -30,7 +30,7 @@ import torch
 
 from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
-from genlab.gallery import save_grid
+from genlab.grids import save_grid
 from genlab.model import GenerativeModel, Phase
 from genlab.registry import build, check_fits_in_memory, get_family, make_config
 from genlab.training import distributed as D

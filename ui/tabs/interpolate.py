@@ -13,7 +13,7 @@ import torch
 
 from genlab import explore
 from genlab.errors import GenlabError
-from genlab.gallery import save_gif
+from genlab.grids import save_gif
 from ui.catalog import seeded
 from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
 from ui.images import display_scale, to_model_input, to_picture

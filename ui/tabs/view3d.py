@@ -20,7 +20,7 @@ import gradio as gr
 import torch
 
 from genlab.errors import GenlabError
-from genlab.gallery import save_gif
+from genlab.grids import save_gif
 from genlab.model import seeded
 from ui.common import AppContext, user_errors, work
 from ui.images import display_scale, heatmap, to_picture
