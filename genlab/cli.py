@@ -28,15 +28,20 @@ def _cmd_list(args) -> int:
     from genlab.checkpoint import load_checkpoint
 
     families = list_families()
-    shipped = {name: load_checkpoint(path) for name, path in shipped_checkpoints().items()}
+    from genlab.results import current_figures, read_rows
+
+    paths = shipped_checkpoints()
+    shipped = {name: load_checkpoint(path) for name, path in paths.items()}
     fw = max(map(len, families)) + 2  # columns as wide as the longest name
     print("families:")
     for name in families:
         print(f"  {name:{fw}s}{get_family(name).paper}")
     print("shipped checkpoints:")
     nw = max(map(len, shipped), default=0) + 2
-    for name, state in shipped.items():
-        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(state.get("metrics", {}).items())
+    rows = read_rows()
+    for name, state in shipped.items():  # the figures every view shows (genlab.results.current_figures)
+        figures = current_figures(paths[name], state, rows.get(name))[0]
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(figures.items())
                             if isinstance(v, (int, float)) and k in ("fid", "nll_nats", "class_coverage"))
         print(f"  {name:{nw}s}{state['family']:{fw}s}step {state['step']:>6}  {metrics}")
     return 0
@@ -53,7 +58,12 @@ def _cmd_train(args) -> int:
     if args.device:
         overrides.append(f"device={toml_literal(args.device)}")
     recipe, out = resolve_run(args.family, args.config, args.data, args.steps, overrides, args.data_root,
-                              args.out, args.resume)
+                              args.out, args.resume, args.image_size)
+    if args.download:  # torchvision sets: fetch both splits once, before the run looks for them
+        from genlab.data import load_dataset
+
+        for split in ("train", "test"):
+            load_dataset(recipe.data, split, root=recipe.data_root, image_size=recipe.image_size, download=True)
     if args.dry_run:  # every check a real run makes before its first step, then nothing written
         Trainer(recipe, out, resume=args.resume, progress=False, dry_run=True)
         print(recipe_to_toml(recipe), end="")
@@ -282,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="TOML recipe, e.g. experiments/dcgan_mnist.toml")
     t.add_argument("--data", help=_data_help())
     t.add_argument("--data-root", help="where torchvision data sets live")
+    t.add_argument("--image-size", type=int, metavar="N",
+                   help="resize and centre-crop pictures to N x N (folder: and torchvision sets; "
+                        "default: the set's own size, 64 for folder:)")
+    t.add_argument("--download", action="store_true",
+                   help="download a torchvision set (cifar10, celeba, fashion-mnist, tv-mnist) into --data-root "
+                        "first (needs internet; otherwise nothing is ever downloaded)")
     t.add_argument("--steps", type=int)
     t.add_argument("--out", help="run folder (default runs/<family>-<data>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")

@@ -157,3 +157,17 @@ def test_a_checkpoint_between_log_points_loses_no_logged_steps(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [4, 8]
     assert [r["generator/calls"] for r in rows] == [2.5, 6.5]  # calls 1..4 and 5..8
+
+
+def test_a_slow_sampler_says_it_is_drawing_its_grid_and_the_grid_can_be_sized_down(tmp_path, capsys):
+    """DDPM's grid runs its whole reverse chain: the progress bar says so (and how to draw fewer)
+    instead of sitting silent; grid_size sets how many images the grid holds."""
+    from PIL import Image
+
+    recipe = make_recipe("ddpm", steps=1, overrides={"batch_size": 4, "grid_size": 4, "timesteps": 10, "width": 8,
+                                                                "default_steps": 5})
+    Trainer(recipe, tmp_path, progress=True).fit()
+    err = capsys.readouterr().err
+    assert "ddpm: drawing the 4-image sample grid (fewer: --set grid_size=16)" in err
+    grid = Image.open(tmp_path / "samples" / "step_0000001.png")
+    assert grid.size[0] < 200  # 4 images of 28 px at scale 2 with padding, not 64

@@ -45,6 +45,7 @@ CSS = """
 .genlab-card-body { display: flex; gap: 10px; align-items: flex-start; }
 .genlab-thumb { width: 84px; height: 84px; flex: none; image-rendering: pixelated; background: #000;
                 color: #aaa; font-size: 0.8em; display: flex; align-items: center; justify-content: center; }
+.genlab-thumb.none { background: none; color: #b44; font-size: 0.7em; overflow: hidden; word-break: break-word; }
 .genlab-card p { margin: 2px 0; }
 .genlab-card details { margin-top: 4px; }
 .genlab-card details table { font-size: 0.9em; }

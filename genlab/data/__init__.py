@@ -48,8 +48,24 @@ def local_dataset_names() -> tuple[str, ...]:
     return EMBEDDED + tuple(sorted(_REGISTERED))
 
 
+RESIZABLE = "folder:, pair: and the torchvision sets"
+
+
 def load_dataset(name: str = "mnist", split: str = "train", root: str | None = None,
                  image_size: int | None = None, download: bool = False) -> ImageDataset:
+    """The named set's `split`; `image_size` resizes pictures (folder:, pair:, torchvision sets),
+    and for a set made at fixed sizes it must be one of them."""
+    try:
+        ds = _load(name, split, root, image_size, download)
+    except ValueError as e:  # a bad split, or a registered set's own size check
+        raise GenlabError(str(e) + (f"; image_size resizes only {RESIZABLE}" if image_size else "")) from None
+    if image_size is not None and (ds.spec.height, ds.spec.width) != (image_size, image_size):
+        raise GenlabError(f"data set {name!r} is {ds.spec.height}x{ds.spec.width}, not {image_size}x{image_size}: "
+                          f"image_size resizes only {RESIZABLE}")
+    return ds
+
+
+def _load(name, split, root, image_size, download) -> ImageDataset:
     if name in _REGISTERED:
         return _REGISTERED[name](split, root, image_size)
     if name in EMBEDDED:
@@ -86,8 +102,7 @@ def _torchvision_dataset(name, split, root, image_size, download) -> ImageDatase
     except (RuntimeError, OSError) as e:
         raise GenlabError(
             f"data set {name!r} not found under {root} ({e}). Put it there and pass --data-root DIR, or "
-            f"download it once (needs internet): python -c \"import torchvision; "
-            f"torchvision.datasets.{cls_name}('{root}', download=True)\"") from None
+            f"download it once (needs internet): genlab train ... --data {name} --download") from None
     spec = DataSpec(channels=channels, height=size, width=size, num_classes=classes, name=name)
     return ImageDataset(spec, stream=ds)
 

@@ -93,7 +93,8 @@ class Trainer:
         if state is not None:
             self._check_same_model(state)
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
-        self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root)
+        self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root,
+                                            image_size=recipe.image_size)
         config = make_config(recipe.family, state["config"] if state else recipe.model)
         check_fits_in_memory(recipe.family, config, data.spec, self.device)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
@@ -360,9 +361,12 @@ class Trainer:
         return self._grid_inputs
 
     @torch.no_grad()
-    def save_samples(self) -> Path | None:
+    def save_samples(self, bar=None) -> Path | None:
         if not self.dist.is_main:
             return None
+        if bar is not None and "sample_steps" in self.model.capabilities:  # a slow sampler: say what it waits for
+            bar.set_description_str(f"{self.recipe.family}: drawing the {self.tc.grid_size}-image sample grid "
+                                    f"(fewer: --set grid_size=16)")
         self.model.eval()
         try:
             g = torch.Generator().manual_seed(GRID_SEED)
@@ -373,6 +377,8 @@ class Trainer:
                 images = self.model.preview(self.grid_inputs(), generator=g)
         finally:
             self.model.train()
+            if bar is not None:
+                bar.set_description_str(self.recipe.family)
         path = save_grid(images.float(), self.out / "samples" / f"step_{self.step:07d}.png", scale=2)
         self._emit({"kind": "samples", "step": self.step, "path": str(path)})
         return path
@@ -427,7 +433,7 @@ class Trainer:
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
                     t_last, step_last = self._log_point(t_last, step_last, bar)
                 if self.step % tc.sample_every == 0:
-                    self.save_samples()
+                    self.save_samples(bar)
                 if self.step % tc.checkpoint_every == 0:
                     self.save()
             if self._pending:  # stopped between two log points: log the partial window at the saved step
@@ -435,7 +441,7 @@ class Trainer:
             self.train_seconds += time.perf_counter() - t_last
             path = self.save() if self.step > start_step or not self.checkpoint_path.exists() else self.checkpoint_path
             if self.step % tc.sample_every and self.step > start_step:
-                self.save_samples()
+                self.save_samples(bar)
             return path
         finally:
             if bar is not None:
