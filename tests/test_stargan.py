@@ -77,7 +77,7 @@ def test_losses_and_one_training_step():
     g_loss, g_logs = m.generator_loss(batch)
     assert torch.isfinite(d_loss) and torch.isfinite(g_loss) and {"gp", "cls"} <= set(d_logs)
     phases = m.phases()
-    assert [p.name for p in phases] == ["discriminator", "generator"] and phases[1].every == TINY.n_critic
+    assert [p.name for p in phases] == ["discriminator", "generator"] and phases[1].every == TINY.d_steps
     d_loss.backward()
     assert all(p.grad is not None for p in m.discriminator.parameters())
 

@@ -6,27 +6,16 @@ A subclass builds `self.generator` (z -> image in [-1, 1]) and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from genlab.model import Control, GenerativeModel, OptimizerSpec, Phase
+from genlab.model import Control, GenerativeModel, Phase
 from genlab.nn import gan_losses
 from genlab.nn.diffaugment import DiffAugment
+from genlab.nn.two_player import AdversarialOptim, discriminator_then_generator
 
 
 PRIORS = ("normal", "uniform")
 GENERATOR_LOSSES = gan_losses.GENERATOR_LOSSES  # z ~ N(0, I) or U(-1, 1)^d
-
-
-@dataclass
-class AdversarialOptim:
-    """Adam for D and G (DCGAN's settings: lr 2e-4, beta1 0.5)."""
-
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
 
 
 class AdversarialModel(GenerativeModel):
@@ -82,16 +71,8 @@ class AdversarialModel(GenerativeModel):
         fake_logits = self.discriminator(self.augment(self.generator(self.prior(len(batch["image"])))))
         return gan_losses.generator_loss(fake_logits, getattr(self.config, "generator_loss", "non_saturating")), {}
 
-    def optimizer(self, lr: float) -> OptimizerSpec:
-        o = self.optim
-        return OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))
-
     def phases(self) -> list[Phase]:
-        o = self.optim
-        return [
-            Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss,
-                  self.optimizer(o.lr_d)),
-            # A config with d_steps (k in Goodfellow et al.'s Algorithm 1) updates G on every k-th step only.
-            Phase("generator", list(self.generator.parameters()), self.generator_loss, self.optimizer(o.lr_g),
-                  every=getattr(self.config, "d_steps", 1)),
-        ]
+        # A config with d_steps (k in Goodfellow et al.'s Algorithm 1) updates G on every k-th step only.
+        return discriminator_then_generator(self.optim, self.discriminator.parameters(), self.discriminator_loss,
+                                            self.generator.parameters(), self.generator_loss,
+                                            getattr(self.config, "d_steps", 1))

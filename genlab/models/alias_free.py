@@ -38,11 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phase, option
+from genlab.model import Control, DataSpec, GenerativeModel, Phase, option
 from genlab.nn import gan_losses
 from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, inverse_transform
 from genlab.nn.diffaugment import HELP as AUGMENT_HELP, DiffAugment
 from genlab.nn.progressive import MinibatchStddev
+from genlab.nn.resolution import PAD32_HINT, check_square, square_sides
+from genlab.nn.two_player import AdversarialOptim, discriminator_then_generator
 from genlab.registry import register
 
 SIDES = (16, 32, 64, 128)
@@ -97,7 +99,7 @@ class AliasFreeBaselineConfig(AliasFreeBaseConfig):
 
 
 @dataclass
-class AliasFreeOptim:
+class AliasFreeOptim(AdversarialOptim):
     """Adam for D and G with StyleGAN's betas (0, 0.99), at 5x the paper's rate.
 
     Every weight here has an equalised learning rate (stored at unit scale, scaled at run time),
@@ -192,13 +194,11 @@ class _AliasFreeFamily(GenerativeModel):
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return (f"square images of side {', '.join(map(str, SIDES))}, any channel count; "
-                "for MNIST use data 'mnist-pad32' (the 28x28 digits padded to 32x32)")
+        return square_sides(SIDES, PAD32_HINT)
 
     @classmethod
     def check_data_spec(cls, spec: DataSpec) -> None:
-        if spec.height != spec.width or spec.height not in SIDES:
-            raise ValueError(f"{cls.family} takes {cls.supported_shapes()}; got {spec.describe()}")
+        check_square(cls.family, spec, SIDES, cls.supported_shapes())
 
     # ----- latent space and rendering ----------------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -352,10 +352,8 @@ class _AliasFreeFamily(GenerativeModel):
         return loss, logs
 
     def phases(self) -> list[Phase]:
-        o = self.optim
-        spec = lambda lr: OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
-        return [Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss, spec(o.lr_d)),
-                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g))]
+        return discriminator_then_generator(self.optim, self.discriminator.parameters(), self.discriminator_loss,
+                                            self.generator.parameters(), self.generator_loss)
 
     # ----- the family's own figures --------------------------------------------------------------------
     @torch.no_grad()

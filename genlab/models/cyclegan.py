@@ -34,47 +34,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab.errors import GenlabError
-from genlab.model import DataSpec, GenerativeModel, OptimizerSpec, Phase, option
+from genlab.model import DataSpec, GenerativeModel, Phase, option
+from genlab.nn.domain_target import domain_indices
+from genlab.nn.resnet_generator import ResnetGenerator, check_side
+from genlab.nn.two_player import AdversarialOptim
+from genlab.nn.weight_init import normal_init
 from genlab.registry import register
 
 
-# ----- networks (StarGAN uses them too) ----------------------------------------------------------
-class ResidualBlock(nn.Module):
-    def __init__(self, ch: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True))
-
-    def forward(self, x):
-        return x + self.body(x)
-
-
-class ResnetGenerator(nn.Module):
-    """c7s1-w, d2w, d4w, `blocks` x R4w, u2w, uw, c7s1-out, tanh (Johnson et al. 2016 layout)."""
-
-    def __init__(self, in_ch: int, out_ch: int, width: int, blocks: int, first_pad: str = "reflect"):
-        super().__init__()
-        w = width
-        # StarGAN's label channels are constant over the image: with reflection padding the first
-        # conv turns them into a constant per channel, which instance norm then removes entirely.
-        # Zero padding (as in the official StarGAN code) keeps the label in the borders' response.
-        first = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, w, 7)] if first_pad == "reflect" else [nn.Conv2d(in_ch, w, 7, 1, 3)]
-        layers = [*first, nn.InstanceNorm2d(w, affine=True), nn.ReLU(True)]
-        for m in (1, 2):
-            layers += [nn.Conv2d(w * m, w * m * 2, 3, 2, 1), nn.InstanceNorm2d(w * m * 2, affine=True), nn.ReLU(True)]
-        layers += [ResidualBlock(w * 4) for _ in range(blocks)]
-        for m in (4, 2):
-            layers += [nn.ConvTranspose2d(w * m, w * m // 2, 3, 2, 1, output_padding=1),
-                       nn.InstanceNorm2d(w * m // 2, affine=True), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, out_ch, 7), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.body(x)
-
-
+# ----- networks ---------------------------------------------------------------------------------
 class PatchDiscriminator(nn.Module):
     """C_w (no norm), C_2w ... with 4x4 stride-2 convs, one stride-1 C, then a 1-channel patch map."""
 
@@ -90,47 +58,6 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x):
         return self.body(x)
-
-
-def init_normal(module: nn.Module, std: float = 0.02) -> None:
-    """Conv weights N(0, std), biases 0; instance-norm scales N(1, std) (the official init_type='normal')."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.InstanceNorm2d) and m.affine:
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-
-
-def check_side(family: str, spec: DataSpec) -> None:
-    if spec.height % 4 or spec.width % 4 or min(spec.height, spec.width) < 12:
-        raise ValueError(f"{family} takes images whose sides are multiples of 4 and at least 12 "
-                         f"(two stride-2 stages); got {spec.describe()}")
-
-
-def domain_indices(spec: DataSpec, target, n: int, family: str) -> torch.Tensor:
-    """A target domain (index, name, or one per image) -> (n,) int64 domain indices, checked."""
-    names = spec.domains
-    accepted = ", ".join(f"{i} ({d})" for i, d in enumerate(names))
-    if isinstance(target, str):
-        if target not in names:
-            raise ValueError(f"unknown domain {target!r}; {family} translates into {accepted}")
-        return torch.full((n,), names.index(target), dtype=torch.long)
-    t = torch.as_tensor(target)
-    if t.is_floating_point():
-        if not torch.equal(t, t.round()):
-            raise ValueError(f"a target domain is an index or a name; {family} has {accepted}; got {target!r}")
-        t = t.long()
-    if t.ndim == 0:
-        t = t.expand(n)
-    if t.ndim != 1 or len(t) != n:
-        raise ValueError(f"target must be one domain or one per image ({n}); got shape {tuple(t.shape)}")
-    bad = t[(t < 0) | (t >= len(names))]
-    if len(bad):
-        raise ValueError(f"unknown domain {int(bad[0])}; {family} translates into {accepted}")
-    return t.long()
 
 
 # ----- the history pool -------------------------------------------------------------------------
@@ -184,11 +111,8 @@ class CycleGANConfig:
 
 
 @dataclass
-class CycleGANOptim:
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+class CycleGANOptim(AdversarialOptim):
+    """The paper's Adam: lr 2e-4 for G and D, beta1 0.5 (the shared defaults, DCGAN's)."""
 
 
 def lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
@@ -211,7 +135,7 @@ class CycleGAN(GenerativeModel):
         self.g_ba = ResnetGenerator(c, c, config.width, config.blocks)  # F: B -> A
         self.d_a = PatchDiscriminator(c, config.width)
         self.d_b = PatchDiscriminator(c, config.width)
-        init_normal(self)
+        normal_init(self)  # the official init_type='normal': N(0, 0.02)
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self._fakes = None  # (fake_a, fake_b) of the last generator step, for the D step
 
@@ -282,12 +206,11 @@ class CycleGAN(GenerativeModel):
         return loss_a + loss_b, {"D_A(real)": real_a.detach().mean(), "D_B(real)": real_b.detach().mean()}
 
     def phases(self) -> list[Phase]:
-        o = self.optim
-        spec = lambda lr: OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
+        o = self.optim  # G before D (the official order): D learns from the fakes of G's own step
         return [Phase("generator", [*self.g_ab.parameters(), *self.g_ba.parameters()], self.generator_loss,
-                      spec(o.lr_g)),
+                      o.adam(o.lr_g)),
                 Phase("discriminator", [*self.d_a.parameters(), *self.d_b.parameters()], self.discriminator_loss,
-                      spec(o.lr_d))]
+                      o.adam(o.lr_d))]
 
     def step_state(self) -> dict:
         return {"pool_a": self.pool_a.state(), "pool_b": self.pool_b.state()}

@@ -10,19 +10,21 @@ lr 2e-4 and beta1 0.5.
 Deviations: z is N(0, I) rather than the paper's U(-1, 1) (set prior =
 "uniform" for the paper's), so interpolation and truncation act on a
 Gaussian; the smallest feature map is 7x7 for 28x28 MNIST (4x4 otherwise).
+
+The nets are in genlab/nn/dcgan.py, where InfoGAN builds on them too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from genlab.model import DataSpec, option
 from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel
+from genlab.nn.dcgan import Discriminator, Generator, HiddenFCGenerator
 from genlab.nn.diffaugment import HELP as AUGMENT_HELP
-from genlab.nn.resolution import CONV_SIZES as SUPPORTED_SIZES, conv_plan
+from genlab.nn.resolution import CONV_SIZES, check_square, conv_plan, square_sides
+from genlab.nn.weight_init import normal_init
 from genlab.registry import register
+
 
 @dataclass
 class DCGANConfig:
@@ -37,68 +39,6 @@ class DCGANConfig:
     # changed, 3,000 steps reach a FID ten times lower (docs/models/dcgan.md).
     hidden_g: int = option(0, low=0, help="units of an FC hidden layer in front of G's projection (0: none)")
     hidden_d: int = option(0, low=0, help="units of an FC hidden layer after D's convolutions (0: none)")
-
-
-class Generator(nn.Module):
-    def __init__(self, latent_dim: int, width: int, channels: int, base: int, stages: int):
-        super().__init__()
-        top = width * 2 ** (stages - 1)
-        self.top, self.base = top, base
-        # Project and reshape: the linear layer *is* a 1x1 -> base x base transposed conv.
-        self.project = nn.Sequential(nn.Linear(latent_dim, top * base * base, bias=False))
-        self.project_norm = nn.Sequential(nn.BatchNorm2d(top), nn.ReLU(True))
-        layers, ch = [], top
-        for _ in range(stages - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]  # no BN on the output layer
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).view(-1, self.top, self.base, self.base)  # (N, top, base, base)
-        return self.body(self.project_norm(h))
-
-
-class HiddenFCGenerator(nn.Module):
-    """An FC hidden layer (BN, ReLU) in front of DCGAN's project-and-upsample stack: the
-    InfoGAN paper's MNIST generator."""
-
-    def __init__(self, latent_dim: int, hidden: int, width: int, channels: int, base: int, stages: int):
-        super().__init__()
-        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(True))
-        self.conv = Generator(hidden, width, channels, base, stages)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.fc(z))  # (N, latent) -> (N, C, H, W) in [-1, 1]
-
-
-class Discriminator(nn.Module):
-    def __init__(self, width: int, channels: int, base: int, stages: int, hidden: int = 0):
-        super().__init__()
-        layers, ch = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], width  # no BN on input
-        for _ in range(stages - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
-            ch *= 2
-        self.body = nn.Sequential(*layers)
-        flat = ch * base * base
-        self.hidden = (nn.Sequential(nn.Linear(flat, hidden, bias=False), nn.BatchNorm1d(hidden),
-                                     nn.LeakyReLU(0.2, True)) if hidden else nn.Identity())
-        self.logit = nn.Linear(hidden or flat, 1)  # flatten to a single logit
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logit(self.hidden(self.body(x).flatten(1))).squeeze(1)  # (N,)
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """N(0, 0.02) for conv/linear weights; BN scale N(1, 0.02), shift 0 (paper, §4)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 @register
@@ -117,13 +57,12 @@ class DCGAN(AdversarialModel):
         else:
             self.generator = Generator(config.latent_dim, config.width, data_spec.channels, base, stages)
         self.discriminator = Discriminator(config.width, data_spec.channels, base, stages, config.hidden_d)
-        init_dcgan_weights(self)
+        normal_init(self)  # N(0, 0.02) weights, BN scales N(1, 0.02) (paper, section 4)
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return f"square images of side {', '.join(map(str, SUPPORTED_SIZES))}, any channel count"
+        return square_sides(CONV_SIZES)
 
     @classmethod
     def check_data_spec(cls, spec: DataSpec) -> None:
-        if spec.height != spec.width or spec.height not in SUPPORTED_SIZES:
-            raise ValueError(f"DCGAN takes {cls.supported_shapes()}; got {spec.describe()}")
+        check_square("DCGAN", spec, CONV_SIZES, cls.supported_shapes())

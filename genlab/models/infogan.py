@@ -46,10 +46,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.model import Control, DataSpec, option
-from genlab.models import dcgan
-from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel, AdversarialOptim
-from genlab.nn import gan_losses
-from genlab.nn.resolution import conv_plan
+from genlab.models.adversarial import GENERATOR_LOSSES, PRIORS, AdversarialModel
+from genlab.nn import dcgan, gan_losses
+from genlab.nn.resolution import CONV_SIZES, check_square, conv_plan, square_sides
+from genlab.nn.two_player import AdversarialOptim
+from genlab.nn.weight_init import normal_init
 from genlab.registry import register
 
 CODE_RANGE = (-2.0, 2.0)  # continuous codes are trained on [-1, 1]; the controls extrapolate (paper Fig. 2)
@@ -67,7 +68,8 @@ class Discriminator(nn.Module):
     def __init__(self, hidden: int, q_hidden: int, q_outputs: int, width: int, channels: int, base: int,
                  stages: int):
         super().__init__()
-        convs = dcgan.Discriminator(width, channels, base, stages).body  # DCGAN's strided convs, minus its logit
+        # DCGAN's strided convs, minus its logit (built whole, so a seed draws the same weights as ever)
+        convs = dcgan.Discriminator(width, channels, base, stages).body
         flat = width * 2 ** (stages - 1) * base * base
         self.body = nn.Sequential(convs, nn.Flatten(),
                                   nn.Linear(flat, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, True))
@@ -124,16 +126,15 @@ class InfoGAN(AdversarialModel):
         self.generator = Generator(self.latent_dim, config.hidden, config.width, data_spec.channels, base, stages)
         self.discriminator = Discriminator(config.hidden, config.q_hidden, q_outputs, config.width,
                                            data_spec.channels, base, stages)
-        dcgan.init_dcgan_weights(self)
+        normal_init(self)  # DCGAN's N(0, 0.02)
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return dcgan.DCGAN.supported_shapes()
+        return square_sides(CONV_SIZES)  # DCGAN's conv stacks
 
     @classmethod
     def check_data_spec(cls, spec: DataSpec) -> None:
-        if spec.height != spec.width or spec.height not in dcgan.SUPPORTED_SIZES:
-            raise ValueError(f"InfoGAN takes {cls.supported_shapes()}; got {spec.describe()}")
+        check_square("InfoGAN", spec, CONV_SIZES, cls.supported_shapes())
 
     def extra_repr(self) -> str:
         c = self.config

@@ -35,10 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.model import Control, DataSpec, OptimizerSpec, Phase
+from genlab.model import Control, DataSpec, Phase
 from genlab.models.adversarial import AdversarialModel
 from genlab.nn.progressive import (EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2, lerp,
                                    pixel_norm, resize_to, upsample2)
+from genlab.nn.resolution import PAD32_HINT, check_square, square_sides
+from genlab.nn.two_player import AdversarialOptim, discriminator_then_generator
 from genlab.registry import register
 
 BASE = 4  # the first stage's resolution
@@ -65,7 +67,7 @@ class ProGANConfig:
 
 
 @dataclass
-class ProGANOptim:
+class ProGANOptim(AdversarialOptim):
     """Adam as the paper: lr 1e-3, beta1 0, beta2 0.99 (eps 1e-8, torch's default)."""
 
     lr_g: float = 1e-3
@@ -222,13 +224,11 @@ class ProGAN(AdversarialModel):
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return (f"square images of side {', '.join(map(str, SIDES))} (4 x a power of two), any channel count; "
-                "for MNIST use data 'mnist-pad32' (the 28x28 digits padded to 32x32)")
+        return square_sides(SIDES, PAD32_HINT)
 
     @classmethod
     def check_data_spec(cls, spec: DataSpec) -> None:
-        if spec.height != spec.width or spec.height not in SIDES:
-            raise ValueError(f"ProGAN takes {cls.supported_shapes()}; got {spec.describe()}")
+        check_square("ProGAN", spec, SIDES, cls.supported_shapes())
 
     # ----- the stage schedule -----------------------------------------------------------
     def resolution(self, stage: int | None = None) -> int:
@@ -321,16 +321,13 @@ class ProGAN(AdversarialModel):
         return -self.critic(self.fake_images(len(batch["image"]))).mean(), {}
 
     def phases(self) -> list[Phase]:
-        o = self.optim
-
         def params(modules):
             return [p for m in modules for p in m.parameters()]
 
-        spec = lambda lr: OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
-        return [Phase("discriminator", params(self.discriminator.stage_modules(self.stage)),
-                      self.discriminator_loss, spec(o.lr_d)),
-                Phase("generator", params(self.generator.stage_modules(self.stage)),
-                      self.generator_loss, spec(o.lr_g))]
+        # Only the modules the current stage uses: Adam starts afresh at each resolution (advance).
+        return discriminator_then_generator(self.optim, params(self.discriminator.stage_modules(self.stage)),
+                                            self.discriminator_loss,
+                                            params(self.generator.stage_modules(self.stage)), self.generator_loss)
 
     # ----- generation --------------------------------------------------------------------------
     def _stage_index(self, stage) -> int:

@@ -11,7 +11,7 @@ one logit per attribute.
   interpolates between real and fake (double backward through `create_graph=True`);
 - D: -E[D_src(x)] + E[D_src(G(x, c))] + lambda_cls L_cls(real, original labels) + lambda_gp GP
   (D's classification loss is on real images only, as in the official code);
-- G (every `n_critic` = 5 steps): -E[D_src(G(x, c))] + lambda_cls L_cls(G(x, c), c)
+- G (every `d_steps` = 5 steps, the paper's n_critic): -E[D_src(G(x, c))] + lambda_cls L_cls(G(x, c), c)
   + lambda_rec ||x - G(G(x, c), c')||_1, with lambda_cls 1 and lambda_rec 10;
 - attributes are multi-label: binary cross-entropy with logits summed over attributes and
   averaged over the batch; target labels are the batch's own labels in a random order;
@@ -33,9 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.model import DataSpec, GenerativeModel, OptimizerSpec, Phase, option
-from genlab.models.cyclegan import ResnetGenerator, check_side, domain_indices, init_normal
+from genlab.model import DataSpec, GenerativeModel, Phase, option
 from genlab.nn import gan_losses
+from genlab.nn.domain_target import domain_indices
+from genlab.nn.resnet_generator import ResnetGenerator, check_side
+from genlab.nn.two_player import AdversarialOptim, discriminator_then_generator
+from genlab.nn.weight_init import normal_init
 from genlab.registry import register
 
 
@@ -74,15 +77,17 @@ class StarGANConfig:
     lambda_cls: float = option(1.0, low=0.0)
     lambda_rec: float = option(10.0, low=0.0)
     lambda_gp: float = option(10.0, low=0.0)
-    n_critic: int = option(5, low=1, help="D steps per G step")
+    d_steps: int = option(5, low=1, help="D steps per G step (the paper's n_critic)")
+
+    old_names = {"n_critic": "d_steps"}  # recipes and checkpoints written before the rename say n_critic
 
 
 @dataclass
-class StarGANOptim:
+class StarGANOptim(AdversarialOptim):
+    """The paper's Adam: lr 1e-4 for G and D, betas (0.5, 0.999)."""
+
     lr_g: float = 1e-4
     lr_d: float = 1e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
 
 
 def classification_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -104,7 +109,7 @@ class StarGAN(GenerativeModel):
         k, c = len(data_spec.attributes), data_spec.channels
         self.generator = ConditionalGenerator(c, k, config.width, config.blocks)
         self.discriminator = Discriminator(c, k, config.d_width, data_spec.height, data_spec.width)
-        init_normal(self)
+        normal_init(self)  # the official code's N(0, 0.02)
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -186,11 +191,8 @@ class StarGAN(GenerativeModel):
         return adv + cfg.lambda_cls * cls + cfg.lambda_rec * rec, {"cls": cls.detach(), "rec": rec.detach()}
 
     def phases(self) -> list[Phase]:
-        o = self.optim
-        spec = lambda lr: OptimizerSpec("adam", lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
-        return [Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss, spec(o.lr_d)),
-                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g),
-                      every=self.config.n_critic)]
+        return discriminator_then_generator(self.optim, self.discriminator.parameters(), self.discriminator_loss,
+                                            self.generator.parameters(), self.generator_loss, self.config.d_steps)
 
     # ----- evaluation ---------------------------------------------------------------------------
     def extra_metrics(self, n: int, seed: int = 0) -> dict:

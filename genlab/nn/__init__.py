@@ -1,1 +1,1 @@
-"""Layers and losses shared between families (never copied into a family file)."""
+"""Pieces shared between families (layers, losses, optimiser settings, shape checks): never copied into a family file."""
