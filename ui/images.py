@@ -2,10 +2,13 @@
 
 In: whatever a user gives (a drawing from the sketchpad, an upload of any
 mode and size, a path) becomes a (1, C, H, W) tensor in [-1, 1] that fits the
-model's data spec, plus notes saying what was changed. MNIST-like models
-want a white digit on black, centred by mass in a 20x20 box of a 28x28 frame
-(LeCun et al. 1998), so drawings and big uploads are brought to that form.
-Things that are not images, or absurdly large ones, are refused.
+model's data spec, plus notes saying what was changed. The framing follows the
+data the model declares (genlab.data.framing), not its channel count: digit
+models want a light digit on a dark ground, centred by mass in the digits' box
+of their frame (MNIST: 20 of 28 pixels, padded data: the same box with the
+padding around it, coloured digits alike), so drawings and big uploads are
+brought to that form; the pictures of other data fill their frame (a centre
+crop). Things that are not images, or absurdly large ones, are refused.
 
 Out: model images in [-1, 1] become uint8 pictures, upscaled with nearest
 neighbour so pixels stay pixels.
@@ -19,11 +22,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from genlab.data import unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.grids import make_grid
+from genlab.data.framing import framing
 from genlab.model import DataSpec
 
 MAX_SIDE = 4096  # larger uploads are refused, not shrunk: they are almost surely a mistake
 BLANK_CONTRAST = 16  # grey levels between the darkest and lightest pixel below which an image is blank
-MNIST_BOX = 20 / 28  # the digit's bounding box as a fraction of the frame (LeCun et al. 1998)
 
 
 class ImageInputError(GenlabError):
@@ -79,32 +82,48 @@ def _flatten(img: Image.Image, notes: list[str]) -> Image.Image:
     return img
 
 
-def _centre_digit(grey: np.ndarray, size: int) -> np.ndarray:
-    """Crop the ink's bounding box, fit it into a MNIST_BOX square, centre by mass."""
-    ys, xs = np.nonzero(grey > 0.1 * max(grey.max(), 1e-6))
+def _resize(arr: np.ndarray, w: int, h: int, how=Image.LANCZOS) -> np.ndarray:
+    """(H, W, C) values in [0, 255] resized to (h, w, C)."""
+    pic = arr.clip(0, 255).astype(np.uint8)
+    out = np.asarray(Image.fromarray(pic[..., 0] if pic.shape[2] == 1 else pic).resize((w, h), how), np.float32)
+    return out.reshape(h, w, arr.shape[2])
+
+
+def _border(arr: np.ndarray) -> np.ndarray:
+    """The outermost pixels of an (H, W, C) picture, (P, C)."""
+    return np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+
+
+def _centre_subject(arr: np.ndarray, size: int, box: int) -> np.ndarray:
+    """(H, W, C) -> (size, size, C): the subject (what differs from the border's colour) cropped
+    to its bounding box, fitted into a box x box square and centred by mass on that colour."""
+    ground = np.median(_border(arr), axis=0)  # (C,): 0 for a light digit on black
+    ink = np.abs(arr - ground).max(-1)
+    ys, xs = np.nonzero(ink > 0.1 * max(ink.max(), 1e-6))
     if len(ys) == 0:
-        return np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((size, size), Image.BILINEAR))
-    crop = grey[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    box = max(1, round(size * MNIST_BOX))
-    scale = box / max(crop.shape)
+        return _resize(arr, size, size, Image.BILINEAR)
+    crop = arr[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    scale = box / max(crop.shape[:2])
     h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-    small = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize((w, h), Image.LANCZOS), dtype=np.float32)
-    out = np.zeros((size, size), np.float32)
-    total = small.sum()
-    cy = (small.sum(1) @ np.arange(h)) / total if total else h / 2
-    cx = (small.sum(0) @ np.arange(w)) / total if total else w / 2
+    small = _resize(crop, w, h)
+    mass = np.abs(small - ground).max(-1)
+    total = mass.sum()
+    cy = (mass.sum(1) @ np.arange(h)) / total if total else h / 2
+    cx = (mass.sum(0) @ np.arange(w)) / total if total else w / 2
     y0 = int(np.clip(round(size / 2 - cy), 0, size - h))
     x0 = int(np.clip(round(size / 2 - cx), 0, size - w))
+    out = np.empty((size, size, arr.shape[2]), np.float32)
+    out[:] = ground
     out[y0:y0 + h, x0:x0 + w] = small
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255).astype(np.uint8).astype(np.float32)
 
 
-def _is_blown_up(grey: np.ndarray, h: int, w: int) -> bool:
-    """Is `grey` an h x w picture enlarged by an integer factor with nearest neighbour?"""
-    k = grey.shape[0] // h
-    if k < 2 or grey.shape != (h * k, w * k):
+def _is_blown_up(arr: np.ndarray, h: int, w: int) -> bool:
+    """Is `arr` (H, W, C) an h x w picture enlarged by an integer factor with nearest neighbour?"""
+    k = arr.shape[0] // h
+    if k < 2 or arr.shape[:2] != (h * k, w * k):
         return False
-    return np.array_equal(grey[::k, ::k].repeat(k, 0).repeat(k, 1), grey)
+    return np.array_equal(arr[::k, ::k].repeat(k, 0).repeat(k, 1), arr)
 
 
 def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Tensor, list[str]]:
@@ -120,37 +139,36 @@ def to_model_input(value, spec: DataSpec, what: str = "image") -> tuple[torch.Te
     if int(lum.max()) - int(lum.min()) < BLANK_CONTRAST:  # nothing drawn: not a digit, so no score either
         raise ImageInputError(f"the {what} is blank (one flat shade, {orig[0]}x{orig[1]}): draw a digit or "
                               "upload a picture with something on it")
+    frame = framing(spec)  # from the data the model declares, whatever its channel count
     if spec.channels == 1:
         if img.mode != "L":
             rgb = np.asarray(img)
             if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
                 notes.append("colour converted to grey")
-        grey = np.asarray(img.convert("L"), dtype=np.float32)
-        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-        if np.median(border) > 127:  # dark ink on light paper -> white digit on black, as in MNIST
-            grey = 255 - grey
-            notes.append("inverted to a light digit on a dark background")
-        k = grey.shape[0] // spec.height
-        if grey.shape != (spec.height, spec.width) and _is_blown_up(grey, spec.height, spec.width):
-            grey = grey[::k, ::k]  # an exact k-times enlargement (e.g. a test digit on the canvas): undo it
-            notes.append(f"reduced {orig[0]}x{orig[1]} -> {spec.width}x{spec.height} (exact {k}x)")
-        if grey.shape != (spec.height, spec.width):
-            if spec.height == spec.width:
-                grey = _centre_digit(grey, spec.height)
-                notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height}, digit centred as in MNIST")
-            else:
-                grey = np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((spec.width, spec.height), Image.LANCZOS))
-                notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height}")
-        arr = grey.astype(np.float32)[None]  # (1, H, W)
-    else:
-        if img.mode != "RGB":
-            notes.append("grey converted to colour")
-            img = img.convert("RGB")
-        if img.size != (spec.width, spec.height):
-            img = ImageOps.fit(img, (spec.width, spec.height), Image.LANCZOS)
+        img = img.convert("L")
+    elif img.mode != "RGB":
+        notes.append("grey converted to colour")
+        img = img.convert("RGB")
+    arr = np.asarray(img, dtype=np.float32).reshape(img.height, img.width, -1)  # (H, W, C)
+    if frame.light_on_dark and np.median(_border(lum[..., None])) > 127:
+        arr = 255 - arr  # dark ink on light paper -> a light subject on a dark ground, as in the data
+        notes.append(f"inverted to a light {'digit' if frame.box else 'subject'} on a dark background")
+    size = (spec.height, spec.width)
+    k = arr.shape[0] // spec.height
+    if arr.shape[:2] != size and _is_blown_up(arr, *size):
+        arr = arr[::k, ::k]  # an exact k-times enlargement (e.g. a test image on the canvas): undo it
+        notes.append(f"reduced {orig[0]}x{orig[1]} -> {spec.width}x{spec.height} (exact {k}x)")
+    if arr.shape[:2] != size:
+        if frame.box:
+            arr = _centre_subject(arr, spec.height, frame.box)
+            notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height}, digit centred in a "
+                         f"{frame.box}-pixel box as in the data")
+        else:
+            pic = arr.astype(np.uint8)
+            fitted = ImageOps.fit(Image.fromarray(pic[..., 0] if pic.shape[2] == 1 else pic), size[::-1], Image.LANCZOS)
+            arr = np.asarray(fitted, dtype=np.float32).reshape(*size, -1)
             notes.append(f"resized {orig[0]}x{orig[1]} -> {spec.width}x{spec.height} (centre crop)")
-        arr = np.asarray(img, dtype=np.float32).transpose(2, 0, 1)  # (3, H, W)
-    x = torch.from_numpy(arr).unsqueeze(0) / 127.5 - 1.0  # (1, C, H, W)
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).unsqueeze(0) / 127.5 - 1.0  # (1, C, H, W)
     if spec.binary:
         x = torch.where(x > 0, 1.0, -1.0)
         notes.append("binarised at mid-grey (the model was trained on binary digits)")

@@ -13,13 +13,12 @@ import time
 
 import torch
 
+from genlab.data.framing import MNIST_NAMES, MNIST_SIDE
 from genlab.model import DataSpec, seeded
 
-MNIST_NAMES = ("mnist", "mnist-binary", "mnist-dynbin", "tv-mnist")
 # Images per log_prob call are capped so that images x importance samples stays
 # near this many decoder evaluations per call (k=1000 -> 50 images per call).
 SAMPLES_PER_CALL = 50_000
-MNIST_SIDE = 28  # the digits' own size; a model of padded digits sees 28 + 2 * pad
 
 
 def is_mnist_like(spec: DataSpec) -> bool:
