@@ -104,7 +104,7 @@ def test_eval_figures_carry_the_labels(infogan, tmp_path):
 
 # ----- the app shows the labels and sends the codes --------------------------------------------------
 def test_the_dropdown_shows_labels_and_sends_codes(infogan):
-    from ui.common import control_values, control_widgets
+    from ui.controls import control_values, control_widgets
 
     with gr.Blocks():
         widgets = control_widgets(infogan.controls_for("sample"), "t")

@@ -249,7 +249,7 @@ def test_no_ui_code_names_a_family_a_data_set_or_an_image_size():
         assert "inspect.signature" not in source, f"{path.name} reads signatures instead of declarations"
 
 
-# ----- declared controls (ui.common) ------------------------------------------------------------
+# ----- declared controls (ui.controls) ----------------------------------------------------------
 @pytest.mark.parametrize("key, use, expected", [
     ("dcgan-mnist", "sample", {"truncation": 1.0}),
     ("dcgan-mnist", "decode", {}),  # truncation scales the prior draw: nothing to do with a chosen z
@@ -261,13 +261,13 @@ def test_no_ui_code_names_a_family_a_data_set_or_an_image_size():
     (STANDIN, "sample", {n: 0.0 for n in ("width", "height", "depth", "azimuth", "elevation", "radius")}),
 ])
 def test_each_tab_shows_the_controls_declared_for_its_use(ctx, key, use, expected):
-    from ui.common import default_values
+    from ui.controls import default_values
 
     assert default_values(ctx.catalog.model(key), use) == expected
 
 
 def test_control_values_are_checked_with_one_clear_message(ctx):
-    from ui.common import OWNER, control_values
+    from ui.controls import OWNER, control_values
 
     nade = ctx.catalog.model("nade-mnist")
     assert control_values(nade, "steps", {"every": 3.0}) == {"every": 3}  # integer slider
@@ -296,7 +296,7 @@ def box(widget) -> str | None:
 
 
 def test_widgets_are_built_for_every_control_laid_out_by_group(ctx):
-    from ui.common import control_widgets
+    from ui.controls import control_widgets
 
     with gr.Blocks():
         six = control_widgets(ctx.catalog.model(STANDIN).controls_for("sample"), "t")

@@ -23,8 +23,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import (PAD_SIZE, AppContext, control_values, controls_panel, default_values, defaults_json,
-                       drawing_pad, tell, upload_button, upload_to_pad, user_errors, work)
+from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, upload_button, upload_to_pad, user_errors, work
+from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Likelihood"

@@ -21,8 +21,8 @@ import torch
 
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json,
-                       describe_values, drawing_pad, tell, upload_button, upload_for, user_errors, work)
+from ui.common import AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
+from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_model_input, to_picture
 from ui.tabs.likelihood import test_image
 

@@ -7,8 +7,8 @@ import gradio as gr
 import torch
 
 from ui.catalog import seeded
-from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, describe_values,
-                       user_errors, work)
+from ui.common import AppContext, user_errors, work
+from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_picture, to_pictures
 
 TITLE = "Sample"

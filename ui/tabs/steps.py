@@ -21,8 +21,8 @@ import torch
 
 from genlab.explore import even_frames
 from ui.catalog import seeded, use_threads
-from ui.common import (AppContext, control_values, controls_panel, default_values, defaults_json, user_errors,
-                       work)
+from ui.common import AppContext, user_errors, work
+from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import to_picture
 
 TITLE = "Step by step"
