@@ -20,9 +20,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genlab.data import unit_to_uint8
+from genlab.data.framing import framing
 from genlab.errors import GenlabError
 from genlab.grids import make_grid
-from genlab.data.framing import framing
 from genlab.model import DataSpec
 
 MAX_SIDE = 4096  # larger uploads are refused, not shrunk: they are almost surely a mistake
