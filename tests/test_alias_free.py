@@ -332,6 +332,20 @@ def test_variant_r_builds_with_1x1_convs():
     assert model.sample(2, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 32, 32)
 
 
+def test_the_baseline_on_the_fourier_input_keeps_its_layers_and_a_fixed_pose():
+    """The ladder's rung between the generators: the baseline's unfiltered layers fed by the
+    alias-free Fourier input, which w cannot move (only an explicit transform does)."""
+    from genlab.models.alias_free import AliasFreeBaseline, AliasFreeBaselineConfig
+
+    plain = AliasFreeBaseline(AliasFreeBaselineConfig(), PAD32).generator.synthesis
+    rung = AliasFreeBaseline(AliasFreeBaselineConfig(fourier_input=True), PAD32).generator.synthesis
+    assert type(plain.input).__name__ == "ConstantInput" and isinstance(rung.input, FourierInput)
+    assert all(isinstance(layer, BaselineLayer) for layer in rung.layers) and not rung.input.learned_pose
+    w = torch.randn(2, 64)
+    assert torch.equal(rung.input(w)[0], rung.input(w)[1])  # the same input for every w
+    assert [layer.weight.shape for layer in rung.layers] == [layer.weight.shape for layer in plain.layers]
+
+
 def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
     plain = genlab.build("alias_free", {"mbstd_group": 4}, PAD32).discriminator
     dense = genlab.build("alias_free", {"mbstd_group": 4, "d_hidden": 24}, PAD32).discriminator

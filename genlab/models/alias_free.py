@@ -95,7 +95,8 @@ class AliasFreeConfig(AliasFreeBaseConfig):
 
 @dataclass
 class AliasFreeBaselineConfig(AliasFreeBaseConfig):
-    pass
+    fourier_input: bool = option(False, help="the alias-free generator's Fourier-feature input (fixed pose) "
+                                 "instead of the learned constant: the ladder's rung between the two generators")
 
 
 @dataclass
@@ -155,7 +156,9 @@ class Discriminator(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, cfg: AliasFreeBaseConfig, spec: DataSpec, filtered: bool, variant: str = "T"):
+    def __init__(self, cfg: AliasFreeBaseConfig, spec: DataSpec, filtered: bool, variant: str = "T",
+                 **input_options):
+        """`input_options`: the family's own (learned_pose, first_cutoff, fourier_features, fourier_input)."""
         super().__init__()
         r = variant == "R"
         self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
@@ -163,9 +166,7 @@ class Generator(nn.Module):
             cfg.w_dim, spec.height, spec.channels, num_layers=cfg.num_layers, num_critical=cfg.num_critical,
             margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
             channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
-            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta,
-            learned_pose=getattr(cfg, "learned_pose", True), first_cutoff=getattr(cfg, "first_cutoff", 2.0),
-            fourier_features=getattr(cfg, "fourier_features", 0))
+            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta, **input_options)
 
     def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
         w = self.mapping(z, truncation=truncation, update_emas=update_emas)
@@ -184,8 +185,7 @@ class _AliasFreeFamily(GenerativeModel):
             raise ValueError(f"option num_layers ({config.num_layers}) must exceed num_critical "
                              f"({config.num_critical})")
         self.latent_dim = config.latent_dim
-        variant = getattr(config, "variant", "T")
-        self.generator = Generator(config, data_spec, self.filtered, variant)
+        self.generator = Generator(config, data_spec, self.filtered, **self.generator_options(config))
         self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group,
                                            config.d_hidden)
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
@@ -382,6 +382,11 @@ class AliasFree(_AliasFreeFamily):
     paper = "Karras et al. 2021, arXiv:2106.12423"
     filtered = True
 
+    @staticmethod
+    def generator_options(cfg: AliasFreeConfig) -> dict:
+        return dict(variant=cfg.variant, learned_pose=cfg.learned_pose, first_cutoff=cfg.first_cutoff,
+                    fourier_features=cfg.fourier_features)
+
 
 @register
 class AliasFreeBaseline(_AliasFreeFamily):
@@ -389,3 +394,7 @@ class AliasFreeBaseline(_AliasFreeFamily):
     Config = AliasFreeBaselineConfig
     paper = "Karras et al. 2021, arXiv:2106.12423 (ordinary-layer baseline, StyleGAN2-style)"
     filtered = False
+
+    @staticmethod
+    def generator_options(cfg: AliasFreeBaselineConfig) -> dict:
+        return dict(fourier_input=cfg.fourier_input, learned_pose=False)  # a fixed pose on the Fourier input

@@ -506,14 +506,14 @@ class SynthesisNetwork(nn.Module):
                  margin: int = 10, channel_base: int = 512, channel_max: int = 32, kernel: int = 3,
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
                  magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
-                 fourier_features: int = 0):
+                 fourier_features: int = 0, fourier_input: bool = False):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
                                     first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
                                     margin=margin, channel_base=channel_base, channel_max=channel_max)
         self.filtered, self.output_scale, self.resolution = filtered, output_scale, resolution
         first = self.specs[0]
-        if filtered:
+        if filtered or fourier_input:  # the baseline's layers may take it too: a rung of the card's ladder
             self.input = FourierInput(w_dim, first.channels, first.size, first.sampling_rate, first.cutoff,
                                       learned_pose=learned_pose, features=fourier_features)
         else:
