@@ -110,3 +110,18 @@ def test_plots_read_the_declared_latent_size_and_prior():
     from genlab.registry import get_family
 
     assert get_family("progan").prior_name == "normal"  # no prior option
+
+
+def test_callers_read_declarations_not_getattr_defaults_on_a_model_or_its_config():
+    """Outside the families themselves (genlab/models, genlab/nn), nothing asks a model or its
+    config what it can do with getattr(..., default): the contract declares it."""
+    import re
+
+    probe = re.compile(r"getattr\(\s*(model|m|self\.model|[\w.]*config)\s*,[^,()]+,")
+    for folder in ("genlab", "ui"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith(("genlab/models/", "genlab/nn/")):
+                continue
+            for i, line in enumerate(path.read_text().splitlines(), 1):
+                assert not probe.search(line), f"{rel}:{i} probes with a default: {line.strip()}"
