@@ -1,4 +1,4 @@
-"""experiments/benchmark.py end to end, as a user runs it: a --quick smoke run on two families."""
+"""tools/benchmark.py end to end, as a user runs it: a --quick smoke run on two families."""
 import os
 import subprocess
 import sys
@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_quick_benchmark_writes_a_markdown_table(tmp_path):
     out = tmp_path / "bench.md"
-    run = subprocess.run([sys.executable, "experiments/benchmark.py", "--quick", "--families", "dcgan,cyclegan",
+    run = subprocess.run([sys.executable, "tools/benchmark.py", "--quick", "--families", "dcgan,cyclegan",
                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr[-2000:]
@@ -22,6 +22,6 @@ def test_quick_benchmark_writes_a_markdown_table(tmp_path):
 
 
 def test_unknown_family_is_refused():
-    run = subprocess.run([sys.executable, "experiments/benchmark.py", "--quick", "--families", "nope"],
+    run = subprocess.run([sys.executable, "tools/benchmark.py", "--quick", "--families", "nope"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "unknown family nope" in run.stderr

@@ -80,7 +80,7 @@ def test_labels_match_what_the_classifier_reads(infogan):
 
 
 def test_no_stored_mapping_shows_plain_numbers(tmp_path):
-    # Neither name the labels are stored under (experiments/infogan_codes.py --store, or genlab eval's).
+    # Neither name the labels are stored under (tools/infogan_codes.py --store, or genlab eval's).
     old = stored_as(tmp_path, lambda m: {k: v for k, v in m.items() if k not in ("code_digits", "infogan_code_digits")})
     assert "code_to_digit" in old.checkpoint["metrics"]  # the bare match alone is not a label
     c = digit_code(old)

@@ -1,7 +1,7 @@
 """What did an InfoGAN's codes learn? Code accuracy, purity and continuous-code effects.
 
 Used by `InfoGAN.extra_metrics` (so `python -m genlab eval` reports them) and by
-experiments/infogan_codes.py (which adds the printout and the code grid).
+tools/infogan_codes.py (which adds the printout and the code grid).
 
 The categorical code c1 is read as an unsupervised digit classifier (paper §6:
 "5% error" on MNIST). Codes carry no labels, so each code is matched to one
@@ -154,7 +154,7 @@ class CodeReport:
         return float(self.real[np.arange(len(self.mapping)), self.mapping].sum() / self.real.sum())
 
     def figures(self) -> dict:
-        """Flat figures (the names experiments/infogan_codes.py has always stored)."""
+        """Flat figures (the names tools/infogan_codes.py has always stored)."""
         return {"code_accuracy_generated": round(self.accuracy_generated, 4),
                 "code_purity_generated": round(float(purity(self.generated)), 4),
                 "code_accuracy_real": round(self.accuracy_real, 4),

@@ -34,7 +34,7 @@ on rows <= i, so it is computed once per finished row (each layer on a strip of
 n//2+1 rows); the horizontal stack for pixel j needs only the n//2+1 columns
 left of it in each layer, cached per row. The reference sampler re-runs the
 whole network per pixel; the two give the same images (tests/test_pixelcnn.py,
-experiments/bench_pixelcnn_sampling.py).
+tools/bench_pixelcnn_sampling.py).
 
 Deviations: one colour channel in the gated arch (grey or binary images; the
 plain arch handles R->G->B channel groups via genlab.nn.masked); a learned
