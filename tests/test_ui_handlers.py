@@ -1046,3 +1046,10 @@ def test_likelihood_rows_say_what_data_they_are_over_and_sit_by_kind(ctx):
     assert [r[5].split(" (")[0] for r in rows] == ["binary 28x28"] * 2
     assert likelihood.data_kind(DataSpec(1, 28, 28, 10, False, "mnist")) == "8-bit grey 28x28 (mnist)"
     assert likelihood.data_kind(DataSpec(3, 32, 32, 0, False, "shapes3d")) == "8-bit colour 32x32 (shapes3d)"
+
+
+def test_a_digit_is_named_with_its_article():
+    from ui.common import a_label
+
+    assert [a_label(n) for n in (7, 8, 0, 11, 18, 80, 1)] == [
+        "a **7**", "an **8**", "a **0**", "an **11**", "an **18**", "an **80**", "a **1**"]

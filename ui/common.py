@@ -84,6 +84,12 @@ def user_errors(fn):
     return wrapper
 
 
+def a_label(label: int) -> str:
+    """'a **7**', 'an **8**', 'an **11**': the article a class number takes when read aloud."""
+    spoken_vowel = str(label).startswith("8") or label in (11, 18)  # "eight", "eleven", "eighteen"
+    return f"{'an' if spoken_vowel else 'a'} **{label}**"
+
+
 def tell(notes: list[str], what: str = "input") -> None:
     """Say in the page how an input was converted. Inside a handler wrapped by user_errors the
     notes are gathered and shown as one toast when the call ends (the same note from several

@@ -23,7 +23,7 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, upload_button, upload_to_pad, user_errors, work
+from ui.common import PAD_SIZE, AppContext, a_label, drawing_pad, tell, upload_button, upload_to_pad, user_errors, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
@@ -79,7 +79,7 @@ def test_image(spec: DataSpec, index) -> tuple[dict, str]:
     k = max(1, PAD_SIZE // max(spec.height, spec.width))
     big = pic.repeat(k, 0).repeat(k, 1)
     rgb = np.stack([big] * 3, axis=-1) if big.ndim == 2 else big
-    what = f"{spec.name} test image #{i}" + (f": a **{int(labels[i])}**" if labels is not None else "")
+    what = f"{spec.name} test image #{i}" + (f": {a_label(int(labels[i]))}" if labels is not None else "")
     return {"background": rgb, "layers": [], "composite": rgb}, what
 
 

@@ -23,7 +23,7 @@ import torch
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
-from ui.common import (PAD_SIZE, AppContext, as_files, drawing_pad, tell, upload_button, upload_for, user_errors,
+from ui.common import (PAD_SIZE, AppContext, a_label, as_files, drawing_pad, tell, upload_button, upload_for, user_errors,
                        work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
@@ -62,7 +62,7 @@ def test_source(spec: DataSpec, domain: int, index) -> tuple[torch.Tensor, int, 
         raise GenlabError(f"test image number must be between 0 and {len(rows) - 1} for domain "
                           f"{spec.domains[domain]!r}, got {index}")
     row = int(rows[i])
-    label = f": a **{int(t['labels'][row])}**" if spec.num_classes else ""
+    label = f": {a_label(int(t['labels'][row]))}" if spec.num_classes else ""
     return t["images"][row:row + 1], row, f"test image #{i} of **{spec.domains[domain]}**{label}"
 
 
