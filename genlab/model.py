@@ -130,6 +130,8 @@ class GenerativeModel(nn.Module):
     log_prob_is_sampled: ClassVar[bool] = False
     # log_prob: takes `k=`, the number of importance samples of its bound (IWAE)
     log_prob_takes_k: ClassVar[bool] = False
+    # sample_steps: what one frame shows, for captions (e.g. DDPM's "x_t | predicted x0" pairs)
+    steps_caption: ClassVar[str] = ""
     latent_dim: int = 0  # latent: the size of z (0 without a latent space)
     T: int = 0  # noise: the number of noise levels
 

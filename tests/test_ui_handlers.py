@@ -618,6 +618,7 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread, request):
         first = next(run)
         run.close()
         assert pic(first[0]).ndim >= 2
+        assert model.steps_caption and first[1].endswith(model.steps_caption)  # every frame says what it shows
 
 
 def test_a_test_digit_on_the_canvas_reaches_the_model_exactly():

@@ -258,6 +258,9 @@ class DDPM(GenerativeModel):
         *_, (last, _, _) = self._loop(x, generator, opts, y)
         return last.clamp(-1, 1)
 
+    steps_caption = ("left of each pair: x_t, the noisy image at this step; right: the predicted x0, the net's "
+                     "guess of the finished image")
+
     @torch.no_grad()
     def sample_steps(self, n: int, generator: torch.Generator | None = None, every: int = 1,
                      **controls) -> Iterator[torch.Tensor]:

@@ -433,6 +433,8 @@ class GRAF(GenerativeModel):
         return self.render(z, az if azimuth is None else azimuth, el if elevation is None else elevation,
                            rad if radius is None else radius, fov)["colour"]
 
+    steps_caption = "the same objects seen from azimuths around them (an orbit)"
+
     @torch.no_grad()
     def sample_steps(self, n: int, generator: torch.Generator | None = None, elevation=None, radius=None, fov=None,
                      frames: int = 24, **controls) -> Iterator[torch.Tensor]:

@@ -362,6 +362,8 @@ class ProGAN(AdversarialModel):
         index = self._stage_index(stage)
         return self.render(self.prior(n, generator), index).float().clamp(-1, 1)
 
+    steps_caption = "the same latents at each stage reached so far: 4x4, 8x8, ... upsampled to full size"
+
     @torch.no_grad()
     def sample_steps(self, n: int, generator: torch.Generator | None = None, **controls) -> Iterator[torch.Tensor]:
         """A resolution scrubber: the same latents drawn at every stage reached so far

@@ -304,6 +304,8 @@ class AutoregressiveModel(GenerativeModel):
             chunks.append(last)
         return torch.cat(chunks)
 
+    steps_caption = "pixels drawn so far, in raster order (the rest still blank)"
+
     @torch.no_grad()
     def sample_steps(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                      label=None, given: torch.Tensor | None = None, given_rows: int = 0,

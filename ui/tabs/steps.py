@@ -88,6 +88,7 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
                                                        inbox, stop, ctx.catalog.threads),
                                 daemon=True, name="genlab-ui-steps")
     frames, t0, done = [], time.perf_counter(), False
+    caption = f" · {model.steps_caption}" if model.steps_caption else ""  # what a frame shows
     stem = f"steps-{key.replace(':', '_')}"
     yield None, f"starting **{key}**, seed {int(seed or 0)}", _run(key, seed, []), gr.update(visible=False, value=0)
     producer.start()
@@ -104,7 +105,8 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
                 else:
                     frames.append(item)
             if frames and not done:
-                yield (ctx.save_png(frames[-1], stem), f"step {len(frames)} · {time.perf_counter() - t0:.1f} s",
+                yield (ctx.save_png(frames[-1], stem),
+                       f"step {len(frames)} · {time.perf_counter() - t0:.1f} s{caption}",
                        _run(key, seed, frames), gr.update())
                 time.sleep(1 / STREAM_FPS)  # no more frames a second than the page can show
     finally:
@@ -112,7 +114,8 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
     if not frames:
         raise ValueError(f"{key} produced no steps")
     kept = _run(key, seed, frames, finished=True)
-    yield (ctx.save_png(frames[-1], stem), f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s", kept,
+    yield (ctx.save_png(frames[-1], stem), f"done: {len(frames)} steps in {time.perf_counter() - t0:.1f} s{caption}",
+           kept,
            gr.update(visible=True, maximum=len(kept["frames"]) - 1, value=len(kept["frames"]) - 1))
 
 
