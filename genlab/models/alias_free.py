@@ -92,11 +92,19 @@ class AliasFreeConfig(AliasFreeBaseConfig):
     learned_pose: bool = option(True, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
                                 "false: the pose is fixed, so every variation across z must come from the styles")
 
+    def generator_options(self) -> dict:
+        """What the synthesis network takes from this config beyond the shared sizes."""
+        return dict(variant=self.variant, learned_pose=self.learned_pose, first_cutoff=self.first_cutoff,
+                    fourier_features=self.fourier_features)
+
 
 @dataclass
 class AliasFreeBaselineConfig(AliasFreeBaseConfig):
     fourier_input: bool = option(False, help="the alias-free generator's Fourier-feature input (fixed pose) "
                                  "instead of the learned constant: the ladder's rung between the two generators")
+
+    def generator_options(self) -> dict:
+        return dict(fourier_input=self.fourier_input, learned_pose=False)  # a fixed pose on the Fourier input
 
 
 @dataclass
@@ -185,7 +193,7 @@ class _AliasFreeFamily(GenerativeModel):
             raise ValueError(f"option num_layers ({config.num_layers}) must exceed num_critical "
                              f"({config.num_critical})")
         self.latent_dim = config.latent_dim
-        self.generator = Generator(config, data_spec, self.filtered, **self.generator_options(config))
+        self.generator = Generator(config, data_spec, self.filtered, **config.generator_options())
         self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group,
                                            config.d_hidden)
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
@@ -382,11 +390,6 @@ class AliasFree(_AliasFreeFamily):
     paper = "Karras et al. 2021, arXiv:2106.12423"
     filtered = True
 
-    @staticmethod
-    def generator_options(cfg: AliasFreeConfig) -> dict:
-        return dict(variant=cfg.variant, learned_pose=cfg.learned_pose, first_cutoff=cfg.first_cutoff,
-                    fourier_features=cfg.fourier_features)
-
 
 @register
 class AliasFreeBaseline(_AliasFreeFamily):
@@ -395,6 +398,3 @@ class AliasFreeBaseline(_AliasFreeFamily):
     paper = "Karras et al. 2021, arXiv:2106.12423 (ordinary-layer baseline, StyleGAN2-style)"
     filtered = False
 
-    @staticmethod
-    def generator_options(cfg: AliasFreeBaselineConfig) -> dict:
-        return dict(fourier_input=cfg.fourier_input, learned_pose=False)  # a fixed pose on the Fourier input
