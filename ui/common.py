@@ -84,6 +84,14 @@ def user_errors(fn):
     return wrapper
 
 
+def whole_in_range(value, most: int, what: str = "count") -> int:
+    """A control's whole number in 1..most, or one line naming the range and what was given."""
+    n = int(value or 0)
+    if not 1 <= n <= most:
+        raise ValueError(f"{what} must be between 1 and {most}, got {value}")
+    return n
+
+
 def a_label(label: int) -> str:
     """'a **7**', 'an **8**', 'an **11**': the article a class number takes when read aloud."""
     spoken_vowel = str(label).startswith("8") or label in (11, 18)  # "eight", "eleven", "eighteen"

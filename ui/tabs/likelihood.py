@@ -23,7 +23,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import PAD_SIZE, AppContext, a_label, drawing_pad, tell, upload_button, upload_to_pad, user_errors, work
+from ui.common import (PAD_SIZE, AppContext, a_label, drawing_pad, tell, upload_button, upload_to_pad, user_errors,
+                       whole_in_range, work)
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
@@ -166,9 +167,7 @@ def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed, controls: d
 
     `controls`: {name: value} for the model's declared "complete" controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="complete")
-    n = int(count or 0)
-    if not 1 <= n <= MAX_COMPLETIONS:
-        raise ValueError(f"count must be between 1 and {MAX_COMPLETIONS}, got {count}")
+    n = whole_in_range(count, MAX_COMPLETIONS)
     knobs = control_values(model, "complete", controls)
     x, notes = to_model_input(pad, model.data_spec, "drawing")
     tell(notes, "drawing")

@@ -7,7 +7,7 @@ import gradio as gr
 import torch
 
 from ui.catalog import seeded
-from ui.common import AppContext, user_errors, work
+from ui.common import AppContext, user_errors, whole_in_range, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_picture, to_pictures
 
@@ -56,9 +56,7 @@ def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict 
 
     `controls`: {name: value} for the model's declared sampling controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="sample")
-    n = int(count or 0)
-    if not 1 <= n <= MAX_COUNT:
-        raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
+    n = whole_in_range(count, MAX_COUNT)
     knobs = control_values(model, "sample", controls)
     with torch.inference_mode():
         images = model.sample(n, generator=seeded(seed), **knobs).float().cpu()

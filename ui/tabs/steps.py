@@ -21,7 +21,7 @@ import torch
 
 from genlab.explore import even_frames
 from ui.catalog import seeded, use_threads
-from ui.common import AppContext, user_errors, work
+from ui.common import AppContext, user_errors, whole_in_range, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import to_picture
 
@@ -78,9 +78,7 @@ def run(ctx: AppContext, key: str, seed, count, controls: dict | None = None):
     a Stop leaves exactly them to scrub through (see `stopped`).
     `controls`: {name: value} for the model's declared "steps" controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="sample_steps")
-    n = int(count or 0)
-    if not 1 <= n <= MAX_COUNT:
-        raise ValueError(f"count must be between 1 and {MAX_COUNT}, got {count}")
+    n = whole_in_range(count, MAX_COUNT)
     knobs = control_values(model, "steps", controls)
     inbox: queue.Queue = queue.Queue()
     stop = threading.Event()

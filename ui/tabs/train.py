@@ -25,7 +25,7 @@ from genlab.errors import GenlabError
 from genlab.loss_curves import loss_figure
 from genlab.registry import get_family, list_families
 from ui.catalog import RUN_PREFIX
-from ui.common import AppContext, log, user_errors, work
+from ui.common import AppContext, log, user_errors, whole_in_range, work
 
 TITLE = "Train"
 MAX_STEPS = 20000
@@ -121,11 +121,7 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
     if data not in local_dataset_names():
         raise GenlabError(f"data set must be one of {', '.join(local_dataset_names())} (bundled or rendered here, "
                           f"no download); got {data!r}")
-    total, bs = int(steps or 0), int(batch or 0)
-    if not 1 <= total <= MAX_STEPS:
-        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
-    if not 1 <= bs <= 512:
-        raise ValueError(f"batch size must be between 1 and 512, got {batch}")
+    total, bs = whole_in_range(steps, MAX_STEPS, "steps"), whole_in_range(batch, 512, "batch size")
     name = f"ui-{family}-{data}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     out = ctx.catalog.runs_dir / name
     overrides = {"batch_size": bs, **intervals(total), "checkpoint_every": total, "grid_size": 16,
