@@ -291,7 +291,7 @@ def headline(own: dict) -> str:
         if f"{p}_eqt_frac_db" in own:
             return (f"EQ-T {own[f'{p}_eqt_int_db']:.1f} / {own[f'{p}_eqt_frac_db']:.1f} dB (integer / sub-pixel), "
                     f"EQ-R {own[f'{p}_eqr_db']:.1f} dB")
-    if "graf_fid" in own:
+    if "graf_fid" in own:  # rows scored before FID on shapes3d became every sampler's
         return f"FID {own['graf_fid']:.1f} (floor {own['graf_fid_floor']:.1f}) in shapes3d features"
     return ""
 

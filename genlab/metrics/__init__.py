@@ -200,11 +200,18 @@ def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
         if spec.pad:
             out["sample_padding_cropped"] = spec.pad  # padded digits are scored as the 28x28 digits
         out.update(sample_quality(crop_padding(images, spec), seed=seed, binary=spec.binary))
+    elif spec.name.startswith("shapes3d"):  # the rendered colour scenes have their own feature network
+        from genlab.metrics.shapes3d_features import shapes_fid
+
+        t = time.perf_counter()
+        out.update(shapes_fid(model, n, seed))
+        out["sampling_seconds"] = round(time.perf_counter() - t, 2)  # sampling and features together
     else:
         out["sample_metrics_skipped"] = (
             f"FID, KID, precision/recall and class coverage use genlab's MNIST digit classifier and are "
-            f"only defined for MNIST-like 1x28x28 digit data (or such digits padded on every side); "
-            f"this model's data is {spec.name} {spec.describe()}")
+            f"only defined for MNIST-like 1x28x28 digit data (or such digits padded on every side), FID "
+            f"also for the shapes3d renders (their own feature network); this model's data is "
+            f"{spec.name} {spec.describe()}")
     if "log_prob" in model.capabilities:
         try:
             images, description = test_images(spec)
