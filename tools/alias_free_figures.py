@@ -1,6 +1,6 @@
 """Figures for the alias-free GAN against its ordinary baseline (docs/models/alias_free.md).
 
-    python experiments/alias_free_figures.py CKPT_ALIAS_FREE CKPT_BASELINE --out docs/models/figures
+    python tools/alias_free_figures.py CKPT_ALIAS_FREE CKPT_BASELINE --out docs/models/figures
 
 Writes, for the two generators side by side:
 

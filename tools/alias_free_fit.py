@@ -2,7 +2,7 @@
 error (no discriminator), a capacity-per-CPU-second probe for the alias-free generator and its
 baseline (docs/models/alias_free.md, "Batch size, and what the input is not").
 
-    python experiments/alias_free_fit.py 200 'alias_free:{}' 'alias_free:{"first_cutoff": 4}' \\
+    python tools/alias_free_fit.py 200 'alias_free:{}' 'alias_free:{"first_cutoff": 4}' \\
         'alias_free:{"fourier_features": 128}' 'alias_free_baseline:{}'
 
 Each argument after the step count is FAMILY:JSON-OPTIONS; prints the loss every 50 steps and the
@@ -12,7 +12,7 @@ With `--teacher NAME` the targets are a shipped generator's images of fresh late
 (the regression the `teacher` option adds to training, alone), and `--grid PNG` draws 16 of the
 teacher's images above the generator's for the same latents:
 
-    python experiments/alias_free_fit.py 300 --teacher dcgan-mnist --grid runs/probe.png 'alias_free:{}'
+    python tools/alias_free_fit.py 300 --teacher dcgan-mnist --grid runs/probe.png 'alias_free:{}'
 """
 from __future__ import annotations
 

@@ -5,19 +5,19 @@ generator up to the alias-free one, one piece swapped at a time.
 Small rungs (a generator on DCGAN's 7 -> 14 -> 28 layout, 64/32 channels; 256 pairs, batch 32,
 Adam betas 0 / 0.99, 400 steps):
 
-    python experiments/alias_free_ladder.py small                       # modulated convs on a constant
-    python experiments/alias_free_ladder.py small --input fc            # ... fed by an FC layer of w
-    python experiments/alias_free_ladder.py small --input fc --plain    # equalised-lr plain convs
-    python experiments/alias_free_ladder.py small --lr 1e-2 --tanh
+    python tools/alias_free_ladder.py small                       # modulated convs on a constant
+    python tools/alias_free_ladder.py small --input fc            # ... fed by an FC layer of w
+    python tools/alias_free_ladder.py small --input fc --plain    # equalised-lr plain convs
+    python tools/alias_free_ladder.py small --lr 1e-2 --tanh
 
 Real rungs (the families' generators, 16 pairs, full batch, 150 steps, the family's own
 optimiser unless --lr; the error on the 28 x 28 digit area, as the test):
 
-    python experiments/alias_free_ladder.py real dcgan
-    python experiments/alias_free_ladder.py real alias_free_baseline --lr 2e-3
-    python experiments/alias_free_ladder.py real alias_free_baseline --fourier-input
-    python experiments/alias_free_ladder.py real alias_free_baseline --fourier-input --fixed-pose
-    python experiments/alias_free_ladder.py real alias_free --set learned_pose=false
+    python tools/alias_free_ladder.py real dcgan
+    python tools/alias_free_ladder.py real alias_free_baseline --lr 2e-3
+    python tools/alias_free_ladder.py real alias_free_baseline --fourier-input
+    python tools/alias_free_ladder.py real alias_free_baseline --fourier-input --fixed-pose
+    python tools/alias_free_ladder.py real alias_free --set learned_pose=false
 """
 from __future__ import annotations
 

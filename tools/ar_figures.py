@@ -1,8 +1,8 @@
 """Figures for an autoregressive checkpoint (NADE, PixelCNN, PixelRNN): samples,
 completions of the top half of test digits, and per-pixel likelihood maps.
 
-    python experiments/ar_figures.py nade-mnist --out docs/models/figures/nade
-    python experiments/ar_figures.py runs/pixelcnn/latest.pt --out /tmp/pcnn --n 36
+    python tools/ar_figures.py nade-mnist --out docs/models/figures/nade
+    python tools/ar_figures.py runs/pixelcnn/latest.pt --out /tmp/pcnn --n 36
 
 Writes <out>-samples.png, <out>-completions.png (column 1: the test digit, its
 given rows framed; then completions), <out>-pixel-nll.png (digits over their

@@ -1,7 +1,7 @@
 """Speed of PixelCNN sampling at 28x28: row-cached sampler vs the full-network reference.
 
-    python experiments/bench_pixelcnn_sampling.py                 # shipped checkpoint (or the recipe, random weights)
-    python experiments/bench_pixelcnn_sampling.py --n 4 --threads 1 --checkpoint runs/pixelcnn/latest.pt
+    python tools/bench_pixelcnn_sampling.py                 # shipped checkpoint (or the recipe, random weights)
+    python tools/bench_pixelcnn_sampling.py --n 4 --threads 1 --checkpoint runs/pixelcnn/latest.pt
 
 The reference re-runs the whole network for each of the 784 pixels; the cached
 sampler computes the vertical stack once per row and each horizontal-stack
@@ -20,7 +20,7 @@ from genlab.data import load_dataset
 from genlab.registry import build, load, shipped_checkpoints
 from genlab.training.config import read_recipe
 
-RECIPE = Path(__file__).with_name("pixelcnn_mnist.toml")
+RECIPE = Path(__file__).resolve().parent.parent / "experiments" / "pixelcnn_mnist.toml"
 
 
 def get_model(checkpoint: str | None):

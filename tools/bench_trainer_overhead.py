@@ -4,8 +4,8 @@ Same DCGAN, same batch size, same data on the same device; the two are run
 alternately (A B A B ...) so machine noise hits both alike. Reports images/s
 of each and the overhead ratio (goal: under 3%).
 
-    python experiments/bench_trainer_overhead.py                # CPU
-    python experiments/bench_trainer_overhead.py --device cuda   # GPU, bf16 autocast
+    python tools/bench_trainer_overhead.py                # CPU
+    python tools/bench_trainer_overhead.py --device cuda   # GPU, bf16 autocast
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def trainer_loop(steps: int, batch_size: int | None, device: torch.device, preci
                      *([f'precision="{precision}"'] if precision else []), *extra]
         recipe = make_recipe(None if config else family, config=config, steps=warmup, overrides=overrides)
         trainer = Trainer(recipe, out, progress=False)
-        trainer.save_samples = lambda: None  # no sample grids (an autoregressive one takes long)
+        trainer.save_samples = lambda bar=None: None  # no sample grids (an autoregressive one takes long)
         trainer.fit()  # warm-up (and the final checkpoint write, outside the timing)
         images = len(next(trainer.batches)["image"])
         trainer.tc.steps = warmup + steps

@@ -1,7 +1,7 @@
 """How long from moving a latent slider to seeing the new image, in a real browser?
 
-    python experiments/bench_ui_latency.py                      # the shipped dcgan-mnist
-    python experiments/bench_ui_latency.py --model run:my-run --moves 60 --json out.json
+    python tools/bench_ui_latency.py                      # the shipped dcgan-mnist
+    python tools/bench_ui_latency.py --model run:my-run --moves 60 --json out.json
 
 Launches the app in-process on a free loopback port, opens it in headless Debian chromium
 (Playwright), picks the model in the Latent explorer and moves a slider `--moves` times.

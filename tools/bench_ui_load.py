@@ -14,8 +14,8 @@ port with the shipped checkpoints and an empty runs folder, then:
 Every answer is checked: no error, every image a full PNG byte-identical to the single-client
 answer. Reports calls, errors, mismatches and p50/p95 latency per phase.
 
-    python experiments/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
-    python experiments/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
+    python tools/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
+    python tools/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The zoo's speed in one Markdown table: training and sampling per family, and the ratios the
 family issues asked for.
 
-    python experiments/benchmark.py --out docs/benchmark.md          # every family on this CPU (long: a quiet machine)
-    python experiments/benchmark.py --device cuda --out bench.md     # adds GPU columns
-    python experiments/benchmark.py --quick --families dcgan,nade    # a smoke run of seconds
+    python tools/benchmark.py --out docs/benchmark.md          # every family on this CPU (long: a quiet machine)
+    python tools/benchmark.py --device cuda --out bench.md     # adds GPU columns
+    python tools/benchmark.py --quick --families dcgan,nade    # a smoke run of seconds
 
 Per family: training images/s of its CPU recipe through the real trainer (timed steps after
 untimed warm-up steps; no checkpoints or sample grids in the timing), and seconds per image to
@@ -34,7 +34,7 @@ from genlab.registry import build, list_families, load  # noqa: E402
 from genlab.results import cpu_model  # noqa: E402
 from genlab.training.config import read_recipe  # noqa: E402
 
-EXPERIMENTS = Path(__file__).resolve().parent
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"  # the recipes
 
 # (warm-up steps, timed steps, images per sampling batch, overhead steps, overhead repeats)
 FULL = dict(warmup=3, steps=20, n=4, overhead_steps=100, repeats=3)

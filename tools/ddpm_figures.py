@@ -1,9 +1,9 @@
 """The DDPM card's sampler table: FID (floor beside), class coverage and seconds per image for
 each sampler and step count, and guided class accuracy at a few guidance scales.
 
-    python experiments/ddpm_figures.py ddpm-mnist --n 1000 --samplers ddim:10 ddim:20 ddim:50 ddim:100
-    python experiments/ddpm_figures.py ddpm-mnist --n 200 --samplers ddpm:1000 --guidance 1
-    python experiments/ddpm_figures.py runs/ddpm-mnist-cpu/latest.pt --n 1000 --guided 0 1 3
+    python tools/ddpm_figures.py ddpm-mnist --n 1000 --samplers ddim:10 ddim:20 ddim:50 ddim:100
+    python tools/ddpm_figures.py ddpm-mnist --n 200 --samplers ddpm:1000 --guidance 1
+    python tools/ddpm_figures.py runs/ddpm-mnist-cpu/latest.pt --n 1000 --guided 0 1 3
 
 Every row samples n images from seed 0 with a random class per image (the app's default);
 seconds per image are wall time of the sampling alone at `--batch`, with torch's thread count

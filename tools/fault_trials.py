@@ -21,8 +21,8 @@ Each killed run is resumed with `genlab train --resume --out RUN` and run to the
 uninterrupted run of the same recipe; `latest.pt` loads (`genlab.load`) after the kill and after
 the resume; `metrics.jsonl` holds every step once; and no temp file is left behind.
 
-    python experiments/fault_trials.py                 # 10 trials of each kind, ~20 min on a busy 2-core box
-    python experiments/fault_trials.py --trials 3 --steps 20 --keep /tmp/ft   # smaller; keep the runs
+    python tools/fault_trials.py                 # 10 trials of each kind, ~20 min on a busy 2-core box
+    python tools/fault_trials.py --trials 3 --steps 20 --keep /tmp/ft   # smaller; keep the runs
 
 Prints one line per trial and the tried / held counts per kind; exit 1 if any trial did not hold.
 """

@@ -1,10 +1,10 @@
 """Figures of the GRAF model card (docs/models/graf.md) from a checkpoint, on the CPU:
 
-    python experiments/graf_figures.py checkpoints/graf-shapes.pt docs/models/figures
+    python tools/graf_figures.py checkpoints/graf-shapes.pt docs/models/figures
 
 samples at random cameras beside real renders, colour | depth | opacity of a few codes, an orbit
 (GIF, and a strip of 8 azimuths), shape and appearance swapped between codes."""
-import sys
+import argparse
 from pathlib import Path
 
 import torch
@@ -14,7 +14,11 @@ from genlab.grids import save_gif, save_grid
 from genlab.registry import load
 
 torch.set_num_threads(2)
-ckpt, out = sys.argv[1], Path(sys.argv[2])
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("checkpoint")
+ap.add_argument("out", type=Path, help="folder for the figures")
+args = ap.parse_args()
+ckpt, out = args.checkpoint, args.out
 out.mkdir(parents=True, exist_ok=True)
 m = load(ckpt)
 g = torch.Generator().manual_seed(0)

@@ -1,6 +1,6 @@
 """Where a GRAF training step spends its time (issue 27), and how long a step takes.
 
-    python experiments/graf_profile.py --config experiments/graf_shapes.toml [--set KEY=VALUE ...]
+    python tools/graf_profile.py --config experiments/graf_shapes.toml [--set KEY=VALUE ...]
         [--threads 1] [--warmup 5] [--steps 20] [--profile-steps 10]
 
 Builds the recipe's trainer (no run folder is written) and runs the same step the trainer's

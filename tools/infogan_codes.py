@@ -1,6 +1,6 @@
 """What did an InfoGAN's codes learn? Code accuracy and a code grid.
 
-    python experiments/infogan_codes.py checkpoints/infogan-mnist.pt --grid docs/models/infogan_codes.png
+    python tools/infogan_codes.py checkpoints/infogan-mnist.pt --grid docs/models/infogan_codes.png
 
 The figures (categorical code c1 as an unsupervised digit classifier, matched
 one-to-one to digits on generated and on real test digits, purity, and the

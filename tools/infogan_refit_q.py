@@ -6,7 +6,7 @@ During training Q chases a moving G; here G and D's shared body are frozen and o
 takes more Adam steps on fresh fakes, as the information term does in training (lambdas and
 all). D's real/fake logit is untouched, so the samples do not change; only the code readings do.
 
-    python experiments/infogan_refit_q.py checkpoints/infogan-mnist.pt --steps 3000 --out runs/infogan-refit.pt
+    python tools/infogan_refit_q.py checkpoints/infogan-mnist.pt --steps 3000 --out runs/infogan-refit.pt
 
 Prints the categorical code's accuracy on the 1,000 test digits (one-to-one Hungarian match on the
 labels, and the match learnt from generated digits only) and its MI bound before and after.

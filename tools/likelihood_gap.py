@@ -1,7 +1,7 @@
 """Train/test likelihood gap of Bernoulli MNIST models: the NLL (or its IWAE bound) of the first
 N training digits and of the 1,000 test digits, both with mnist-binary's fixed binarisation.
 
-    python experiments/likelihood_gap.py checkpoints/vae-mnist.pt runs/vae-dynbin/latest.pt --k 1000
+    python tools/likelihood_gap.py checkpoints/vae-mnist.pt runs/vae-dynbin/latest.pt --k 1000
 
 A model trained on the fixed draw has seen exactly these training images; one trained with
 dynamic binarisation (data 'mnist-dynbin') has seen these digits under many other draws. The gap

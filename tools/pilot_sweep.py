@@ -1,6 +1,6 @@
 """Short pilot runs of one recipe with a few settings changed, scored the same way, one table.
 
-    python experiments/pilot_sweep.py experiments/dcgan_mnist.toml --steps 3000 --n 1000 \\
+    python tools/pilot_sweep.py experiments/dcgan_mnist.toml --steps 3000 --n 1000 \\
         --variant base: --variant narrow:width=32 --variant ttur:optim.lr_d=4e-4,optim.lr_g=1e-4
 
 Each variant is `NAME:KEY=VALUE[,KEY=VALUE...]` (keys as `genlab train --set` takes them).

@@ -1,6 +1,6 @@
 """Which image of p(x|z) to show: an autoencoder's mode, mean and pixel draws, scored three ways.
 
-    python experiments/pixel_modes.py vae-mnist --modes mode mean sample --n 1000
+    python tools/pixel_modes.py vae-mnist --modes mode mean sample --n 1000
 
 For each `pixels` value: genlab's FID (LeNet features) with precision / recall, and two checks
 outside those features: the Frechet distance in raw pixel space (784-d Gaussians) and in the

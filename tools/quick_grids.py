@@ -1,7 +1,7 @@
 """The quick recipes' figure: each family's last sample grid (its first 16 samples, 4x4), titled
 with the family and the CPU seconds its minute of training took.
 
-    python experiments/quick_grids.py runs/quick dcgan:56 gan:52 ... --out docs/models/figures/quick_grids.png
+    python tools/quick_grids.py runs/quick dcgan:56 gan:52 ... --out docs/models/figures/quick_grids.png
 
 RUNS/FAMILY/samples/ holds the grids `genlab train` wrote (8 per row, 2 px padding, drawn at 2x).
 """

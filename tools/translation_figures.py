@@ -1,7 +1,7 @@
 """The translation grids of the model cards: test digits, their translations, the truth.
 
-    python experiments/translation_figures.py cyclegan-mnist --out docs/models/figures/cyclegan_translations.png
-    python experiments/translation_figures.py stargan-mnist --out docs/models/figures/stargan_translations.png
+    python tools/translation_figures.py cyclegan-mnist --out docs/models/figures/cyclegan_translations.png
+    python tools/translation_figures.py stargan-mnist --out docs/models/figures/stargan_translations.png
 
 Two domains (CycleGAN): rows of test digits in A, G(A), the true B; then B, F(B), the true A.
 More domains (StarGAN): for each digit (taken from domain 0), its translation into every domain,

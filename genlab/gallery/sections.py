@@ -64,7 +64,7 @@ def _controls_text(controls: dict) -> str:
     return f" ({', '.join(f'{k}={v}' for k, v in controls.items())})" if controls else ""
 
 
-# ----- figures shared with experiments/ ----------------------------------------------------------------
+# ----- figures shared with tools/ ----------------------------------------------------------------------
 def translation_rows(model, digits: int) -> tuple[torch.Tensor, int]:
     """The translation grid of a `translate` model on its test pairs: (images to tile, images per row).
 
