@@ -124,6 +124,8 @@ class GenerativeModel(nn.Module):
     ema_modules: ClassVar[tuple[str, ...]] = ()  # sub-modules whose weights get an EMA copy
     Optim: ClassVar[type] = NoOptim  # optimiser settings (the recipe's [optim] section)
     default_data: ClassVar[str] = "mnist"  # data set used when a recipe names none
+    # config options renamed since checkpoints were written: {"old name": "new name"}
+    renamed_options: ClassVar[dict[str, str]] = {}
     # log_prob: exact, or a bound on log p(x)
     log_prob_is_exact: ClassVar[bool] = False
     # log_prob: a Monte Carlo estimate, drawn from its `generator=` argument (seeded(seed))

@@ -61,14 +61,14 @@ def make_config(family: str, values: dict | None = None):
     """Build a family's Config from a dict, naming any key it does not have.
 
     Optimiser settings (the family's Optim fields) are skipped: checkpoints written
-    before they left the model config still carry them. A Config may map renamed options,
-    `old_names = {"old": "new"}` (a plain class attribute, not a field): an old key is read as
-    the new one, and where both are given the later key in the dict wins (a resume's override
-    comes after the stored recipe's value)."""
+    before they left the model config still carry them. A family may map renamed options
+    (`renamed_options = {"old": "new"}`, declared on the contract): an old key is read as the
+    new one, and where both are given the later key in the dict wins (a resume's override comes
+    after the stored recipe's value)."""
     family_cls = get_family(family)
     cls = family_cls.Config
     optim_names = {f.name for f in dataclasses.fields(family_cls.Optim)}
-    renamed = getattr(cls, "old_names", {})
+    renamed = family_cls.renamed_options
     values = {k: v for k, v in (values or {}).items() if k not in optim_names}
     values = {renamed.get(k, k): v for k, v in values.items()}
     names = {f.name for f in dataclasses.fields(cls)}

@@ -24,11 +24,13 @@ class AdversarialModel(GenerativeModel):
     latent_dim: int
 
     # Subclass configs declare prior and generator_loss with option(choices=PRIORS /
-    # GENERATOR_LOSSES), so a bad value is refused at build time, never mid-training; the
-    # same for `augment` (DiffAugment policies, genlab/nn/diffaugment.py) where a config has it.
-    def __init__(self, config, data_spec):
+    # GENERATOR_LOSSES), so a bad value is refused at build time, never mid-training. A family
+    # whose config has them passes `augment` (DiffAugment policies, genlab/nn/diffaugment.py) and
+    # `d_steps` (k in Goodfellow et al.'s Algorithm 1: G updates on every k-th step only).
+    def __init__(self, config, data_spec, augment: str = "", d_steps: int = 1):
         super().__init__(config, data_spec)
-        self.augment = DiffAugment(getattr(config, "augment", ""))  # what D sees, real and fake alike
+        self.augment = DiffAugment(augment)  # what D sees, real and fake alike
+        self.d_steps = d_steps
 
     # ----- latent space ---------------------------------------------------------
     @property
@@ -69,10 +71,8 @@ class AdversarialModel(GenerativeModel):
 
     def generator_loss(self, batch: dict):
         fake_logits = self.discriminator(self.augment(self.generator(self.prior(len(batch["image"])))))
-        return gan_losses.generator_loss(fake_logits, getattr(self.config, "generator_loss", "non_saturating")), {}
+        return gan_losses.generator_loss(fake_logits, self.config.generator_loss), {}
 
     def phases(self) -> list[Phase]:
-        # A config with d_steps (k in Goodfellow et al.'s Algorithm 1) updates G on every k-th step only.
         return discriminator_then_generator(self.optim, self.discriminator.parameters(), self.discriminator_loss,
-                                            self.generator.parameters(), self.generator_loss,
-                                            getattr(self.config, "d_steps", 1))
+                                            self.generator.parameters(), self.generator_loss, self.d_steps)

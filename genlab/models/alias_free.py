@@ -199,6 +199,7 @@ class _AliasFreeFamily(GenerativeModel):
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
         self._teacher = None  # loaded on first use, kept out of the state dict (see teacher_images)
         self.train_step = 0
+        self._r1_now, self._last_r1 = False, None  # this step is a lazy-R1 step; the last R1 measured
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -277,7 +278,7 @@ class _AliasFreeFamily(GenerativeModel):
         real, fake = self.augment(real), self.augment(fake)
         if self.config.loss == "wgan-gp":
             return self._critic_loss(real, fake)
-        r1 = getattr(self, "_r1_now", False)
+        r1 = self._r1_now
         if r1:  # on the images D sees (StyleGAN2-ADA: the augmented reals)
             real = real.detach().requires_grad_(True)
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
@@ -294,7 +295,7 @@ class _AliasFreeFamily(GenerativeModel):
     def _last_penalty(self, loss: torch.Tensor) -> torch.Tensor:
         """The lazy regulariser's last measured value (R1, or WGAN-GP's penalty), logged every step
         because the trainer averages the same keys over a log interval; zero before the first."""
-        last = getattr(self, "_last_r1", None)
+        last = self._last_r1
         return torch.zeros((), device=loss.device) if last is None else last
 
     def _critic_loss(self, real: torch.Tensor, fake: torch.Tensor):
@@ -304,7 +305,7 @@ class _AliasFreeFamily(GenerativeModel):
         d_real, d_fake = self.discriminator(real), self.discriminator(fake)
         wdist = d_real.mean() - d_fake.mean()
         loss = -wdist + cfg.drift * d_real.square().mean()
-        if getattr(self, "_r1_now", False):
+        if self._r1_now:
             penalty = gan_losses.gradient_penalty(self.discriminator, real, fake, self.rand(len(real)))
             loss = loss + cfg.gp_lambda * cfg.r1_every * penalty
             self._last_r1 = penalty.detach()

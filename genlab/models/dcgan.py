@@ -48,7 +48,7 @@ class DCGAN(AdversarialModel):
     paper = "Radford et al. 2016, arXiv:1511.06434"
 
     def __init__(self, config: DCGANConfig, data_spec: DataSpec):
-        super().__init__(config, data_spec)
+        super().__init__(config, data_spec, augment=config.augment)
         base, stages = conv_plan(data_spec.height)
         self.latent_dim = config.latent_dim
         if config.hidden_g:

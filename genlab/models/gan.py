@@ -108,7 +108,7 @@ class GAN(AdversarialModel):
     paper = "Goodfellow et al. 2014, arXiv:1406.2661"
 
     def __init__(self, config: GANConfig, data_spec: DataSpec):
-        super().__init__(config, data_spec)
+        super().__init__(config, data_spec, d_steps=config.d_steps)
         for name in ("input_dropout", "dropout"):
             if not 0.0 <= getattr(config, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1); got {getattr(config, name)}")

@@ -215,7 +215,7 @@ class PixelCNN(AutoregressiveModel):
     tiny_config = {"features": 8, "layers": 3, "kernel_size": 3, "first_kernel_size": 3, "head_features": 8}
 
     def __init__(self, config: PixelCNNConfig, data_spec: DataSpec):
-        super().__init__(config, data_spec)
+        super().__init__(config, data_spec, conditional=config.conditional)
         c = config
         if c.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {c.arch!r}")

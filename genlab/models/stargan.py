@@ -79,8 +79,6 @@ class StarGANConfig:
     lambda_gp: float = option(10.0, low=0.0)
     d_steps: int = option(5, low=1, help="D steps per G step (the paper's n_critic)")
 
-    old_names = {"n_critic": "d_steps"}  # recipes and checkpoints written before the rename say n_critic
-
 
 @dataclass
 class StarGANOptim(AdversarialOptim):
@@ -102,6 +100,7 @@ class StarGAN(GenerativeModel):
     Optim = StarGANOptim
     paper = "Choi et al. 2018, arXiv:1711.09020"
     default_data = "mnist-styles8"
+    renamed_options = {"n_critic": "d_steps"}  # recipes and checkpoints written before the rename say n_critic
     ema_modules = ("generator",)
 
     def __init__(self, config: StarGANConfig, data_spec: DataSpec):

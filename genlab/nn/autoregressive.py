@@ -184,10 +184,11 @@ class AutoregressiveModel(GenerativeModel):
     tiny_config: ClassVar[dict] = {}  # overrides for a tiny CPU model (contract tests)
     head: BernoulliHead | CategoricalHead
 
-    def __init__(self, config, data_spec: DataSpec):
+    def __init__(self, config, data_spec: DataSpec, conditional: bool = False):
+        """`conditional`: p(x | label), passed by a family whose config has the option."""
         super().__init__(config, data_spec)
-        self.num_classes = data_spec.num_classes if getattr(config, "conditional", False) else 0
-        if getattr(config, "conditional", False) and not data_spec.num_classes:
+        self.num_classes = data_spec.num_classes if conditional else 0
+        if conditional and not data_spec.num_classes:
             raise ValueError(f"conditional=true needs a labelled data set; {data_spec.name!r} has no classes")
 
     # ----- to implement ---------------------------------------------------------------
