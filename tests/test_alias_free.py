@@ -346,6 +346,31 @@ def test_the_baseline_on_the_fourier_input_keeps_its_layers_and_a_fixed_pose():
     assert [layer.weight.shape for layer in rung.layers] == [layer.weight.shape for layer in plain.layers]
 
 
+def test_magnitude_warmup_lets_the_first_batches_set_each_layers_gain():
+    """A filtered layer's input starts far below the magnitude EMA's initial 1; with the warm-up
+    the EMA reaches the measured mean square within a few training forwards (at beta 0.999 it
+    would still be near 1), and only the option adds the step counter to the state dict."""
+    from genlab.models.alias_free import AliasFree, AliasFreeConfig
+
+    torch.manual_seed(0)
+    plain = AliasFree(AliasFreeConfig(learned_pose=False), PAD32)
+    warm = AliasFree(AliasFreeConfig(learned_pose=False, magnitude_warmup=True), PAD32)
+    warm.load_state_dict(plain.state_dict(), strict=False)
+    measured = []
+    hook = warm.generator.synthesis.layers[3].register_forward_hook(
+        lambda mod, inp, out: measured.append(inp[0].square().mean().item()))
+    z = torch.randn(32, 64)
+    with torch.no_grad():
+        for model in (plain, warm):
+            for _ in range(3):
+                model.generator(z, update_emas=True)
+    hook.remove()
+    assert plain.generator.synthesis.layers[3].magnitude_ema.item() > 0.99  # barely moved
+    assert warm.generator.synthesis.layers[3].magnitude_ema.item() == pytest.approx(measured[-1], rel=0.5)
+    assert "generator.synthesis.layers.3.magnitude_ema_updates" in warm.state_dict()
+    assert not any("magnitude_ema_updates" in k for k in plain.state_dict())
+
+
 def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
     plain = genlab.build("alias_free", {"mbstd_group": 4}, PAD32).discriminator
     dense = genlab.build("alias_free", {"mbstd_group": 4, "d_hidden": 24}, PAD32).discriminator

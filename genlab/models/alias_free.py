@@ -80,6 +80,9 @@ class AliasFreeBaseConfig:
     teacher_steps: int = option(0, low=0, help="the distillation weight falls linearly to 0 over this many "
                                 "steps (0: it stays constant)")
     magnitude_ema_beta: float = option(0.999, low=0.0, high=0.999999)
+    magnitude_warmup: bool = option(False, help="the magnitude EMAs' decay rises from 0.1 to magnitude_ema_beta as "
+                                    "the weight EMA's does, so the first batches set each layer's gain (the "
+                                    "filtered layers' inputs start near 0.1-0.5, not at the initial 1)")
     output_scale: float = 0.25
 
 
@@ -174,7 +177,8 @@ class Generator(nn.Module):
             cfg.w_dim, spec.height, spec.channels, num_layers=cfg.num_layers, num_critical=cfg.num_critical,
             margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
             channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
-            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta, **input_options)
+            output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta,
+            magnitude_warmup=cfg.magnitude_warmup, **input_options)
 
     def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
         w = self.mapping(z, truncation=truncation, update_emas=update_emas)

@@ -368,6 +368,21 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     return y
 
 
+def track_magnitude(layer: nn.Module, x: torch.Tensor) -> None:
+    """Move `layer.magnitude_ema`, the running mean square of its input (StyleGAN3's magnitude EMA),
+    towards this batch's. With a `magnitude_ema_updates` buffer (the warm-up option) the decay
+    starts low and rises to beta as the trainer's weight EMA does, so the first batches replace the
+    initial 1: a filtered layer's input starts near 0.1-0.5 (the low-pass removes the harmonics the
+    leaky ReLU made), and at beta 0.999 the gain would stay wrong for a thousand steps."""
+    current = x.detach().float().square().mean()
+    beta = layer.magnitude_ema_beta
+    if hasattr(layer, "magnitude_ema_updates"):
+        n = float(layer.magnitude_ema_updates)
+        beta = min(beta, (1 + n) / (10 + n))
+        layer.magnitude_ema_updates += 1
+    layer.magnitude_ema.copy_(current.lerp(layer.magnitude_ema, beta))
+
+
 class SynthesisLayer(nn.Module):
     """One alias-free layer: magnitude-EMA input gain, modulated conv (`kernel` x `kernel`, full
     padding: the map grows by kernel - 1), then the filtered nonlinearity at twice
@@ -376,7 +391,7 @@ class SynthesisLayer(nn.Module):
 
     def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int = 3,
                  torgb: bool = False, radial: bool = False, filter_size: int = 6, lrelu_upsampling: int = 2,
-                 clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999):
+                 clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999, magnitude_warmup: bool = False):
         super().__init__()
         self.torgb, self.clamp, self.magnitude_ema_beta = torgb, clamp, magnitude_ema_beta
         self.cin, self.cout = cin, cout
@@ -386,6 +401,8 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        if magnitude_warmup:
+            self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 
         tmp_rate = max(spec_in.sampling_rate, spec_out.sampling_rate) * (1 if torgb else lrelu_upsampling)
         self.up = int(round(tmp_rate / spec_in.sampling_rate))
@@ -430,8 +447,7 @@ class SynthesisLayer(nn.Module):
                 reference: bool = False) -> torch.Tensor:
         """`reference`: take the upfirdn2d path even where the matrix path exists (tests)."""
         if update_emas:
-            current = x.detach().float().square().mean()
-            self.magnitude_ema.copy_(current.lerp(self.magnitude_ema, self.magnitude_ema_beta))
+            track_magnitude(self, x)
         gain = self.magnitude_ema.rsqrt()
         styles = self.affine(w)
         if self.torgb:
@@ -464,7 +480,8 @@ class BaselineLayer(nn.Module):
     a centre crop where the map shrinks (the margin)."""
 
     def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int = 3,
-                 torgb: bool = False, clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999):
+                 torgb: bool = False, clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999,
+                 magnitude_warmup: bool = False):
         super().__init__()
         self.torgb, self.clamp, self.magnitude_ema_beta = torgb, clamp, magnitude_ema_beta
         self.cin, self.cout = cin, cout
@@ -475,11 +492,12 @@ class BaselineLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        if magnitude_warmup:
+            self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
         if update_emas:
-            current = x.detach().float().square().mean()
-            self.magnitude_ema.copy_(current.lerp(self.magnitude_ema, self.magnitude_ema_beta))
+            track_magnitude(self, x)
         styles = self.affine(w)
         if self.torgb:
             styles = styles / math.sqrt(self.cin * self.kernel ** 2)
@@ -506,7 +524,7 @@ class SynthesisNetwork(nn.Module):
                  margin: int = 10, channel_base: int = 512, channel_max: int = 32, kernel: int = 3,
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
                  magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
-                 fourier_features: int = 0, fourier_input: bool = False):
+                 fourier_features: int = 0, fourier_input: bool = False, magnitude_warmup: bool = False):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
                                     first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
@@ -524,10 +542,11 @@ class SynthesisNetwork(nn.Module):
             torgb = i == num_layers
             if filtered:
                 layers.append(SynthesisLayer(w_dim, prev.channels, spec.channels, prev, spec, kernel=kernel, torgb=torgb,
-                                             radial=radial, magnitude_ema_beta=magnitude_ema_beta))
+                                             radial=radial, magnitude_ema_beta=magnitude_ema_beta,
+                                             magnitude_warmup=magnitude_warmup))
             else:
                 layers.append(BaselineLayer(w_dim, prev.channels, spec.channels, prev, spec, kernel=kernel, torgb=torgb,
-                                            magnitude_ema_beta=magnitude_ema_beta))
+                                            magnitude_ema_beta=magnitude_ema_beta, magnitude_warmup=magnitude_warmup))
         self.layers = nn.ModuleList(layers)
 
     def forward(self, w: torch.Tensor, transform: torch.Tensor | None = None, update_emas: bool = False) -> torch.Tensor:
