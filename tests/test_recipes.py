@@ -64,7 +64,7 @@ def test_recipe_resolves(recipe, tmp_path, capsys):
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipe_trains_two_steps(recipe, tmp_path, monkeypatch):
-    monkeypatch.setattr(Trainer, "save_samples", lambda self: None)  # no sample grids: they cost seconds
+    monkeypatch.setattr(Trainer, "save_samples", lambda self, bar=None: None)  # no sample grids: they cost seconds
     overrides = ["batch_size=4", "log_every=1", "checkpoint_every=1000", "threads=1", *SHRINK.get(recipe.stem, [])]
     sets = [a for o in overrides for a in ("--set", o)]
     out = tmp_path / "run"
