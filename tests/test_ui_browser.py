@@ -148,7 +148,15 @@ def test_interpolation_strip_gif_and_every_family(page):
     page.locator("#interp-all-button").click()
     items = page.locator("#interp-all").get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
     expect(items).to_have_count(5, timeout=30_000)  # every latent model walks, side by side
+    # every strip is on the page at its full height, none hidden behind a scrolled box
+    last = items.nth(4).locator("img")
+    last.scroll_into_view_if_needed()
+    expect(last).to_be_visible()
+    boxes = [items.nth(i).bounding_box() for i in range(5)]
+    assert all(b["height"] > 20 for b in boxes) and boxes[4]["y"] > boxes[0]["y"]
     shot(page, "interpolation")
+    page.locator("#interp-button").click()  # a new walk: the old strips of every family go
+    expect(items).to_have_count(0, timeout=30_000)
 
 
 def test_draw_a_digit_and_encode_it(page):
@@ -402,7 +410,7 @@ def test_sample_opens_on_the_best_model_with_samples_and_64_fit_on_screen(page):
     shot(page, "sample-64")
 
 
-def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page):
+def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page, monkeypatch):
     """Run at once after the page loads, three times: a control never sends a value before it has
     one (it used to send 0: "Value 0 is less than minimum value 0.05"). Stop: the status says so,
     the scrubber offers this run's frames, and another model takes them away."""
@@ -417,7 +425,12 @@ def test_step_by_step_runs_right_after_load_and_stop_says_stopped(page):
         expect(page.locator("#steps-status")).to_contain_text(re.compile(r"step \d+|done: \d+ steps"),
                                                               timeout=60_000)
         assert page.get_by_text(re.compile("less than minimum")).count() == 0
-    # a long run (every pixel a frame, 16 samples) to stop halfway
+    # a long run (every pixel a frame, 16 samples) to stop halfway; each frame made 20 ms slower, so
+    # that on a quiet machine the 785 frames take longer than a click (the app runs in this process)
+    from ui.tabs import steps as steps_tab
+
+    picture = steps_tab._picture
+    monkeypatch.setattr(steps_tab, "_picture", lambda images: (time.sleep(0.02), picture(images))[1])
     page.get_by_role("spinbutton", name="number input for every").fill("1")
     page.get_by_role("spinbutton", name="number input for every").press("Enter")
     page.get_by_role("slider", name="range slider for How many").fill("16")
@@ -471,14 +484,15 @@ def test_models_tab_is_compact_cards(page):
     cards = page.locator("#models-cards .genlab-card")
     expect(cards.first).to_be_visible(timeout=20_000)
     card = page.locator("#models-cards [data-key='dcgan-mnist']")
-    expect(card.locator("table.genlab-figures tr")).to_have_count(4)
+    expect(card.locator("table.genlab-figures tr")).to_have_count(5)  # 4 figures and where they come from
+    expect(card.locator("td.genlab-source")).to_contain_text("n = 1000")  # results.csv's row, its protocol
     expect(card.get_by_text("model card: docs/models/dcgan.md")).to_be_visible()
     expect(card.locator("details.genlab-all-metrics table")).to_be_hidden()  # the full table on demand
     expect(card.locator("img.genlab-thumb")).to_be_visible(timeout=60_000)  # drawn in the background
     # Compact: every card closed (one card's full table adds as many rows as its checkpoint stores).
     height = page.evaluate("document.querySelector('#models-cards').getBoundingClientRect().height")
     assert height < 2500, f"the Models tab is {height}px tall"
-    card.get_by_text(re.compile(r"all \d+ stored metrics")).click()
+    card.get_by_text(re.compile(r"all \d+ figures")).click()
     expect(card.locator("details.genlab-all-metrics table")).to_be_visible()
     shot(page, "models-compact")
 

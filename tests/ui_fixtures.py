@@ -193,6 +193,6 @@ def page(browser_context, app_url):
     pg.on("request", lambda r: pg.external.append(r.url)
           if not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else None)
     pg.goto(app_url)
-    pg.get_by_role("tab", name="Sample").wait_for(timeout=30_000)
+    pg.get_by_role("tab", name="Sample").wait_for(timeout=90_000)  # a busy 2-core machine needs more than 30 s
     yield pg
     pg.close()

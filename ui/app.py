@@ -69,6 +69,14 @@ CSS = """
 #sample-gallery .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;
                              padding-top: 30px; }
 #sample-gallery .thumbnail-item { aspect-ratio: 1 / 1; height: auto !important; }
+#interp-all .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;
+                        padding-top: 30px; }
+#interp-all .grid-container { grid-auto-rows: auto !important; }
+#interp-all .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex;
+                              flex-direction: column; overflow: visible !important; }
+#interp-all .thumbnail-item img { height: auto !important; }
+#interp-all .caption-label { position: static !important; max-width: 100% !important; opacity: 1 !important;
+                             border: none !important; font-size: 0.8em; }
 .genlab-card.broken { border-color: var(--error-border-color, #d33); }
 .genlab-card th { text-align: left; padding-right: 8px; font-weight: 600; }
 .genlab-card h3 { margin: 0 0 6px 0; }

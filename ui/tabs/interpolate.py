@@ -128,4 +128,5 @@ def build(ctx: AppContext) -> None:
     inputs = [source, seed_a, seed_b, pad_a, pad_b, method, steps]
     go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate",
              **work("fast"))
+    go.click(lambda: None, None, every, queue=False, api_name=False)  # old strips belong to an old walk
     go_all.click(functools.partial(interpolate_all, ctx), inputs, every, api_name="interpolate_all", **work("score"))

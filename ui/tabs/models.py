@@ -15,6 +15,7 @@ import base64
 import functools
 import html
 import io
+import re
 import threading
 from pathlib import Path
 
@@ -173,8 +174,12 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     figures = headline(model, metrics)
     figs = ("".join(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}</td></tr>" for _, label, v in figures)
             or "<tr><td colspan=2 class='muted'>no metrics stored (run <code>python -m genlab eval</code>)</td></tr>")
-    if figures:
-        figs += f"<tr><td colspan=2 class='muted genlab-source'>{html.escape(source)}</td></tr>"
+    if figures:  # where they come from, short; the whole line (the command) on hover
+        protocol = re.search(r"n = [^;)]*", source)
+        where = "results.csv" if source.startswith("Measured") else "stored at release"
+        short = f"{where} · {protocol.group(0)}" if protocol else where
+        figs += (f"<tr><td colspan=2 class='muted genlab-source' title='{html.escape(source)}'>"
+                 f"{html.escape(short)}</td></tr>")
     doc = DOCS / f"{model.family}.md"
     link = (f"<p><a href='/gradio_api/file={html.escape(str(doc))}' target='_blank'>"  # served: see ui.app.serve
             f"model card: docs/models/{html.escape(model.family)}.md</a></p>" if doc.exists() else "")
