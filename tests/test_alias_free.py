@@ -371,6 +371,24 @@ def test_magnitude_warmup_lets_the_first_batches_set_each_layers_gain():
     assert not any("magnitude_ema_updates" in k for k in plain.state_dict())
 
 
+def test_pose_lr_mul_slows_the_learned_pose_and_keeps_its_identity_start():
+    """One Adam step moves the pose affine's output lr_mul times as far (an equalised-lr
+    multiplier, as the mapping network's), from the same identity pose."""
+    from genlab.models.alias_free import AliasFree, AliasFreeConfig
+
+    w = torch.randn(8, 64)
+    moves = []
+    for mul in (1.0, 0.01):
+        affine = AliasFree(AliasFreeConfig(pose_lr_mul=mul), PAD32).generator.synthesis.input.affine
+        before = affine(w).detach()
+        assert torch.allclose(before, torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(8, 4))
+        opt = torch.optim.Adam(affine.parameters(), lr=1e-2)
+        affine(w).sum().backward()
+        opt.step()
+        moves.append((affine(w).detach() - before).abs().mean().item())
+    assert moves[1] == pytest.approx(0.01 * moves[0], rel=0.05)
+
+
 def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
     plain = genlab.build("alias_free", {"mbstd_group": 4}, PAD32).discriminator
     dense = genlab.build("alias_free", {"mbstd_group": 4, "d_hidden": 24}, PAD32).discriminator

@@ -94,11 +94,13 @@ class AliasFreeConfig(AliasFreeBaseConfig):
                                    "layer's channels (0: as many as those channels, as the paper)")
     learned_pose: bool = option(True, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
                                 "false: the pose is fixed, so every variation across z must come from the styles")
+    pose_lr_mul: float = option(1.0, low=1e-4, high=1.0, help="learning-rate multiplier of the learned pose's affine "
+                                "(the mapping network's is 0.01): at lr 1e-2 the pose moves 0.01 a step")
 
     def generator_options(self) -> dict:
         """What the synthesis network takes from this config beyond the shared sizes."""
         return dict(variant=self.variant, learned_pose=self.learned_pose, first_cutoff=self.first_cutoff,
-                    fourier_features=self.fourier_features)
+                    fourier_features=self.fourier_features, pose_lr_mul=self.pose_lr_mul)
 
 
 @dataclass

@@ -284,7 +284,7 @@ class FourierInput(nn.Module):
     the frequencies and phases, never on a resampled grid, so the features stay exact."""
 
     def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float,
-                 learned_pose: bool = True, features: int = 0):
+                 learned_pose: bool = True, features: int = 0, pose_lr_mul: float = 1.0):
         super().__init__()
         self.channels, self.size, self.sampling_rate, self.bandwidth = channels, size, sampling_rate, bandwidth
         self.learned_pose = learned_pose
@@ -295,7 +295,7 @@ class FourierInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand(features) - 0.5)
         self.weight = nn.Parameter(torch.randn(channels, features))
-        self.affine = FullyConnected(w_dim, 4, weight_init=0.0, bias_init=[1.0, 0.0, 0.0, 0.0])
+        self.affine = FullyConnected(w_dim, 4, weight_init=0.0, bias_init=[1.0, 0.0, 0.0, 0.0], lr_mul=pose_lr_mul)
 
     def learned_transform(self, w: torch.Tensor) -> torch.Tensor:
         t = self.affine(w)
@@ -524,7 +524,8 @@ class SynthesisNetwork(nn.Module):
                  margin: int = 10, channel_base: int = 512, channel_max: int = 32, kernel: int = 3,
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
                  magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
-                 fourier_features: int = 0, fourier_input: bool = False, magnitude_warmup: bool = False):
+                 fourier_features: int = 0, fourier_input: bool = False, magnitude_warmup: bool = False,
+                 pose_lr_mul: float = 1.0):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
                                     first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
@@ -533,7 +534,7 @@ class SynthesisNetwork(nn.Module):
         first = self.specs[0]
         if filtered or fourier_input:  # the baseline's layers may take it too: a rung of the card's ladder
             self.input = FourierInput(w_dim, first.channels, first.size, first.sampling_rate, first.cutoff,
-                                      learned_pose=learned_pose, features=fourier_features)
+                                      learned_pose=learned_pose, features=fourier_features, pose_lr_mul=pose_lr_mul)
         else:
             self.input = ConstantInput(first.channels, first.size, first.sampling_rate)
         layers = []
