@@ -529,6 +529,10 @@ def test_model_cards_show_metrics_and_broken_files(ctx):
     assert html.count("class='genlab-card'") == 8 and html.count("genlab-card broken") == 1
     assert "<th>FID</th><td>123.4</td>" in html and "cannot be loaded" in html  # a run: its stored figures
     assert "model card: docs/models/dcgan.md" in html
+    from genlab.results import read_rows
+
+    fid = float(read_rows()["dcgan-mnist"]["fid"])  # the page reads results.csv for its shipped cards
+    assert f"<th>FID</th><td>{fid:.4g}</td>" in html.split("data-key='dcgan-mnist'")[1].split("data-key=")[0]
 
 
 def test_every_view_shows_the_figures_of_results_csv_for_every_shipped_checkpoint(capsys):
@@ -551,7 +555,7 @@ def test_every_view_shows_the_figures_of_results_csv_for_every_shipped_checkpoin
         if row is None or row["sha256"] != sha256_of(path):
             continue
         figures, checked = figures_of(row), checked + 1
-        html = models.card(Entry(name, path, True), load(path))
+        html = models.card(Entry(name, path, True), load(path), row=row)
         for key, label in (("fid", "FID"), ("nll_nats", "NLL (nats)")):
             if key in figures:
                 assert f"<th>{label}</th><td>{figures[key]:.4g}</td>" in html, (name, key)

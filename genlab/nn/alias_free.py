@@ -376,9 +376,9 @@ def track_magnitude(layer: nn.Module, x: torch.Tensor) -> None:
     leaky ReLU made), and at beta 0.999 the gain would stay wrong for a thousand steps."""
     current = x.detach().float().square().mean()
     beta = layer.magnitude_ema_beta
-    if hasattr(layer, "magnitude_ema_updates"):
-        n = float(layer.magnitude_ema_updates)
-        beta = min(beta, (1 + n) / (10 + n))
+    if layer.magnitude_warmup:  # the decay as a tensor: no device sync in G's training forward
+        n = layer.magnitude_ema_updates.float()
+        beta = ((1 + n) / (10 + n)).clamp(max=beta)
         layer.magnitude_ema_updates += 1
     layer.magnitude_ema.copy_(current.lerp(layer.magnitude_ema, beta))
 
@@ -401,6 +401,7 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        self.magnitude_warmup = magnitude_warmup
         if magnitude_warmup:
             self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 
@@ -492,6 +493,7 @@ class BaselineLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        self.magnitude_warmup = magnitude_warmup
         if magnitude_warmup:
             self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 

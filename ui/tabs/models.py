@@ -152,7 +152,8 @@ def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
     return None
 
 
-def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "") -> str:
+def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "", row: dict | None = None) -> str:
+    """`row`: the checkpoint's results.csv row (shipped ones), read once per page by `cards`."""
     where = "shipped" if entry.shipped else "your run"
     head = f"<h3>{html.escape(entry.key)} <small>({where})</small></h3>"
     if error is not None:
@@ -163,7 +164,7 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     secs = float(ck.get("train_seconds", 0) or 0)
     # The figures `genlab list`, the cards and RESULTS.md show: its results.csv row when that row
     # scored this very file, else the figures stored in it at release.
-    metrics, _, source = current_figures(entry.path, ck, read_rows().get(entry.key) if entry.shipped else None)
+    metrics, _, source = current_figures(entry.path, ck, row if entry.shipped else None)
     if thumb is None:
         pic = "<div class='genlab-thumb pending'>drawing…</div>"
     elif thumb.startswith("data:"):
@@ -199,14 +200,14 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
 
 def cards(ctx: AppContext) -> str:
     """HTML with one card per checkpoint in the catalogue, unreadable ones included."""
-    out = []
+    out, rows = [], read_rows()
     for entry in ctx.catalog.entries():
         try:
             model = ctx.catalog.model(entry.key)
         except (GenlabError, OSError) as e:
             out.append(card(entry, error=str(e)))
             continue
-        out.append(card(entry, model, thumb=thumbnail(ctx, entry, model)))
+        out.append(card(entry, model, thumb=thumbnail(ctx, entry, model), row=rows.get(entry.key)))
     if not out:
         return "<p>No checkpoints yet: train one in the Train tab, or ship one into checkpoints/.</p>"
     return f"<div class='genlab-cards'>{''.join(out)}</div>"
