@@ -21,7 +21,8 @@ from genlab.data import load_dataset
 from genlab.nn import gan_losses
 from genlab.registry import build
 from genlab.training import make_recipe
-from genlab.training.trainer import Trainer, autocast_dtype
+from genlab.training.devices import autocast_dtype
+from genlab.training.trainer import Trainer
 
 
 def hand_loop(steps: int, batch_size: int, device: torch.device, precision: str) -> float:

@@ -167,17 +167,8 @@ def instrument(trainer) -> None:
 
 
 def one_step(trainer) -> None:
-    """The body of Trainer.fit's loop, without logging, samples or checkpoints."""
-    reset = trainer.model.advance(trainer.step)
-    if reset:
-        trainer._bind(set(reset))
-    batch = next(trainer.batches)
-    for phase in trainer.phases:
-        if trainer.step % phase.every == 0:
-            trainer._run_phase(phase, batch)
-    if trainer.ema is not None:
-        trainer.ema.update(trainer.step)
-    trainer.step += 1
+    """Trainer.fit's step, with the logged values it keeps for the next log row dropped."""
+    trainer.train_step()
     trainer._pending.clear()
 
 

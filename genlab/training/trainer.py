@@ -38,33 +38,12 @@ from genlab.training.batches import make_batches
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from genlab.training.config import Recipe, make_optim, parse_recipe, recipe_changes, recipe_to_toml
 from genlab.training.schedules import phase_schedules
+from genlab.training.devices import autocast_dtype, pick_device
 from genlab.training.ema import EMA
 from genlab.training.loggers import MetricsLog
 
 GRID_SEED = 1234  # fixed noise for sample grids, so grids compare across steps
 RANK_SEED_STRIDE = 1_000_003  # rank r draws its training noise from seed + r * stride
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        dev = torch.device(name)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise GenlabError(f"device {name!r} asked for, but CUDA is not available here; use --device cpu")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """None means full fp32 (no autocast)."""
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 class Trainer:
@@ -403,6 +382,21 @@ class Trainer:
         return now, self.step
 
     # ----- the loop -------------------------------------------------------------
+    def train_step(self) -> None:
+        """One step: the model's stage, a batch, each due phase, the EMA (no logs, grids or saves)."""
+        reset = self.model.advance(self.step)
+        if reset:
+            self._bind(set(reset))
+            self.schedules = phase_schedules(self.recipe.schedule, [p.name for p in self.phases])
+            self._emit({"kind": "stage", "step": self.step, "reset": sorted(reset)})
+        batch = next(self.batches)
+        for phase in self.phases:
+            if self.step % phase.every == 0:
+                self._run_phase(phase, batch)
+        if self.ema is not None:
+            self.ema.update(self.step)
+        self.step += 1
+
     def fit(self) -> Path | None:
         tc, start_step = self.tc, self.step
         bar = None
@@ -416,18 +410,7 @@ class Trainer:
             while self.step < tc.steps:
                 if self.stop is not None and D.any_rank(self.stop.is_set(), self.dist, self.device):
                     break  # every rank at the same step (a signal may reach one rank only)
-                reset = self.model.advance(self.step)
-                if reset:
-                    self._bind(set(reset))
-                    self.schedules = phase_schedules(self.recipe.schedule, [p.name for p in self.phases])
-                    self._emit({"kind": "stage", "step": self.step, "reset": sorted(reset)})
-                batch = next(self.batches)
-                for phase in self.phases:
-                    if self.step % phase.every == 0:
-                        self._run_phase(phase, batch)
-                if self.ema is not None:
-                    self.ema.update(self.step)
-                self.step += 1
+                self.train_step()
                 if bar is not None:
                     bar.update(1)
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
