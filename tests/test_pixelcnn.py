@@ -42,6 +42,18 @@ def test_gated_stack_sees_every_earlier_pixel_and_no_later_one():
         assert not s[d:].any()
 
 
+def test_dropout_trains_on_masked_units_and_never_lets_a_later_pixel_in():
+    m = model(dropout=0.5).train()
+    torch.manual_seed(1)
+    for i, j in [(0, 0), (2, 3), (5, 5)]:
+        s = seen(m, i, j).flatten()
+        assert not s[i * 6 + j:].any()  # training-mode dropout masks are per unit: still causal
+    x = torch.randn(2, 1, 6, 6, dtype=torch.float64)
+    assert not torch.equal(m.network(x), m.network(x))  # a fresh mask per forward in training
+    m.eval()
+    assert torch.equal(m.network(x), m.network(x))  # and none when sampling or scoring
+
+
 def test_plain_masked_stack_has_the_blind_spot():
     """[1] Fig. 1: stacked mask-B 3x3 convs never see up-and-right beyond the first layer's reach."""
     m = model(arch="plain")  # 7x7 mask A reaches 3 columns right; later 3x3 layers add nothing there

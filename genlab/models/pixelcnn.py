@@ -71,7 +71,7 @@ def shift_down(a: torch.Tensor) -> torch.Tensor:
 class GatedLayer(nn.Module):
     """One layer of [1] Fig. 2 on (vertical, horizontal) feature maps."""
 
-    def __init__(self, in_ch: int, p: int, k: int, first: bool, num_classes: int):
+    def __init__(self, in_ch: int, p: int, k: int, first: bool, num_classes: int, dropout: float = 0.0):
         super().__init__()
         if k % 2 == 0 or k < 1:
             raise ValueError(f"kernel sizes must be odd, got {k}")
@@ -80,6 +80,9 @@ class GatedLayer(nn.Module):
         self.h_conv = nn.Conv2d(in_ch, 2 * p, (1, k // 2 + 1))  # columns j-k//2..j (first layer: ..j-1)
         self.link = nn.Conv2d(2 * p, 2 * p, 1)  # vertical (row above) -> horizontal
         self.h_proj = nn.Conv2d(p, p, 1)  # before the residual add
+        # PixelCNN++ (Salimans et al. 2017, section 2.6) drops units of each residual branch
+        # before its last convolution; a per-unit mask never carries information across pixels
+        self.dropout = nn.Dropout(dropout)
         self.embed = nn.Embedding(num_classes, 4 * p) if num_classes else None  # V_f h, V_g h (Eq. 4)
 
     # Padding is explicit so the cached sampler can run the same convs on small windows.
@@ -101,7 +104,7 @@ class GatedLayer(nn.Module):
         return self.embed(y).chunk(2, dim=1)
 
     def h_output(self, h_in, h_pre):
-        out = self.h_proj(gate(h_pre))
+        out = self.h_proj(self.dropout(gate(h_pre)))
         return out if self.first else h_in + out  # residual on the horizontal stack
 
     def forward(self, v, h, y=None):
@@ -205,6 +208,7 @@ class PixelCNNConfig:
     head_features: int = 128  # hidden width of the output head
     head: str = "auto"  # auto (bernoulli on binary data, else categorical) | bernoulli | categorical
     conditional: bool = False  # class-conditional p(x | label) ([1] §2.3)
+    dropout: float = option(0.0, low=0.0, high=0.9)  # gated: dropout on each horizontal residual branch (PixelCNN++)
 
 
 @register
@@ -229,7 +233,7 @@ class PixelCNN(AutoregressiveModel):
         if c.arch == "gated":
             self.layers = nn.ModuleList(
                 GatedLayer(ch if i == 0 else c.features, c.features, c.first_kernel_size if i == 0 else c.kernel_size,
-                           first=i == 0, num_classes=self.num_classes) for i in range(c.layers))
+                           first=i == 0, num_classes=self.num_classes, dropout=c.dropout) for i in range(c.layers))
         else:
             self.layers = nn.ModuleList(
                 [MaskedConv2d(ch, c.features, c.first_kernel_size, "A", ch)]

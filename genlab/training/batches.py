@@ -4,13 +4,16 @@ In-memory sets live on the training device whole (no per-step host-to-device
 copy); each step gathers a batch by index, with every extra tensor the data
 set carries (domains, attributes) except its evaluation-only ones. Streamed sets go through a
 DataLoader. Both shuffle per epoch from a seed and remember where they are,
-so a resumed run sees exactly the batches an uninterrupted run would.
+so a resumed run sees exactly the batches an uninterrupted run would. A
+`RandomWarp` (genlab/data/augment.py; the [train] options augment_*) moves, turns
+and bends each training image, before dynamic binarisation where there is one.
 """
 from __future__ import annotations
 
 import torch
 
 from genlab.data import ImageDataset
+from genlab.data.augment import RandomWarp
 from genlab.training.distributed import DistInfo, shard_indices
 
 
@@ -44,7 +47,9 @@ class InMemoryBatches:
     """Batches gathered by index from tensors that live on the device. With `unpaired_by`,
     one shuffle per group (domain), concatenated group after group."""
 
-    def __init__(self, data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo):
+    def __init__(self, data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo,
+                 warp: RandomWarp | None = None):
+        self.warp = warp if warp is not None and warp.active else None
         shard = shard_indices(len(data), dist)
         if len(shard) < batch_size:
             raise ValueError(f"batch_size {batch_size} is larger than this rank's {len(shard)} examples")
@@ -94,23 +99,29 @@ class InMemoryBatches:
         idx = idx.to(self.tensors["image"].device)
         batch = {k: self.tensors[k][idx] for k in self.train_keys}
         if self.grey is not None:
-            p = self.grey[idx]
+            p = self.grey[idx] if self.warp is None else self.warp(self.grey[idx])
             u = torch.rand(p.shape, generator=self.binarise_rng).to(p.device)
             batch["image"] = torch.where(u < p, 1.0, -1.0)
+        elif self.warp is not None:
+            batch["image"] = self.warp(batch["image"])
         return batch
 
     def state_dict(self) -> dict:
+        if len(self.streams) == 1 and self.binarise_rng is None and self.warp is None:
+            return self.streams[0].state_dict()  # the layout of checkpoints written before groups existed
+        state = {"groups": [s.state_dict() for s in self.streams]}
         if self.binarise_rng is not None:
-            return {"groups": [s.state_dict() for s in self.streams], "binarise_rng": self.binarise_rng.get_state()}
-        if len(self.streams) == 1:  # the layout of checkpoints written before groups existed
-            return self.streams[0].state_dict()
-        return {"groups": [s.state_dict() for s in self.streams]}
+            state["binarise_rng"] = self.binarise_rng.get_state()
+        if self.warp is not None:
+            state["warp"] = self.warp.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if "binarise_rng" in state:
             if self.binarise_rng is None:
                 raise ValueError("saved data order has a binarisation generator (dynamic binarisation), this data set none")
             self.binarise_rng.set_state(state["binarise_rng"])
+        load_warp_state(self.warp, state)
         states = state["groups"] if "groups" in state else [state]
         if len(states) != len(self.streams):
             raise ValueError(f"saved data order has {len(states)} groups, this data set {len(self.streams)}")
@@ -129,9 +140,17 @@ class _OffsetSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
+def load_warp_state(warp: RandomWarp | None, state: dict) -> None:
+    """Restore the warp's generator. A resume that turns augmentation on starts its generator
+    from the seed, one that turns it off drops it (a [train] change, logged as such)."""
+    if warp is not None and "warp" in state:
+        warp.load_state_dict(state["warp"])
+
+
 class StreamedBatches:
     def __init__(self, data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo,
-                 num_workers: int = 2):
+                 num_workers: int = 2, warp: RandomWarp | None = None):
+        self.warp = warp if warp is not None and warp.active else None
         self.data, self.batch_size, self.device, self.num_workers = data, batch_size, device, num_workers
         self.shard = shard_indices(len(data), dist)
         if len(self.shard) < batch_size:
@@ -159,20 +178,27 @@ class StreamedBatches:
             self._start_epoch()
             images, labels = next(self._iter)
         self.batches_done += 1
-        return {"image": images.to(self.device, non_blocking=True),
+        images = images.to(self.device, non_blocking=True)
+        return {"image": images if self.warp is None else self.warp(images),
                 "label": torch.as_tensor(labels).long().to(self.device, non_blocking=True)}
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "batches_done": self.batches_done}
+        state = {"epoch": self.epoch, "batches_done": self.batches_done}
+        return state if self.warp is None else {**state, "warp": self.warp.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        load_warp_state(self.warp, state)
         self.epoch, self.batches_done, self._iter = int(state["epoch"]), int(state["batches_done"]), None
 
 
 def make_batches(data: ImageDataset, batch_size: int, device: torch.device, seed: int, dist: DistInfo,
-                 num_workers: int = 2):
+                 num_workers: int = 2, augment: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+    """`augment`: (shift px, rotation degrees, elastic alpha px) of a RandomWarp, 0 each = none."""
+    # bilinear resampling would make data that is binary already grey: nearest keeps it binary
+    mode = "nearest" if data.spec.binary and not data.binarise_from else "bilinear"
+    warp = RandomWarp(*augment, seed=seed + 7919 * dist.rank + 32452843, mode=mode)
     if data.in_memory:
-        return InMemoryBatches(data, batch_size, device, seed, dist)
+        return InMemoryBatches(data, batch_size, device, seed, dist, warp)
     if data.binarise_from:
         raise ValueError("dynamic binarisation needs an in-memory data set")
-    return StreamedBatches(data, batch_size, device, seed, dist, num_workers)
+    return StreamedBatches(data, batch_size, device, seed, dist, num_workers, warp)

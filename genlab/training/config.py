@@ -53,6 +53,11 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     num_workers: int = 2  # DataLoader workers for streamed data sets
     threads: int = 0  # CPU threads for torch (0 = leave torch's default)
+    # Data augmentation of training images (genlab/data/augment.py), before dynamic binarisation;
+    # evaluation never sees it. 0 = off.
+    augment_shift: float = 0.0  # max translation, pixels each way (sub-pixel)
+    augment_rotate: float = 0.0  # max rotation, degrees each way
+    augment_elastic: float = 0.0  # elastic distortion's alpha in pixels (Simard et al. 2003; sigma 4 px)
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
@@ -69,6 +74,12 @@ class TrainConfig:
             raise GenlabError(str(e)) from None
         if not 0.0 <= self.ema_decay < 1.0:
             raise GenlabError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for name in ("augment_shift", "augment_rotate", "augment_elastic"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise GenlabError(f"{name} must be a finite number >= 0 (0 = off), got {value}")
+        if self.augment_rotate > 180:
+            raise GenlabError(f"augment_rotate is in degrees each way, at most 180, got {self.augment_rotate}")
         if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
             raise GenlabError(f"grad_clip must be a finite number >= 0 (0 = off), got {self.grad_clip}")
         device = self.device.split(":")[0]

@@ -97,7 +97,8 @@ class Trainer:
                                   "its weights (only the families with a sampling network do); set ema_decay = 0")
             self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
         try:
-            self.batches = make_batches(data, tc.batch_size, self.device, tc.seed, self.dist, tc.num_workers)
+            self.batches = make_batches(data, tc.batch_size, self.device, tc.seed, self.dist, tc.num_workers,
+                                        (tc.augment_shift, tc.augment_rotate, tc.augment_elastic))
         except ValueError as e:
             raise GenlabError(str(e)) from None
         self.step, self.train_seconds = 0, 0.0
