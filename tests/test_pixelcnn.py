@@ -117,9 +117,47 @@ def test_plain_arch_keeps_the_colour_order_within_a_pixel():
         assert (g[0, :, 1, 2:] == 0).all() and (g[0, :, 2] == 0).all()
 
 
+@pytest.mark.parametrize("arch", ["plain", "gated"])
+def test_colour_archs_keep_the_colour_order_and_see_no_later_pixel(arch):
+    """RGB with the 256-way head: R sees no channel of its pixel, G sees R, B sees R and G; every
+    channel sees every colour of every earlier pixel (the gated arch: no blind spot)."""
+    m = model(4, 4, binary=False, channels=3, arch=arch, layers=3, features=12).double()
+    x = torch.rand(4, 3, 4, 4, dtype=torch.float64, requires_grad=True)  # 4 images: a path the head's
+    out = m.network(x).view(4, 3, 256, 4, 4)  # ReLU closes in one image is open in another
+    for c in range(3):
+        (g,) = torch.autograd.grad(out[:, c, :, 2, 1].sum(), x, retain_graph=True)
+        seen_here = (g.abs().sum(0) != 0).flatten(1)  # (C, H*W)
+        assert seen_here[:, 2 * 4 + 1].tolist() == [k < c for k in range(3)]
+        assert not seen_here[:, 2 * 4 + 2:].any()  # nothing after the pixel
+        if arch == "gated":
+            assert seen_here[:, :2 * 4 + 1].all()
+
+
+def test_colour_cached_sampler_gives_the_network_outputs_for_every_channel():
+    m = model(5, 4, binary=False, channels=3, layers=3, features=6, kernel_size=3, first_kernel_size=5)
+    x = m.head.check(torch.rand(2, 3, 5, 4) * 2 - 1)
+    full = m.network(x)
+    step = CachedGatedSampler(m, None)
+    with torch.no_grad():
+        for i, j in itertools.product(range(5), range(4)):
+            for c in range(3):
+                partial = x.clone()  # as the sampler sees it: later channels of (i, j) not drawn yet
+                partial[:, c:, i, j] = 0
+                partial[:, :, i, j + 1:] = 0
+                partial[:, :, i + 1:] = 0
+                k = slice(c * 256, (c + 1) * 256)  # the caller reads channel c's 256 logits
+                assert torch.allclose(step(partial, i, j, c)[:, k], full[:, k, i, j], atol=1e-5), (i, j, c)
+
+
+def test_colour_samples_from_the_cached_and_reference_samplers_agree():
+    m = model(4, 3, binary=False, channels=3, layers=2, features=6)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(m.sample(2, g()), m.sample(2, g(), sampler="reference"))
+
+
 def test_bad_configs_are_refused():
-    with pytest.raises(GenlabError, match="one-channel"):
-        model(channels=3, binary=False)
+    with pytest.raises(GenlabError, match="multiple of the 3 colour"):
+        model(channels=3, binary=False, features=8)
     with pytest.raises(GenlabError, match="gated, plain"):
         model(arch="resnet")
     with pytest.raises(GenlabError, match="categorical"):

@@ -36,10 +36,14 @@ left of it in each layer, cached per row. The reference sampler re-runs the
 whole network per pixel; the two give the same images (tests/test_pixelcnn.py,
 tools/bench_pixelcnn_sampling.py).
 
-Deviations: one colour channel in the gated arch (grey or binary images; the
-plain arch handles R->G->B channel groups via genlab.nn.masked); a learned
-class embedding instead of a one-hot times V; Adam; 8 layers of 32 maps for
-28x28 MNIST rather than [1]'s 15-20 layers for CIFAR/ImageNet.
+Colour: both archs predict R, then G from R, then B from R and G ([2] section
+3.4) with a 256-way softmax per channel; the gated arch masks its horizontal
+stack by channel group (`GatedLayer`), the plain arch its kernels
+(genlab.nn.masked).
+
+Deviations: a learned class embedding instead of a one-hot times V; Adam;
+8 layers of 32 maps for 28x28 MNIST rather than [1]'s 15-20 layers for
+CIFAR/ImageNet.
 """
 from __future__ import annotations
 
@@ -69,21 +73,54 @@ def shift_down(a: torch.Tensor) -> torch.Tensor:
 
 
 class GatedLayer(nn.Module):
-    """One layer of [1] Fig. 2 on (vertical, horizontal) feature maps."""
+    """One layer of [1] Fig. 2 on (vertical, horizontal) feature maps.
 
-    def __init__(self, in_ch: int, p: int, k: int, first: bool, num_classes: int, dropout: float = 0.0):
+    Colour (`groups` = 3, R -> G -> B within a pixel, [2] section 3.4): every horizontal feature
+    map belongs to a channel group (map c of p to group c * groups // p, the same split for the
+    tanh and the sigmoid half so the gate keeps it). The horizontal conv's own-column tap and
+    the 1x1 projection are masked by group: in the first layer a map of group g sees only the
+    pixel's colours before g (mask A, on the image channels), later layers maps of groups <= g
+    (mask B). The first layer then reads its own column instead of the one-column shift that
+    mask A is for one channel. The vertical stack needs no colour mask: it sees only rows above.
+    """
+
+    def __init__(self, in_ch: int, p: int, k: int, first: bool, num_classes: int, dropout: float = 0.0,
+                 groups: int = 1):
         super().__init__()
         if k % 2 == 0 or k < 1:
             raise ValueError(f"kernel sizes must be odd, got {k}")
-        self.k, self.first, self.p = k, first, p
+        if groups > 1 and p % groups:
+            raise ValueError(f"features ({p}) must be a multiple of the {groups} colour channels")
+        self.k, self.first, self.p, self.groups = k, first, p, groups
+        self.shifted = first and groups == 1  # one channel: mask A is a one-column shift
         self.v_conv = nn.Conv2d(in_ch, 2 * p, (k // 2 + 1, k))  # rows i-k//2..i, columns j-k//2..j+k//2
-        self.h_conv = nn.Conv2d(in_ch, 2 * p, (1, k // 2 + 1))  # columns j-k//2..j (first layer: ..j-1)
+        self.h_conv = nn.Conv2d(in_ch, 2 * p, (1, k // 2 + 1))  # columns j-k//2..j (one channel, first layer: ..j-1)
         self.link = nn.Conv2d(2 * p, 2 * p, 1)  # vertical (row above) -> horizontal
         self.h_proj = nn.Conv2d(p, p, 1)  # before the residual add
         # PixelCNN++ (Salimans et al. 2017, section 2.6) drops units of each residual branch
         # before its last convolution; a per-unit mask never carries information across pixels
         self.dropout = nn.Dropout(dropout)
         self.embed = nn.Embedding(num_classes, 4 * p) if num_classes else None  # V_f h, V_g h (Eq. 4)
+        if groups > 1:
+            out_group = (torch.arange(2 * p) % p) * groups // p  # both gate halves split alike
+            in_group = torch.arange(in_ch) * groups // in_ch
+            own = out_group[:, None] > in_group[None, :] if first else out_group[:, None] >= in_group[None, :]
+            h_mask = torch.ones(2 * p, in_ch, 1, k // 2 + 1)
+            h_mask[:, :, 0, -1] = own.float()
+            proj_group = torch.arange(p) * groups // p
+            proj_mask = (proj_group[:, None] >= proj_group[None, :]).float()[:, :, None, None]
+            self.register_buffer("h_mask", h_mask, persistent=False)
+            self.register_buffer("proj_mask", proj_mask, persistent=False)
+
+    def h_conv_out(self, h):
+        if self.groups == 1:
+            return self.h_conv(h)
+        return F.conv2d(h, self.h_conv.weight * self.h_mask, self.h_conv.bias)
+
+    def h_proj_out(self, a):
+        if self.groups == 1:
+            return self.h_proj(a)
+        return F.conv2d(a, self.h_proj.weight * self.proj_mask, self.h_proj.bias)
 
     # Padding is explicit so the cached sampler can run the same convs on small windows.
     def pad_v(self, v):
@@ -91,10 +128,10 @@ class GatedLayer(nn.Module):
 
     @property
     def h_left(self) -> int:
-        return self.k // 2 + (1 if self.first else 0)  # zero columns left of column 0
+        return self.k // 2 + (1 if self.shifted else 0)  # zero columns left of column 0
 
     def pad_h(self, h):
-        s = 1 if self.first else 0  # first layer: shift right by one (mask A)
+        s = 1 if self.shifted else 0  # first layer of one channel: shift right by one (mask A)
         return F.pad(h, (self.h_left, -s))
 
     def conditioning(self, y):
@@ -104,14 +141,14 @@ class GatedLayer(nn.Module):
         return self.embed(y).chunk(2, dim=1)
 
     def h_output(self, h_in, h_pre):
-        out = self.h_proj(self.dropout(gate(h_pre)))
+        out = self.h_proj_out(self.dropout(gate(h_pre)))
         return out if self.first else h_in + out  # residual on the horizontal stack
 
     def forward(self, v, h, y=None):
         cv, ch = self.conditioning(y)
         cv, ch = (c if isinstance(c, float) else c[:, :, None, None] for c in (cv, ch))
         v_pre = self.v_conv(self.pad_v(v))  # (N, 2p, H, W)
-        h_pre = self.h_conv(self.pad_h(h)) + self.link(shift_down(v_pre)) + ch
+        h_pre = self.h_conv_out(self.pad_h(h)) + self.link(shift_down(v_pre)) + ch
         return gate(v_pre + cv), self.h_output(h, h_pre)
 
 
@@ -169,16 +206,19 @@ class CachedGatedSampler:
         self.row, self.col = i, 0
 
     def _column(self, x, i, j):
-        """Head inputs (N, K) at (i, j) from x[i, <j]; caches every layer's column j."""
+        """Head inputs (N, C*K) at (i, j) from x[i, <j] (and, in colour, the pixel's channels
+        drawn so far); caches every layer's column j."""
         layers = self.m.layers
         first = layers[0]
         if j > 0:
             self.hin[0][:, :, 0, first.h_left + j - 1] = x[:, :, i, j - 1]  # x_i,j-1 is final now
+        if not first.shifted:  # colour: the first layer reads its own column, masked by channel
+            self.hin[0][:, :, 0, first.h_left + j] = x[:, :, i, j]
         out = None
         for idx, l in enumerate(layers):
             window = self.hin[idx][:, :, :, j:j + l.k // 2 + 1]  # the k//2+1 input columns output j sees
             ch = self.cond[idx][1]
-            h_pre = l.h_conv(window) + self.linked[idx][:, :, i:i + 1, j:j + 1]
+            h_pre = l.h_conv_out(window) + self.linked[idx][:, :, i:i + 1, j:j + 1]
             h_pre = h_pre if isinstance(ch, float) else h_pre + ch[:, :, None, None]
             h_in = self.hin[idx][:, :, :, l.h_left + j:l.h_left + j + 1]
             out = l.h_output(h_in, h_pre)  # (N, p, 1, 1)
@@ -191,6 +231,8 @@ class CachedGatedSampler:
             self._setup(x)
         if i != self.row:
             self._start_row(x, i)
+        if c > 0:  # a later colour of the same pixel: the column again, with the colours before it
+            return self._column(x, i, j)
         out = None
         while self.col <= j:  # raster order; catches up over any skipped columns
             out = self._column(x, i, self.col)
@@ -225,15 +267,16 @@ class PixelCNN(AutoregressiveModel):
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {c.arch!r}")
         if c.layers < 1 or c.features < 1:
             raise ValueError(f"layers and features must be at least 1; got {c.layers}, {c.features}")
-        if c.arch == "gated" and data_spec.channels != 1:
-            raise ValueError(f"the gated PixelCNN here takes one-channel images; got {data_spec.describe()}; "
-                             f"use arch='plain' for colour")
+        if c.arch == "gated" and data_spec.channels > 1 and c.features % data_spec.channels:
+            raise ValueError(f"features ({c.features}) must be a multiple of the {data_spec.channels} colour "
+                             f"channels: each feature map belongs to one of them")
         self.head = make_head(c.head, data_spec)
         ch, k_out = data_spec.channels, data_spec.channels * self.head.num_outputs
         if c.arch == "gated":
             self.layers = nn.ModuleList(
                 GatedLayer(ch if i == 0 else c.features, c.features, c.first_kernel_size if i == 0 else c.kernel_size,
-                           first=i == 0, num_classes=self.num_classes, dropout=c.dropout) for i in range(c.layers))
+                           first=i == 0, num_classes=self.num_classes, dropout=c.dropout, groups=ch)
+                for i in range(c.layers))
         else:
             self.layers = nn.ModuleList(
                 [MaskedConv2d(ch, c.features, c.first_kernel_size, "A", ch)]
@@ -243,7 +286,7 @@ class PixelCNN(AutoregressiveModel):
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return "images of any size; one channel for arch 'gated', any channel count for arch 'plain'"
+        return "images of any size and channel count (colour: features a multiple of the channels)"
 
     def network(self, x: torch.Tensor, label=None) -> torch.Tensor:
         if self.config.arch == "gated":
