@@ -269,13 +269,15 @@ def drawing_pad(label: str, elem_id: str, uploads: bool = True) -> DrawingPad:
     """A canvas to draw a digit on (dark ink on a light canvas, turned into MNIST's white on
     black by ui.images) that also takes pasted images and, with `uploads`, uploads. The editor
     fits an upload into its canvas in the browser, so the server never sees the file itself:
-    tabs that score or encode pass uploads=False and offer `upload_button` instead."""
+    tabs that score or encode pass uploads=False and offer `upload_button` instead. Labels stay
+    short: the editor's toolbar covers the right part of the label row."""
     return DrawingPad(
         label=label, elem_id=elem_id, type="numpy", image_mode="RGBA",
         sources=("upload", "clipboard") if uploads else ("clipboard",),
         brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
         fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
+        placeholder="Draw here with the brush" + ("" if uploads else ", or use the upload button"),
     )
 
 

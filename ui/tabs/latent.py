@@ -275,7 +275,7 @@ def build(ctx: AppContext) -> None:
                              elem_classes=["pixelated"], height=320)
             about = gr.Markdown(elem_id="latent-info")
             with gr.Column(visible=False, elem_id="latent-encode-group") as enc_group:
-                pad = drawing_pad("Draw or upload a picture to encode", "latent-pad", uploads=False)
+                pad = drawing_pad("Draw a digit", "latent-pad", uploads=False)
                 up = upload_button("latent")
                 uploaded = gr.Markdown(elem_id="latent-uploaded")
                 enc = gr.Button("Encode", elem_id="latent-encode")

@@ -189,7 +189,7 @@ def complete(ctx: AppContext, key: str, pad, rows_kept, count, seed, controls: d
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            pad = drawing_pad("Draw, upload, or load a test image", "lik-pad", uploads=False)
+            pad = drawing_pad("Draw a digit", "lik-pad", uploads=False)
             up = upload_button("lik")
             with gr.Row():
                 index = gr.Number(0, label="Test image # (the chosen model's data)", precision=0,

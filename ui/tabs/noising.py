@@ -139,7 +139,7 @@ def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             picker = ctx.picker(NEED, "Model (that can noise and denoise)", "noise-model")
-            pad = drawing_pad("Draw, upload, or load a test image", "noise-pad", uploads=False)
+            pad = drawing_pad("Draw a digit", "noise-pad", uploads=False)
             up = upload_button("noise")
             with gr.Row():
                 index = gr.Number(0, label="Test image # (the model's data)", precision=0, elem_id="noise-index")

@@ -197,7 +197,7 @@ def build(ctx: AppContext) -> None:
                 index = gr.Number(0, label="Test image #", precision=0, elem_id="translate-index")
                 to_pad = gr.Button("Put it on the pad", elem_id="translate-to-pad")
             with gr.Accordion("My picture (draw or upload)", open=False):
-                pad = drawing_pad("Draw, paste, or upload with the button below", "translate-pad", uploads=False)
+                pad = drawing_pad("Draw a digit", "translate-pad", uploads=False)
                 up = upload_button("translate")
                 which = gr.Markdown(elem_id="translate-which")
             go = gr.Button("Translate", variant="primary", elem_id="translate-button")
