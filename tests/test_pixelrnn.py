@@ -188,9 +188,54 @@ def test_sampling_seeded_fast_equals_reference_and_completion_keeps_rows(family)
         assert torch.equal(torch.where(m.network(cold) > 0, 1.0, -1.0), cold)  # T -> 0: each pixel its mode
 
 
-def test_refuses_rgb_and_bad_sizes():
-    with pytest.raises(Exception, match="one-channel"):
-        build("row_lstm", {}, DataSpec(channels=3, height=8, width=8))
+# ----- colour (§3.4): R, then G from R, then B from R and G -------------------------------
+def colour_model(family, h=4, w=4, layers=2):
+    torch.manual_seed(0)
+    spec = DataSpec(channels=3, height=h, width=w, binary=False, name="tiny-rgb")
+    return build(family, PixelRNNConfig(hidden=6, layers=layers, head_hidden=24), spec).double().eval()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_colour_channels_see_the_earlier_colours_of_their_pixel_and_no_later_pixel(family):
+    m = colour_model(family)
+    x = torch.rand(16, 3, 4, 4, dtype=torch.float64, requires_grad=True)  # 16 images: no ReLU closes every path
+    out = m.network(x).view(16, 3, 256, 4, 4)
+    for c in range(3):
+        (g,) = torch.autograd.grad(out[:, c, :, 2, 1].sum(), x, retain_graph=True)
+        seen = (g.abs().sum(0) != 0).flatten(1)  # (C, H*W)
+        assert seen[:, 2 * 4 + 1].tolist() == [k < c for k in range(3)], c
+        assert not seen[:, 2 * 4 + 2:].any()
+        assert seen[:, 2 * 4].all() and seen[:, 4 + 1].all()  # the left neighbour and the pixel above, all colours
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_colour_caching_sampler_equals_network_for_every_channel(family):
+    m = colour_model(family, 4, 5, layers=3).float()
+    x = m.head.check(torch.rand(2, 3, 4, 5) * 2 - 1)
+    full = m.network(x)
+    sampler = m.fast_sampler(None)
+    with torch.no_grad():
+        for i in range(4):
+            for j in range(5):
+                for c in range(3):
+                    partial = x.clone()  # what the sampler holds: later colours and pixels not drawn yet
+                    partial[:, c:, i, j] = 0
+                    partial[:, :, i, j + 1:] = 0
+                    partial[:, :, i + 1:] = 0
+                    k = slice(c * 256, (c + 1) * 256)
+                    assert torch.allclose(sampler(partial, i, j, c)[:, k], full[:, k, i, j], atol=1e-5), (i, j, c)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_colour_samples_fast_equal_reference(family):
+    m = colour_model(family, 3, 3).float()
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(m.sample(2, g()), m.sample(2, g(), sampler="reference"))
+
+
+def test_refuses_bad_sizes():
+    with pytest.raises(Exception, match="one unit per colour channel"):
+        build("row_lstm", {"hidden": 2}, DataSpec(channels=3, height=8, width=8))
     with pytest.raises(Exception, match="option layers must be >= 1, got 0"):
         build("diagonal_bilstm", {"layers": 0}, DataSpec(binary=True))
 

@@ -23,9 +23,14 @@ c = f ⊙ c_prev + i ⊙ g, h = o ⊙ tanh(c).
   mirrored image and **shifted down one row** before it is added, otherwise
   the layer sees pixels to the right of the current one.
 
-Deviations: one colour group only (1-channel data, binary with a Bernoulli
-head or 8-bit with a 256-way softmax; the LSTM channels are not split into
-R/G/B groups); Adam instead of RMSProp; zero initial states instead of learned
+Colour (§3.4, "the features are split into three groups"): every feature map
+and LSTM unit belongs to a colour group (genlab.nn.masked.channel_groups); the
+stem (mask A), the input-to-state convs, the residual 1x1 projections and the
+head are masked by group (mask B), so R is predicted from the context, G also
+from R, B also from R and G. The state-to-state convs need no colour mask: they
+read only earlier pixels, whose colours are all known.
+
+Deviations: Adam instead of RMSProp; zero initial states instead of learned
 ones; only the cells of the skewed map that are real pixels are computed (the
 state outside the image is zero). One consequence of the paper's construction
 that we measured rather than assumed: the Diagonal BiLSTM output at (r, c)
@@ -54,7 +59,7 @@ from torch import nn
 
 from genlab.model import DataSpec
 from genlab.nn.autoregressive import AutoregressiveModel, make_head
-from genlab.nn.masked import MaskedConv2d
+from genlab.nn.masked import MaskedConv2d, channel_groups
 from genlab.registry import register
 
 
@@ -231,10 +236,11 @@ class RowLSTM(nn.Module):
 
     offsets = (1, 0, -1)  # state-to-state neighbours on the previous row: left, above, right
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, groups: int = 1):
         super().__init__()
         self.hidden = hidden
-        self.input_to_state = MaskedConv2d(channels, 4 * hidden, (1, 3), "B")  # K^is, all rows at once
+        # K^is, all rows at once; colour groups of the gates follow their units
+        self.input_to_state = MaskedConv2d(channels, 4 * hidden, (1, 3), "B", groups, out_period=hidden)
         bound = (3 * hidden) ** -0.5
         self.state_to_state = nn.Parameter(torch.empty(1, 3 * hidden, 4 * hidden).uniform_(-bound, bound))
 
@@ -251,23 +257,29 @@ class DiagonalBiLSTM(nn.Module):
 
     offsets = (1, 0)  # the cell above (previous diagonal, row - 1) and the one to the left (same row)
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, groups: int = 1):
         super().__init__()
         self.hidden = hidden
         self.shift_right_to_left = True  # False only to show the leak (tests)
-        # 1x1 input-to-state per direction; mask B on one colour group is no mask.
+        # 1x1 input-to-state per direction, mask B by colour group (all ones for one group)
         bound = channels ** -0.5
         self.input_weight = nn.Parameter(torch.empty(2, channels, 4 * hidden).uniform_(-bound, bound))
+        seen = channel_groups(channels, groups)[:, None] <= channel_groups(4 * hidden, groups, hidden)[None, :]
+        self.register_buffer("input_mask", seen.float(), persistent=False)
         self.input_bias = nn.Parameter(torch.zeros(2, 1, 4 * hidden))
         bound = (2 * hidden) ** -0.5  # column-wise 2x1 state-to-state kernel: (above, left) x h inputs
         self.state_to_state = nn.Parameter(torch.empty(2, 2 * hidden, 4 * hidden).uniform_(-bound, bound))
+
+    @property
+    def masked_input_weight(self) -> torch.Tensor:
+        return self.input_weight * self.input_mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, ch, height, width = x.shape
         order, inverse, ranges = (t.to(x.device) if torch.is_tensor(t) else t for t in diagonal_plan(height, width))
         cells = x.permute(2, 3, 0, 1).reshape(height * width, n, ch)  # (HW, N, C), raster order
         xs = cells[order.flatten()].view(2, -1, ch)  # (2, HW*N, C), each direction in its diagonal order
-        gin = torch.baddbmm(self.input_bias, xs, self.input_weight).view(2, height * width, n, -1)
+        gin = torch.baddbmm(self.input_bias, xs, self.masked_input_weight).view(2, height * width, n, -1)
         h = lstm_scan(gin, self.state_to_state, self.offsets, ranges)  # (2, HW, N, h)
         h = h.flatten(0, 1)[(inverse + torch.tensor([[0], [height * width]], device=x.device)).flatten()]
         left, right = h.view(2, height, width, n, self.hidden).unbind(0)  # raster order again
@@ -301,32 +313,30 @@ class PixelRNN(AutoregressiveModel):
             if getattr(config, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
         self.head = make_head(config.head, data_spec)
-        h = config.hidden
-        self.stem = MaskedConv2d(data_spec.channels, 2 * h, 7, "A")
-        self.lstms = nn.ModuleList(self.layer(2 * h, h) for _ in range(config.layers))
-        self.projections = nn.ModuleList(nn.Conv2d(h, 2 * h, 1) for _ in range(config.layers))
-        self.output = nn.Sequential(nn.ReLU(), nn.Conv2d(2 * h, config.head_hidden, 1), nn.ReLU(),
-                                    nn.Conv2d(config.head_hidden, self.head.num_outputs, 1))
+        h, g = config.hidden, data_spec.channels  # g colour groups (1: grey or binary)
+        if h < g or config.head_hidden < g:
+            raise ValueError(f"hidden ({h}) and head_hidden ({config.head_hidden}) need at least one unit per "
+                             f"colour channel ({g})")
+        self.stem = MaskedConv2d(g, 2 * h, 7, "A", g)
+        self.lstms = nn.ModuleList(self.layer(2 * h, h, g) for _ in range(config.layers))
+        # 1x1 maps: with one group mask B is all ones, i.e. a plain conv (the same parameters)
+        self.projections = nn.ModuleList(MaskedConv2d(h, 2 * h, 1, "B", g) for _ in range(config.layers))
+        self.output = nn.Sequential(nn.ReLU(), MaskedConv2d(2 * h, config.head_hidden, 1, "B", g), nn.ReLU(),
+                                    MaskedConv2d(config.head_hidden, g * self.head.num_outputs, 1, "B", g))
 
     @classmethod
     def supported_shapes(cls) -> str:
-        return "one-channel images of any size (binary 'mnist-binary' or 8-bit grey)"
-
-    @classmethod
-    def check_data_spec(cls, spec: DataSpec) -> None:
-        if spec.channels != 1:
-            raise ValueError(f"PixelRNN here takes {cls.supported_shapes()}; got {spec.describe()} "
-                             f"(RGB would need the LSTM channels split into R/G/B groups)")
+        return "images of any size: binary ('mnist-binary'), 8-bit grey or 8-bit colour (R, G, B in turn)"
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) -> (N, 2h, H, W): the residual stream before the (per-pixel) head."""
+        """(N, C, H, W) -> (N, 2h, H, W): the residual stream before the (per-pixel) head."""
         f = self.stem(x)  # (N, 2h, H, W)
         for lstm, project in zip(self.lstms, self.projections):
             f = f + project(lstm(f))  # residual connection (§3.4)
         return f
 
     def network(self, x: torch.Tensor, label=None) -> torch.Tensor:
-        """(N, 1, H, W) -> (N, K, H, W) head inputs, causal in raster order."""
+        """(N, C, H, W) -> (N, C*K, H, W) head inputs, causal in raster order."""
         return self.output(self.features(x))
 
     def fast_sampler(self, label):
@@ -343,6 +353,9 @@ class CellSampler:
 
     Called for pixel (i, j) with every earlier pixel of x final; walks all
     pixels up to (i, j) (given rows included) and returns the head's input there.
+    A later colour c > 0 of the same pixel runs its cell again with the colours
+    drawn so far (a cell may be recomputed: it only writes column j's state), and
+    a row's end (`end_row`) waits until the next row starts.
     Subclasses implement `layer_cell(l, inp, i, j)` -> LSTM output h at (i, j)
     and may override `end_row(i)`.
     """
@@ -359,12 +372,15 @@ class CellSampler:
     def __call__(self, x, i, j, c):
         if self.next == 0:
             self.setup(len(x), x)
+        if c > 0:
+            return self.cell(x, i, j)
+        out = None
         while self.next <= i * self.width + j:
             r, q = divmod(self.next, self.width)
+            if q == 0 and r > 0:
+                self.end_row(r - 1)
             out = self.cell(x, r, q)
             self.next += 1
-            if q == self.width - 1:
-                self.end_row(r)
         return out
 
     def cell(self, x, i, j):
@@ -386,7 +402,7 @@ class RowLSTMSampler(CellSampler):
     def setup(self, n, like):
         h, w, layers = self.m.config.hidden, self.width, len(self.m.lstms)
         zeros = lambda *s: like.new_zeros(*s)  # noqa: E731
-        self.left = [zeros(n, 2 * h) for _ in range(layers)]  # layer input at (i, j-1)
+        self.inputs = [zeros(n, w, 2 * h) for _ in range(layers)]  # layer inputs on the current row
         self.prev_h = [zeros(n, w + 2, h) for _ in range(layers)]  # row i-1, one zero column each side
         self.prev_c = [zeros(n, w, h) for _ in range(layers)]
         self.cur_h = [zeros(n, w + 2, h) for _ in range(layers)]
@@ -395,11 +411,11 @@ class RowLSTMSampler(CellSampler):
     def layer_cell(self, l, inp, i, j):
         lstm = self.m.lstms[l]
         k = lstm.input_to_state.weight * lstm.input_to_state.mask  # (4h, 2h, 1, 3); tap 2 is masked
-        left = self.left[l] if j > 0 else torch.zeros_like(inp)
+        left = self.inputs[l][:, j - 1] if j > 0 else torch.zeros_like(inp)
         gates = left @ k[:, :, 0, 0].T + inp @ k[:, :, 0, 1].T + lstm.input_to_state.bias
         nb = self.prev_h[l][:, j:j + 3].flatten(1)  # (N, 3h): left, above, right on the previous row
         h, c = lstm_cell(gates + nb @ lstm.state_to_state[0], self.prev_c[l][:, j])
-        self.cur_h[l][:, j + 1], self.cur_c[l][:, j], self.left[l] = h, c, inp
+        self.cur_h[l][:, j + 1], self.cur_c[l][:, j], self.inputs[l][:, j] = h, c, inp
         return h
 
     def end_row(self, i):
@@ -424,7 +440,7 @@ class DiagonalBiLSTMSampler(CellSampler):
     def step(self, direction, l, inp, j, before):
         """One cell of `direction` at column j; `before` is the column it recurs from."""
         lstm = self.m.lstms[l]
-        gates = inp @ lstm.input_weight[direction] + lstm.input_bias[direction, 0]
+        gates = inp @ lstm.masked_input_weight[direction] + lstm.input_bias[direction, 0]
         ok = 0 <= before < self.width
         h_side = self.cur_h[direction][l][:, before] if ok else torch.zeros_like(inp[:, :lstm.hidden])
         c_side = self.cur_c[direction][l][:, before] if ok else torch.zeros_like(h_side)
