@@ -828,6 +828,54 @@ def test_train_tab_trains_a_family_on_its_own_derived_data(ctx, tmp_path):
         c.close()
 
 
+def test_train_tab_trains_on_a_zip_of_the_users_own_pictures(ctx, tmp_path):
+    """A zip of pictures (one top folder, two class folders, with the clutter zips carry) is
+    unpacked into the app's scratch folder and trained on at the chosen size; bad zips and
+    folders are refused in one line."""
+    import zipfile
+
+    from PIL import Image
+
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import train
+
+    c = AppContext(Catalog(ctx.catalog.checkpoint_dir, tmp_path / "runs", threads=1))
+    try:
+        archive = tmp_path / "mine.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for i in range(12):
+                picture = tmp_path / f"{i}.png"
+                Image.new("RGB", (48, 40), (20 * i, 255 - 20 * i, 128)).save(picture)
+                z.write(picture, f"holiday/{'cats' if i % 2 else 'dogs'}/{i}.png")
+            z.writestr("holiday/notes.txt", "not a picture")
+            z.writestr("__MACOSX/holiday/._0.png", "resource fork")
+        folder, note = train.unpack_pictures(c, str(archive))
+        assert sorted(p.name for p in Path(folder).iterdir()) == ["cats", "dogs"]
+        assert note == "unpacked 12 pictures in 2 class folders into the app's scratch folder"
+        assert train.unpack_pictures(c, str(archive))[0] == folder  # the same zip: unpacked once
+        for out in train.start(c, "dcgan", "mnist", 2, 8, {}, folder, 32):
+            pass
+        run = next((tmp_path / "runs").iterdir())
+        state = load_checkpoint(run / "latest.pt")
+        assert state["step"] == 2 and "-folder-" in run.name
+        assert (state["data_spec"]["channels"], state["data_spec"]["height"]) == (3, 32)
+
+        evil = tmp_path / "evil.zip"
+        with zipfile.ZipFile(evil, "w") as z:
+            z.writestr("../escape.png", b"x")
+        with pytest.raises(gr.Error, match="outside its folder"):
+            train.unpack_pictures(c, str(evil))
+        with pytest.raises(gr.Error, match="not a zip archive"):
+            train.unpack_pictures(c, str(tmp_path / "0.png"))
+        with pytest.raises(gr.Error, match="does not exist on the server"):
+            list(train.start(c, "dcgan", "mnist", 2, 8, {}, str(tmp_path / "nowhere"), 32))
+        with pytest.raises(gr.Error, match="picture size must be one of 32, 64"):
+            list(train.start(c, "dcgan", "mnist", 2, 8, {}, folder, 48))
+    finally:
+        c.close()
+
+
 def test_a_blank_image_is_not_scored(ctx):
     from ui.images import ImageInputError, to_model_input
     from ui.tabs import likelihood

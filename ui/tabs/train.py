@@ -8,19 +8,28 @@ written to runs/ui-<family>-<data>-<time>/ and appears in the other tabs'
 pickers as soon as it finishes (or is stopped: the trainer saves on stop).
 One training at a time for the whole app (this is a shared CPU): a second session's training
 waits in the app's TrainQueue and is told that another training is running and its place in line.
+
+Data: the bundled and rendered sets, or the user's own pictures: a folder on the server, or a zip
+uploaded here and unpacked into the app's scratch folder (`unpack_pictures`), read by the same
+loader as `--data folder:PATH` and resized to the chosen side.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import queue
+import shutil
 import threading
 import time
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import gradio as gr
 
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from genlab.data import EMBEDDED, local_dataset_names
+from genlab.data.folder import EXTENSIONS
 from genlab.errors import GenlabError
 from genlab.loss_curves import loss_figure
 from genlab.registry import get_family, list_families
@@ -30,6 +39,8 @@ from ui.common import AppContext, log, user_errors, whole_in_range, work
 TITLE = "Train"
 MAX_STEPS = 20000
 UPDATE_EVERY_S = 0.5  # page updates while training
+PICTURE_SIZES = (32, 64)  # sides a run on the user's own pictures can take
+MAX_ZIP_MB, MAX_ZIP_FILES = 500, 50_000
 
 
 def intervals(total: int) -> dict:
@@ -98,14 +109,14 @@ def progress_html(step: int, total: int, note: str = "") -> str:
 
 
 def _worker(family: str, data: str, steps: int, out, overrides: dict, events: queue.Queue,
-            stop: threading.Event) -> None:
+            stop: threading.Event, image_size: int | None = None) -> None:
     from genlab.training import train
     from genlab.training.memory import keep_freed_memory
 
     keep_freed_memory()  # as `genlab train`: the app then keeps its peak memory for later runs
     try:
         train(family, data=data, steps=steps, out=out, overrides=overrides, progress=False,
-              on_event=events.put, stop=stop)
+              on_event=events.put, stop=stop, image_size=image_size)
     except Exception as e:  # the tab shows it; the app keeps running
         events.put({"kind": "error", "message": f"{type(e).__name__}: {e}" if not isinstance(e, GenlabError)
                     else str(e)})
@@ -113,16 +124,85 @@ def _worker(family: str, data: str, steps: int, out, overrides: dict, events: qu
         events.put({"kind": "done"})
 
 
+def own_pictures(folder, size) -> tuple[str, int]:
+    """(data name, side) for a run on the user's pictures in `folder` (a path on the server)."""
+    path = Path(str(folder).strip()).expanduser()
+    if not path.is_dir():
+        raise GenlabError(f"folder of pictures {str(folder).strip()!r} does not exist on the server; give a folder "
+                          "of pictures (or of one sub-folder per class), or upload a zip of them")
+    try:
+        side = int(size)
+    except (TypeError, ValueError):
+        side = -1
+    if side not in PICTURE_SIZES:
+        raise GenlabError(f"picture size must be one of {', '.join(map(str, PICTURE_SIZES))} px; got {size!r}")
+    return f"folder:{path.resolve()}", side
+
+
 @user_errors
-def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
-    """Generator: (loss plot, sample grid, progress, status, finished run key) while training runs."""
+def unpack_pictures(ctx: AppContext, path) -> tuple[str, str]:
+    """An uploaded zip of pictures -> (the folder it was unpacked into, what was found).
+
+    Only picture files are taken (PNG, JPEG, WebP, BMP, GIF, TIFF), with at most one level of
+    sub-folders (classes); names that climb out of the folder ('..', absolute paths) are refused,
+    and so are archives over MAX_ZIP_MB unpacked or MAX_ZIP_FILES files. A zip holding a single
+    top folder is unpacked from inside it. The same zip is unpacked once."""
+    if not path:
+        raise GenlabError("no file was uploaded")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise GenlabError(f"the upload is not a zip archive ({e}); upload a .zip of pictures") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > MAX_ZIP_FILES or sum(m.file_size for m in members) > MAX_ZIP_MB * 2 ** 20:
+            raise GenlabError(f"the zip holds {len(members)} files, {sum(m.file_size for m in members) / 2 ** 20:.0f} "
+                              f"MB unpacked; at most {MAX_ZIP_FILES} files and {MAX_ZIP_MB} MB are taken")
+        parts = [PurePosixPath(m.filename).parts for m in members]
+        if any(PurePosixPath(m.filename).is_absolute() or ".." in p for m, p in zip(members, parts)):
+            raise GenlabError("the zip has file names that point outside its folder ('..' or absolute); not unpacked")
+        keep = [(m, p) for m, p in zip(members, parts)
+                if PurePosixPath(p[-1]).suffix.lower() in EXTENSIONS and not any(q.startswith((".", "__MACOSX")) for q in p)]
+        if not keep:
+            raise GenlabError(f"the zip holds no pictures ({', '.join(EXTENSIONS)})")
+        tops = {p[0] for _, p in keep}
+        strip = 1 if len(tops) == 1 and all(len(p) > 1 for _, p in keep) else 0  # one top folder: go inside
+        digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
+        folder = ctx.scratch / f"pictures-{digest}"
+        if not folder.is_dir():
+            tmp = ctx.scratch / f".pictures-{digest}-{threading.get_ident()}"
+            for m, p in keep:
+                rel = p[strip:]
+                if len(rel) > 2:  # deeper than class/picture: flatten into the class folder
+                    rel = (rel[0], "_".join(rel[1:]))
+                target = tmp.joinpath(*rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(archive.read(m))
+            try:
+                tmp.rename(folder)
+            except OSError:  # another session unpacked the same zip first
+                shutil.rmtree(tmp, ignore_errors=True)
+    classes = sorted({p[strip] for _, p in keep if len(p) - strip > 1})
+    what = f"{len(keep)} pictures" + (f" in {len(classes)} class folders" if classes else "")
+    return str(folder), f"unpacked {what} into the app's scratch folder"
+
+
+@user_errors
+def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict, own_folder: str = "",
+          picture_size=32):
+    """Generator: (loss plot, sample grid, progress, status, finished run key) while training runs.
+    A non-empty `own_folder` trains on the user's pictures there, at `picture_size` px."""
     if family not in list_families():
         raise GenlabError(f"unknown family {family!r}; choose one of {', '.join(list_families())}")
-    if data not in local_dataset_names():
+    image_size = None
+    if own_folder and str(own_folder).strip():
+        data, image_size = own_pictures(own_folder, picture_size)
+    elif data not in local_dataset_names():
         raise GenlabError(f"data set must be one of {', '.join(local_dataset_names())} (bundled or rendered here, "
-                          f"no download); got {data!r}")
+                          f"no download), or your own pictures; got {data!r}")
     total, bs = whole_in_range(steps, MAX_STEPS, "steps"), whole_in_range(batch, 512, "batch size")
-    name = f"ui-{family}-{data}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    data_tag = "folder" if image_size else data
+    name = f"ui-{family}-{data_tag}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     out = ctx.catalog.runs_dir / name
     overrides = {"batch_size": bs, **intervals(total), "checkpoint_every": total, "grid_size": 16,
                  "threads": ctx.catalog.threads}  # set in the training thread itself (see use_threads)
@@ -147,13 +227,13 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict):
                    f"yours is number {line.position(ticket)} in the queue and starts when it ends. "
                    "Stop cancels it.", gr.update())
             line.wait(1.0)
-        yield from _train(ctx, family, data, total, out, name, overrides, events, stop, job)
+        yield from _train(ctx, family, data, total, out, name, overrides, events, stop, job, image_size)
     finally:
         line.leave(ticket)
 
 
-def _train(ctx: AppContext, family, data, total, out, name, overrides, events, stop, job):
-    thread = threading.Thread(target=_worker, args=(family, data, total, out, overrides, events, stop),
+def _train(ctx: AppContext, family, data, total, out, name, overrides, events, stop, job, image_size=None):
+    thread = threading.Thread(target=_worker, args=(family, data, total, out, overrides, events, stop, image_size),
                               daemon=True, name=f"genlab-ui-train-{name}")
     history, grid, error, step, t0 = [], None, None, 0, time.perf_counter()
     thread.start()
@@ -269,6 +349,17 @@ def build(ctx: AppContext) -> None:
             family = gr.Dropdown(families, value=first, label="Family", elem_id="train-family")
             data = gr.Dropdown(list(local_dataset_names()), value=default_data(first), label="Data set (bundled)",
                                elem_id="train-data")
+            with gr.Accordion("Your own pictures", open=False, elem_id="train-own"):
+                own_folder = gr.Textbox("", label="Folder on the server", elem_id="train-own-folder",
+                                        placeholder="/path/to/pictures (empty: the data set above)",
+                                        info="a folder of pictures, or of one sub-folder per class; "
+                                             "used instead of the data set above when filled in")
+                own_zip = gr.UploadButton("Upload a zip of pictures", file_types=[".zip"], type="filepath",
+                                          elem_id="train-own-zip", size="sm")
+                picture_size = gr.Radio(list(PICTURE_SIZES), value=PICTURE_SIZES[0], label="Picture size (px)",
+                                        elem_id="train-own-size",
+                                        info="each picture is resized and centre-cropped to this square")
+                own_note = gr.Markdown(elem_id="train-own-note")
             first_steps, first_batch = quick_budget(first)
             steps = gr.Slider(10, MAX_STEPS, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
                               info=budget_info(quick_recipe(first) is not None))
@@ -287,7 +378,9 @@ def build(ctx: AppContext) -> None:
         ctx.train_queue = TrainQueue()
     finished = gr.Textbox(visible=False, elem_id="train-finished")
     family.input(on_family, family, [data, steps, batch, progress], api_name="train_family", queue=False)
-    go.click(functools.partial(start, ctx), [family, data, steps, batch, job],
+    go.click(functools.partial(start, ctx), [family, data, steps, batch, job, own_folder, picture_size],
              [plot, grid, progress, status, finished], api_name="train", **work("train"))
+    own_zip.upload(functools.partial(unpack_pictures, ctx), own_zip, [own_folder, own_note],
+                   api_name="train_unpack", **work("fast"))
     halt.click(stop_training, job, status, api_name="train_stop", queue=False)
     ctx.models_changed.append(finished.change)
