@@ -183,6 +183,18 @@ def test_catalogue_lists_checkpoints_and_runs_and_names_what_is_wrong(ctx):
     assert ctx.catalog.model("dcgan-mnist") is ctx.catalog.model("dcgan-mnist")  # cached
 
 
+def test_picker_labels_name_the_family_only_where_the_name_does_not(tmp_path):
+    from genlab.models.dcgan import DCGAN, DCGANConfig
+    from ui.catalog import Catalog
+    from ui_fixtures import write_checkpoint
+
+    torch.manual_seed(0)
+    write_checkpoint(DCGAN(DCGANConfig(latent_dim=4, width=4), MNIST), tmp_path / "ck" / "dcgan-mnist.pt", step=12000)
+    write_checkpoint(DCGAN(DCGANConfig(latent_dim=4, width=4), MNIST), tmp_path / "runs" / "mine" / "latest.pt", step=7)
+    labels = dict((k, label) for label, k in Catalog(tmp_path / "ck", tmp_path / "runs").choices())
+    assert labels == {"dcgan-mnist": "dcgan-mnist · 12,000 steps", "run:mine": "run:mine (your run) · dcgan · 7 steps"}
+
+
 def test_a_rewritten_checkpoint_is_reloaded(tmp_path):
     from genlab.models.dcgan import DCGAN, DCGANConfig
     from ui.catalog import Catalog

@@ -130,9 +130,12 @@ def matches(model: GenerativeModel, capability) -> bool:
 
 
 def label(entry: Entry, model: GenerativeModel) -> str:
-    ck = model.checkpoint
+    """'dcgan-mnist · 3,000 steps': the family only where the name does not already say it (long
+    names such as alias_free_baseline-mnist were cut off in the pickers)."""
+    step = model.checkpoint.get("step")
     where = "" if entry.shipped else " (your run)"
-    return f"{entry.key}{where} · {model.family} · {ck.get('step', '?')} steps"
+    family = "" if model.family in entry.key else f" · {model.family}"
+    return f"{entry.key}{where}{family} · {f'{step:,}' if isinstance(step, int) else '?'} steps"
 
 
 def seeded(seed: int | float | None) -> torch.Generator:
