@@ -1150,3 +1150,36 @@ def test_likelihood_tab_scores_and_completes_with_a_colour_pixelcnn(tmp_path):
         assert picture.ndim == 3 and picture.shape[-1] >= 3  # drawn in colour
     finally:
         c.close()
+
+
+def test_noise_tab_and_sampling_work_with_a_colour_ddpm(tmp_path):
+    """A colour DDPM (shapes3d's 32x32 views): a test render on the pad, noised and denoised back
+    in colour, a strip over t, and the Sample tab's gallery in colour."""
+    from genlab.data import load_dataset
+    from genlab.registry import build
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import noising
+    from ui.tabs import sample as sample_tab
+    from ui_fixtures import write_checkpoint
+
+    spec = load_dataset("shapes3d", "test").spec
+    torch.manual_seed(0)
+    model = build("ddpm", {"width": 8, "mults": (1, 2), "blocks": 1, "timesteps": 20, "default_steps": 4,
+                           "conditional": True}, spec)
+    write_checkpoint(model, tmp_path / "ck" / "ddpm-colour.pt")
+    c = AppContext(Catalog(tmp_path / "ck", tmp_path / "runs", threads=1))
+    try:
+        pad, what = noising.load_test_image(c, "ddpm-colour", 5)
+        assert what.startswith("shapes3d test image #5")
+        seen, xt, back, summary = noising.noise_and_denoise(c, "ddpm-colour", pad, 10, 0)
+        for path in (seen, xt, back):
+            picture = np.asarray(Image.open(path))
+            assert picture.ndim == 3 and picture.shape[-1] == 3
+        assert "t = 10 of 0..19" in summary
+        strip_path, _ = noising.strip(c, "ddpm-colour", pad, 0, 3)
+        assert np.asarray(Image.open(strip_path)).ndim == 3
+        gallery, grid, line = sample_tab.sample(c, "ddpm-colour", 0, 4)
+        assert len(gallery) == 4 and np.asarray(Image.open(grid)).shape[-1] == 3
+    finally:
+        c.close()
