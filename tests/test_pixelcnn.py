@@ -156,7 +156,7 @@ def test_colour_samples_from_the_cached_and_reference_samplers_agree():
 
 
 def test_bad_configs_are_refused():
-    with pytest.raises(GenlabError, match="multiple of the 3 colour"):
+    with pytest.raises(GenlabError, match="features=6"):
         model(channels=3, binary=False, features=8)
     with pytest.raises(GenlabError, match="gated, plain"):
         model(arch="resnet")

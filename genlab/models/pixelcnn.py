@@ -268,8 +268,10 @@ class PixelCNN(AutoregressiveModel):
         if c.layers < 1 or c.features < 1:
             raise ValueError(f"layers and features must be at least 1; got {c.layers}, {c.features}")
         if c.arch == "gated" and data_spec.channels > 1 and c.features % data_spec.channels:
-            raise ValueError(f"features ({c.features}) must be a multiple of the {data_spec.channels} colour "
-                             f"channels: each feature map belongs to one of them")
+            n = data_spec.channels
+            raise ValueError(f"on {data_spec.describe()} data, features ({c.features}) must be a multiple of the {n} "
+                             f"colour channels (each feature map belongs to one of them), e.g. --set "
+                             f"features={c.features - c.features % n}")
         self.head = make_head(c.head, data_spec)
         ch, k_out = data_spec.channels, data_spec.channels * self.head.num_outputs
         if c.arch == "gated":
