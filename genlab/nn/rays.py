@@ -170,7 +170,8 @@ def volume_render(sigma: torch.Tensor, rgb: torch.Tensor, depths: torch.Tensor, 
     opacity (sum of weights) and the weights. Computed in float32 whatever autocast says."""
     sigma, rgb, depths = sigma.float(), rgb.float(), depths.float()
     weights, deltas = render_weights(sigma, depths, far)
-    opacity = weights.sum(-1)
+    # the weights telescope to 1 - T_N <= 1; a float sum of many near-1 terms can pass 1 by an ulp
+    opacity = weights.sum(-1).clamp(max=1.0)
     colour = (weights[..., None] * rgb).sum(-2)
     if background is not None:
         colour = colour + (1.0 - opacity[..., None]) * background
