@@ -121,7 +121,12 @@ def test_orbit_is_a_gif_once_around(ctx):
     assert path.endswith(".gif") and gif.n_frames == ORBIT_FRAMES and gif.size == (288, 288)
     first = np.asarray(gif.convert("RGB")).astype(int)[16:-16, 16:-16]
     shown = pic(view(ctx)[0]).astype(int)  # the first frame is the current view (up to the GIF palette)
-    assert np.abs(first - shown).mean() < 4
+    gif.seek(ORBIT_FRAMES // 4)
+    turned = np.asarray(gif.convert("RGB")).astype(int)[16:-16, 16:-16]  # a quarter turn on
+    # the 256-colour palette costs a few levels on speckled, many-coloured objects; a different view
+    # of the object costs far more
+    assert np.abs(first - shown).mean() < 8 < np.abs(turned - shown).mean() or \
+        np.abs(first - shown).mean() < 0.5 * np.abs(turned - shown).mean()
     assert f"{ORBIT_FRAMES} views" in caption and "elevation 30°" in caption
 
 
