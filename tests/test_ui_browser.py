@@ -52,7 +52,7 @@ def settle_pad(page, pad_id: str) -> None:
     empty pad. Wait for the empty-canvas prompt to go, and a moment for the export."""
     from playwright.sync_api import expect
 
-    expect(page.locator(f"#{pad_id}").get_by_text("Draw here with the brush")).to_have_count(0, timeout=20_000)
+    expect(page.locator(f"#{pad_id}").get_by_text("Draw here", exact=True)).to_have_count(0, timeout=20_000)
     page.wait_for_timeout(500)
 
 
@@ -190,7 +190,7 @@ def test_draw_a_digit_and_encode_it(page):
     pick(page, "latent-model", "aae-mnist")
     expect(page.locator("#latent-info")).to_contain_text("seed 0", timeout=60_000)  # aae's setup is done
     expect(page.locator("#latent-seen img")).to_have_count(0)
-    expect(page.locator("#latent-pad").get_by_text("Draw here with the brush")).to_be_visible(timeout=10_000)  # empty pad
+    expect(page.locator("#latent-pad").get_by_text("Draw here", exact=True)).to_be_visible(timeout=10_000)  # empty pad
     shot(page, "encode-switched")
     # a 2-D latent space (aae-mnist's is): its manifold map; a 16-D one (vae-mnist): none
     expect(page.locator("#latent-manifold img")).to_be_visible(timeout=30_000)

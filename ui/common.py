@@ -277,7 +277,7 @@ def drawing_pad(label: str, elem_id: str, uploads: bool = True) -> DrawingPad:
         brush=gr.Brush(colors=["#000000"], default_color="#000000", default_size=24, color_mode="fixed"),
         eraser=gr.Eraser(default_size=24), layers=False, transforms=(), canvas_size=(PAD_SIZE, PAD_SIZE),
         fixed_canvas=True, height=PAD_SIZE + 120, width=PAD_SIZE + 40, format="png",
-        placeholder="Draw here with the brush" + ("" if uploads else ", or use the upload button"),
+        placeholder="Draw here",  # short: the editor's side toolbar covers the start of a long line
     )
 
 
