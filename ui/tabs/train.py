@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import hashlib
 import queue
 import shutil
 import threading
@@ -167,10 +166,9 @@ def unpack_pictures(ctx: AppContext, path) -> tuple[str, str]:
             raise GenlabError(f"the zip holds no pictures ({', '.join(EXTENSIONS)})")
         tops = {p[0] for _, p in keep}
         strip = 1 if len(tops) == 1 and all(len(p) > 1 for _, p in keep) else 0  # one top folder: go inside
-        digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
-        folder = ctx.scratch / f"pictures-{digest}"
+        folder = ctx.scratch_path("pictures", Path(path).read_bytes(), "")  # named by content: unpacked once
         if not folder.is_dir():
-            tmp = ctx.scratch / f".pictures-{digest}-{threading.get_ident()}"
+            tmp = folder.with_name(f".{folder.name}-{threading.get_ident()}")
             for m, p in keep:
                 rel = p[strip:]
                 if len(rel) > 2:  # deeper than class/picture: flatten into the class folder
