@@ -202,6 +202,12 @@ class GenerativeModel(nn.Module):
         `phases()` again, so the phase set itself may change here."""
         return set()
 
+    def finish_training(self, data) -> bool:
+        """Called by the trainer once, when a run reaches its last step, with the training set,
+        before the final checkpoint: fit what is fitted after training rather than by gradient
+        steps (a VAE's ex-post latent mixture). Returns whether anything changed."""
+        return False
+
     def step_state(self) -> dict:
         """The step-dependent state, as plain values and tensors (saved in checkpoints)."""
         return {}

@@ -217,3 +217,60 @@ def test_plots_for_a_2d_vae(tmp_path):
     assert main(["plots", str(tmp_path / "run" / "latest.pt"), "--out", str(tmp_path / "plots"), "--n", "200"]) == 0
     for name in available_plots(model):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
+
+
+# ----- ex-post latent mixture (Ghosh et al. 2020) ---------------------------------------------
+def test_em_recovers_a_known_mixture_and_its_density_is_normalised():
+    from genlab.nn.gaussian_mixture import GaussianMixture
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3000, 2, generator=g) * 0.3 + torch.tensor([2.0, 0.0])
+    b = torch.randn(1000, 2, generator=g) @ torch.tensor([[1.0, 0.5], [0.0, 0.2]]) + torch.tensor([-2.0, 1.0])
+    mix = GaussianMixture(2, 2)
+    mix.fit(torch.cat([a, b]))
+    order = mix.means[:, 0].argsort(descending=True)
+    assert torch.allclose(mix.weights[order], torch.tensor([0.75, 0.25]), atol=0.02)
+    assert torch.allclose(mix.means[order], torch.tensor([[2.0, 0.0], [-2.0, 1.0]]), atol=0.1)
+    cov = mix.scale_tril @ mix.scale_tril.transpose(1, 2)
+    assert torch.allclose(cov[order[1]], torch.tensor([[1.0, 0.5], [0.5, 0.29]]), atol=0.05)  # A^T A of the map above
+    # the density integrates to 1 over a grid that holds the mass
+    axis = torch.linspace(-8, 8, 401)
+    xx, yy = torch.meshgrid(axis, axis, indexing="ij")
+    density = mix.log_prob(torch.stack([xx.ravel(), yy.ravel()], 1)).exp()
+    assert density.sum().item() * (axis[1] - axis[0]).item() ** 2 == pytest.approx(1.0, abs=1e-3)
+    draws = mix.sample(20000, torch.Generator().manual_seed(1))
+    assert torch.allclose(draws.mean(0), torch.cat([a, b]).mean(0), atol=0.05)
+
+
+def test_a_vae_with_latent_mixture_fits_it_when_its_run_ends_and_samples_from_it(tmp_path):
+    from genlab.registry import load
+    from genlab.training import make_recipe
+    from genlab.training.trainer import Trainer
+
+    recipe = make_recipe("vae", data="mnist", steps=3, overrides={
+        "threads": 1, "batch_size": 16, "hidden": [32], "latent_dim": 3, "latent_mixture": 4})
+    trainer = Trainer(recipe, tmp_path, progress=False)
+    assert trainer.model.prior_name == "normal"  # nothing fitted before the run ends
+    with pytest.raises(ValueError, match="no fitted latent mixture"):
+        trainer.model.sample(2, prior="fitted")
+    trainer.fit()
+    model = load(tmp_path / "latest.pt")
+    assert model.prior_name == "fitted mixture" and model.latent_fit.fitted
+    assert "prior" in [c.name for c in model.controls()]
+    # the mixture follows the codes of the training images, not N(0, I)
+    codes = model.encode(trainer.data.images[:2000])[0]
+    draws = model.prior(20000, torch.Generator().manual_seed(0))
+    assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.1 * codes.std(0).max().item())
+    assert torch.allclose(draws.std(0), codes.std(0), rtol=0.1)
+    fitted = model.sample(4, torch.Generator().manual_seed(0))
+    standard = model.sample(4, torch.Generator().manual_seed(0), prior="standard")
+    assert not torch.equal(fitted, standard)
+    with pytest.raises(ValueError, match="'fitted' or 'standard'"):
+        model.sample(2, prior="uniform")
+    assert any(json_line.get("event") == "finish_training" for json_line in _metrics(tmp_path))
+
+
+def _metrics(run):
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

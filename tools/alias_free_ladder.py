@@ -125,7 +125,7 @@ def real(args) -> None:
     z = model.prior(16)
     start = time.process_time()
     for _ in range(args.steps):
-        loss = (generator(z) - target).square().mean()
+        loss = (generator(z, update_emas=args.track_magnitudes) - target).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -153,6 +153,8 @@ def main(argv=None) -> int:
     r.add_argument("--fixed-pose", action="store_true", help="with --fourier-input: w does not move the input")
     r.add_argument("--lr", type=float)
     r.add_argument("--steps", type=int, default=150)
+    r.add_argument("--track-magnitudes", action="store_true",
+                   help="move the magnitude and w EMAs in the training forward, as the GAN's D phase does")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -40,6 +40,7 @@ from genlab.model import Control, DataSpec, GenerativeModel, OptimizerSpec, Phas
 from genlab.nn.autoencoder import (PIXEL_MODES, PIXELS_HELP, PixelDecoding,
                                    GaussianEncoder, PixelDecoder, check_net_shape, gaussian_kl,
                                    log_normal, pick_likelihood, reparameterize)
+from genlab.nn.gaussian_mixture import GaussianMixture
 from genlab.registry import register
 
 
@@ -54,6 +55,9 @@ class VAEConfig:
     likelihood: str = "auto"  # auto (bernoulli for binary data, else logistic) | bernoulli | logistic
     train_k: int = 1  # importance samples in the training objective: 1 = ELBO (VAE), k > 1 = IWAE bound
     eval_k: int = 1000  # default importance samples of log_prob
+    latent_mixture: int = option(0, low=0, help="components of a Gaussian mixture fitted to the training images' "
+                                 "posterior means when training ends, which samples then draw z from (ex-post "
+                                 "density estimation, Ghosh et al. 2020); 0: z ~ N(0, I) only")
 
 
 @dataclass
@@ -84,6 +88,8 @@ class VAE(PixelDecoding, GenerativeModel):
         self.likelihood = pick_likelihood(config.likelihood, data_spec.binary)
         self.encoder = GaussianEncoder(data_spec.image_shape, config.latent_dim, **net)
         self.decoder = PixelDecoder(config.latent_dim, data_spec.image_shape, self.likelihood, **net)
+        # Fitted after training (finish_training); a buffer-only module, so the optimiser never sees it.
+        self.latent_fit = GaussianMixture(config.latent_mixture, config.latent_dim) if config.latent_mixture else None
 
     def extra_repr(self) -> str:
         c = self.config
@@ -134,9 +140,45 @@ class VAE(PixelDecoding, GenerativeModel):
             out.append(torch.logsumexp(logw.double(), 0) - math.log(k))
         return torch.cat(out).float()
 
+    @torch.no_grad()
+    def finish_training(self, data) -> bool:
+        """With `latent_mixture`: fit the mixture to the posterior means of every training image."""
+        if self.latent_fit is None:
+            return False
+        was_training = self.training
+        self.eval()
+        if data.in_memory:
+            chunks = data.images.split(500)
+        else:  # a picture folder read as it goes: (image, label) pairs
+            chunks = (images for images, _ in torch.utils.data.DataLoader(data.stream, batch_size=500))
+        means = torch.cat([self.encoder(images.to(self.device))[0] for images in chunks])
+        self.latent_fit.fit(means)
+        self.train(was_training)
+        return True
+
     # ----- latent space and generation ----------------------------------------------------------------
-    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.randn(n, self.latent_dim, generator=generator)
+    @property
+    def fitted_prior(self) -> bool:
+        return self.latent_fit is not None and bool(self.latent_fit.fitted)
+
+    @property
+    def prior_name(self) -> str:
+        return "fitted mixture" if self.fitted_prior else "normal"
+
+    def prior(self, n: int, generator: torch.Generator | None = None, source: str | None = None,
+              temperature: float = 1.0) -> torch.Tensor:
+        """z for new images: from the fitted mixture when there is one (source "fitted"), else (or
+        with source "standard") from the N(0, I) prior the VAE trained with; `temperature` scales
+        the draw's spread (around its component's mean for the mixture)."""
+        source = source or ("fitted" if self.fitted_prior else "standard")
+        if source == "fitted":
+            if not self.fitted_prior:
+                raise ValueError("this VAE has no fitted latent mixture (train it with the option latent_mixture); "
+                                 "use prior='standard'")
+            return self.latent_fit.sample(n, generator, temperature)
+        if source != "standard":
+            raise ValueError(f"prior must be 'fitted' or 'standard'; got {source!r}")
+        return self.randn(n, self.latent_dim, generator=generator) * temperature
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,12 +187,19 @@ class VAE(PixelDecoding, GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, pixels: str | None = None,
-               temperature: float = 1.0, **controls) -> torch.Tensor:
-        """temperature scales z ~ N(0, I); pixels='sample' draws each pixel from p(x|z)."""
-        z = self.prior(n, generator) * temperature
+               temperature: float = 1.0, prior: str | None = None, **controls) -> torch.Tensor:
+        """z from `prior` (see prior()), scaled by temperature; pixels='sample' draws each pixel from p(x|z)."""
+        z = self.prior(n, generator, source=prior, temperature=temperature)
         return self.decode(z, pixels=pixels, generator=generator).clamp(-1, 1)
 
     def controls(self):
-        return [Control("pixels", "choice", self.default_pixels, choices=PIXEL_MODES, applies_to=("sample", "decode"),
-                        help=PIXELS_HELP),
-                Control("temperature", "slider", 1.0, low=0.0, high=1.5, help="scale of z ~ N(0, I)")]
+        controls = [Control("pixels", "choice", self.default_pixels, choices=PIXEL_MODES,
+                            applies_to=("sample", "decode"), help=PIXELS_HELP),
+                    Control("temperature", "slider", 1.0, low=0.0, high=1.5, help="spread of the z draws (1: as fitted "
+                            "or N(0, I))")]
+        if self.fitted_prior:
+            controls.append(Control("prior", "choice", "fitted", choices=("fitted", "standard"),
+                                    choice_labels={"fitted": "fitted mixture", "standard": "N(0, I)"},
+                                    help="where z comes from: the Gaussian mixture fitted to the training images' "
+                                         "codes, or the N(0, I) prior the VAE trained with"))
+        return controls

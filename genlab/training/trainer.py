@@ -423,6 +423,9 @@ class Trainer:
             if self._pending:  # stopped between two log points: log the partial window at the saved step
                 t_last, step_last = self._log_point(t_last, step_last, bar)
             self.train_seconds += time.perf_counter() - t_last
+            finished = self.step >= tc.steps and self.step > start_step and self.model.finish_training(self.data)
+            if finished and self.log is not None:
+                self.log.write(self.step, {"event": "finish_training"})
             path = self.save() if self.step > start_step or not self.checkpoint_path.exists() else self.checkpoint_path
             if self.step % tc.sample_every and self.step > start_step:
                 self.save_samples(bar)
