@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from genlab.errors import GenlabError
+from genlab.model import DataSpec
 from genlab.paths import CHECKPOINT_DIR
 from genlab.registry import model_from_state
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
@@ -21,8 +22,10 @@ from genlab.results import write_card
 
 
 def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, evaluate: bool = True,
-            eval_kwargs: dict | None = None):
+            eval_kwargs: dict | None = None, latent_mixture: int = 0):
     state = load_checkpoint(path)
+    if latent_mixture:
+        state = with_latent_mixture(state, latent_mixture)
     slim = slim_for_release(state, half=half)
     if evaluate:
         from genlab.metrics import evaluate as run_eval
@@ -36,6 +39,37 @@ def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, ev
     return out, slim.get("metrics", {})
 
 
+def with_latent_mixture(state: dict, components: int) -> dict:
+    """The run's state with the family's ex-post latent mixture (option `latent_mixture`, a VAE's)
+    fitted to its training images' codes: what a run with the option does when it ends, for a run
+    that trained without it. The weights are untouched; the recipe records the option."""
+    import dataclasses
+
+    from genlab.data import load_dataset
+    from genlab.registry import build, get_family
+    from genlab.training.config import parse_recipe, recipe_to_toml
+
+    family = get_family(state["family"])
+    if "latent_mixture" not in {f.name for f in dataclasses.fields(family.Config)}:
+        raise GenlabError(f"{state['family']} has no latent_mixture option (the VAE has)")
+    config = {**state["config"], "latent_mixture": components}
+    model = build(state["family"], config, DataSpec.from_dict(state["data_spec"]))
+    own = model.state_dict()
+    weights = {k: v.to(own[k].dtype) for k, v in {**state["model"], **(state.get("ema") or {})}.items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("latent_fit.") for k in missing):
+        raise GenlabError(f"the weights do not fit a {state['family']} model (missing {missing}, unexpected {unexpected})")
+    recipe = parse_recipe(state["recipe"], "the stored recipe") if state.get("recipe") else None
+    data = load_dataset(recipe.data if recipe else state["data_spec"]["name"], "train",
+                        root=recipe.data_root if recipe else None, image_size=recipe.image_size if recipe else None)
+    model.finish_training(data)
+    new = {**state, "config": config, "model": model.state_dict(), "ema": {}}
+    if recipe is not None:
+        recipe.model["latent_mixture"] = components
+        new["recipe"] = recipe_to_toml(recipe)
+    return new
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m genlab.release", description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
@@ -44,10 +78,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fp32", action="store_true", help="keep fp32 weights (when fp16 changes the figures)")
     p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--latent-mixture", type=int, default=0, metavar="K",
+                   help="VAE: fit a K-component Gaussian mixture to the training codes first, as a run with "
+                        "the option latent_mixture does when it ends (for a run trained without it)")
     args = p.parse_args(argv)
     try:
         out, metrics = release(args.checkpoint, args.name, args.n, args.seed, half=not args.fp32,
-                               evaluate=not args.no_eval)
+                               evaluate=not args.no_eval, latent_mixture=args.latent_mixture)
     except GenlabError as e:
         print(f"genlab: error: {e}", file=sys.stderr)
         return 2

@@ -274,3 +274,28 @@ def _metrics(run):
     import json
 
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_release_fits_the_mixture_into_a_run_trained_without_it(tmp_path):
+    from genlab.checkpoint import load_checkpoint
+    from genlab.errors import GenlabError
+    from genlab.registry import model_from_state
+    from genlab.release import with_latent_mixture
+    from genlab.training import make_recipe
+    from genlab.training.trainer import Trainer
+
+    recipe = make_recipe("vae", data="mnist", steps=2, overrides={"threads": 1, "batch_size": 16, "hidden": [32],
+                                                                  "latent_dim": 3})
+    Trainer(recipe, tmp_path, progress=False).fit()
+    state = load_checkpoint(tmp_path / "latest.pt")
+    fitted = with_latent_mixture(state, 4)
+    model = model_from_state(fitted)
+    assert model.prior_name == "fitted mixture" and model.config.latent_mixture == 4
+    assert "latent_mixture = 4" in fitted["recipe"]
+    for k, v in state["model"].items():  # the trained weights are untouched
+        assert torch.equal(fitted["model"][k], v), k
+    gan = tmp_path / "gan"
+    Trainer(make_recipe("gan", data="mnist", steps=1, overrides={"threads": 1, "batch_size": 8}), gan,
+            progress=False).fit()
+    with pytest.raises(GenlabError, match="no latent_mixture option"):
+        with_latent_mixture(load_checkpoint(gan / "latest.pt"), 4)
