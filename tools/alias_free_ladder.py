@@ -104,10 +104,22 @@ def small(args) -> None:
                       f"{time.process_time() - start:.0f} CPU-s", flush=True)
 
 
+def _literal(text: str):
+    """An option's value from the command line: true/false, an int, a float, else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def real(args) -> None:
     spec = MNIST if args.family == "dcgan" else PAD32
     options = dict(kv.split("=", 1) for kv in args.set)
-    options = {k: {"true": True, "false": False}.get(v.lower(), v) for k, v in options.items()}
+    options = {k: _literal(v) for k, v in options.items()}
     target = teacher_pairs(16)
     pad = (spec.height - 28) // 2
     target = F.pad(target, (pad,) * 4, value=-1.0)
