@@ -211,6 +211,28 @@ def test_fixed_pose_input_ignores_w_but_still_follows_the_requested_transform():
     assert not torch.allclose(y[0], y[1], atol=1e-3)
 
 
+def test_fixed_pose_maps_are_computed_once_per_batch_and_equal_each_samples_own():
+    """With a fixed pose the input is the same for every sample unless each brings its own transform:
+    the batch shares one computation, which must equal computing every sample alone, and a batch of
+    per-sample transforms must still move each sample by its own."""
+    torch.manual_seed(3)
+    spec = layer_schedule(32, 1)[0]
+    fixed = FourierInput(8, 16, spec.size, spec.sampling_rate, spec.cutoff, learned_pose=False, features=64)
+    w = torch.randn(3, 8)
+    shared = fixed(w)
+    for i in range(3):
+        assert torch.allclose(shared[i], fixed(w[i:i + 1])[0], atol=1e-6)
+    per_sample = torch.stack([inverse_transform((d / spec.sampling_rate, 0.0)) for d in (0, 1, 2)])
+    moved = fixed(w, per_sample)
+    for i, d in enumerate((0, 1, 2)):
+        one = fixed(w[i:i + 1], inverse_transform((d / spec.sampling_rate, 0.0)))[0]
+        assert torch.allclose(moved[i], one, atol=1e-5)
+    assert torch.allclose(moved[1][..., 1:], shared[1][..., :-1], atol=1e-5)
+    assert not torch.allclose(moved[0], moved[2], atol=1e-3)
+    shared.sum().backward()  # the shared maps still train the mixing weights
+    assert fixed.weight.grad is not None and fixed.weight.grad.abs().sum() > 0
+
+
 def test_more_sinusoids_than_maps_and_a_higher_first_cutoff_keep_the_input_band_limited():
     """fourier_features > channels mixes more sinusoids down to the first layer's maps; a higher
     f_c,0 moves the first stopband with it (the paper's ratio f_t/f_c = 2^1.1)."""

@@ -314,9 +314,12 @@ class FourierInput(nn.Module):
         return torch.stack([xx, yy], dim=-1)
 
     def forward(self, w: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
-        m = self.learned_transform(w) if self.learned_pose else torch.eye(3, device=w.device).repeat(len(w), 1, 1)
+        # With a fixed pose and one transform for the batch every sample gets the same maps:
+        # they are computed once and shared (with 1,024 sinusoids that was most of G's step).
+        m = self.learned_transform(w) if self.learned_pose else torch.eye(3, device=w.device)[None]
         if transform is not None:
-            m = m @ transform.to(w.device, torch.float32).expand(len(w), 3, 3)
+            transform = transform.to(w.device, torch.float32)
+            m = m @ (transform if transform.ndim == 3 else transform[None])
         freqs = self.freqs.unsqueeze(0) @ m[:, :2, :2]  # f^T A
         phases = self.phases.unsqueeze(0) + (self.freqs.unsqueeze(0) @ m[:, :2, 2:]).squeeze(2)  # + f^T b
         amplitude = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
@@ -324,7 +327,8 @@ class FourierInput(nn.Module):
         x = torch.einsum("hwk,nck->nhwc", g, freqs) + phases[:, None, None, :]
         x = torch.sin(x * (2 * math.pi)) * amplitude[:, None, None, :]
         x = x @ (self.weight / math.sqrt(self.features)).t()
-        return x.permute(0, 3, 1, 2).contiguous()
+        x = x.permute(0, 3, 1, 2).contiguous()
+        return x.expand(len(w), -1, -1, -1) if len(x) != len(w) else x
 
 
 class ConstantInput(nn.Module):
