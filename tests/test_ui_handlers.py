@@ -606,11 +606,12 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread, request):
     request.addfinalizer(c.close)
     model = c.catalog.model(name)
 
-    def shown(picture):  # a colour model's pictures are in colour (channels that differ), in every tab
+    def shown(picture, drawn: bool = True):  # a colour model's pictures are RGB, and in colour once drawn
         picture = pic(picture)
         if model.data_spec.channels == 3:
             assert picture.ndim == 3 and picture.shape[-1] >= 3, picture.shape
-            assert not np.array_equal(picture[..., 0], picture[..., 1]), "a colour model shown in grey"
+            if drawn:
+                assert not np.array_equal(picture[..., 0], picture[..., 1]), "a colour model shown in grey"
         return picture
 
     if "sample" in model.capabilities:
@@ -637,13 +638,13 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread, request):
         assert len(maps) == ("pixel_log_prob" in model.capabilities)
     if "complete" in model.capabilities:
         done, _ = likelihood.complete(c, name, pad, model.data_spec.height - 2, 1, 0)
-        assert shown(done).ndim >= 2
+        assert pic(done).ndim >= 2  # (its colours are mostly the pad's: not a colour check)
     if "sample_steps" in model.capabilities:
         run = steps.run(c, name, 0, 1)
         next(run)  # the start: frames forgotten
         first = next(run)
         run.close()
-        assert shown(first[0]).ndim >= 2
+        assert shown(first[0], drawn=False).ndim >= 2  # an autoregressive model's first frame is the empty canvas
         assert model.steps_caption and first[1].endswith(model.steps_caption)  # every frame says what it shows
 
 
