@@ -440,7 +440,7 @@ def test_wgan_gp_loss_is_a_critic_with_a_lazy_penalty_on_mixes():
     fake = model.fake(4)
     alpha = torch.rand(4)
     penalty = gan_losses.gradient_penalty(d, real, fake, alpha)
-    assert torch.allclose(loss, expected + 30 * penalty, atol=1e-4) and torch.allclose(logs["gp"], penalty, atol=1e-5)
+    assert torch.allclose(loss, expected + 30 * penalty, rtol=1e-4, atol=1e-4) and torch.allclose(logs["gp"], penalty, atol=1e-5)
     # G: minus the critic's mean on fakes (no logistic loss)
     torch.manual_seed(1)
     g_loss, _ = model.generator_loss({"image": real})
@@ -483,7 +483,8 @@ def test_a_teacher_adds_a_decaying_regression_onto_its_images_and_stays_out_of_t
 
 
 # ----- can the generator learn a map from z to digits? (issue 26) ----------------------------------------
-def _fit_onto_dcgan_digits(family: str, spec: DataSpec, steps: int = 150, pairs: int = 16) -> tuple[float, float]:
+def _fit_onto_dcgan_digits(family: str, spec: DataSpec, steps: int = 150, pairs: int = 16,
+                           options: dict | None = None) -> tuple[float, float]:
     """Regress `family`'s generator onto the shipped DCGAN's images of `pairs` latents (each gets a
     latent of its own), with the family's own generator optimiser (its lr and betas), full batch.
     Returns the mean squared error on the 28x28 digit area and the spread of the outputs across z
@@ -494,7 +495,7 @@ def _fit_onto_dcgan_digits(family: str, spec: DataSpec, steps: int = 150, pairs:
         target = teacher.decode(torch.randn(pairs, teacher.latent_dim))
     pad = (spec.height - 28) // 2
     target = torch.nn.functional.pad(target, (pad,) * 4, value=-1.0)
-    model = genlab.build(family, data_spec=spec).train()
+    model = genlab.build(family, options or {}, data_spec=spec).train()
     phase = next(p for p in model.phases() if p.name == "generator")
     optimiser = phase.optimizer.build(phase.params)
     z = model.prior(pairs)
@@ -519,3 +520,15 @@ def test_the_baseline_fits_fixed_digits_about_as_fast_as_dcgan():
     mse, spread = _fit_onto_dcgan_digits("alias_free_baseline", PAD32)
     assert mse <= 2 * dcgan_mse, f"baseline MSE {mse:.3f} after 150 steps, DCGAN's {dcgan_mse:.3f}"
     assert spread > 0.8, f"outputs collapse toward one image across z (spread {spread:.2f} of the targets')"
+
+
+def test_the_alias_free_generator_fits_fixed_digits_once_its_first_band_is_wide_enough():
+    """Why the alias-free GAN collapsed on a CPU: with the paper's first cutoff (2 cycles per image,
+    meant for 14 layers) our 6-layer generator fitted 8 DCGAN digits in 80 steps to MSE 0.195, over
+    3x the baseline's 0.061, its outputs drifting together across z (spread 0.66); D's gradient
+    then herded every z onto one shape. With the family's f_c,0 = 8 and 1,024 sinusoids it reaches
+    0.096 and keeps its spread, and as a GAN it draws varied digits (docs/models/alias_free.md)."""
+    baseline, _ = _fit_onto_dcgan_digits("alias_free_baseline", PAD32, steps=80, pairs=8)
+    mse, spread = _fit_onto_dcgan_digits("alias_free", PAD32, steps=80, pairs=8)
+    assert mse <= 2 * baseline, f"alias-free MSE {mse:.3f} after 80 steps, the baseline's {baseline:.3f}"
+    assert spread > 0.8, f"outputs drift toward one image across z (spread {spread:.2f} of the targets')"

@@ -89,11 +89,17 @@ class AliasFreeBaseConfig:
 @dataclass
 class AliasFreeConfig(AliasFreeBaseConfig):
     variant: str = option("T", choices=("T", "R"), help="T: 3x3 convs; R: 1x1 convs, radial filters, 2x channels")
-    first_cutoff: float = option(2.0, low=0.5, help="f_c of the input and first layer, cycles per image (the paper: 2)")
-    fourier_features: int = option(0, low=0, help="sinusoids of the Fourier input, mixed down to the first "
+    # With 6 layers (the paper: 14) the paper's f_c,0 = 2 starves the fit: the first three layers stay
+    # below 6 cycles per image and the last three, with 27-16 maps, must build every stroke (regression
+    # onto 8 DCGAN digits, 80 steps: MSE 0.195 at 2 / 32 sinusoids, 0.096 at 8 / 1,024, the baseline
+    # 0.061; tests/test_alias_free.py, docs/models/alias_free.md "Stop 18").
+    first_cutoff: float = option(8.0, low=0.5, help="f_c of the input and first layer, cycles per image (the paper: 2, "
+                                 "for 14 layers; 8 here, a quarter of a 32 px image's rate, for 6)")
+    fourier_features: int = option(1024, low=0, help="sinusoids of the Fourier input, mixed down to the first "
                                    "layer's channels (0: as many as those channels, as the paper)")
-    learned_pose: bool = option(True, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
-                                "false: the pose is fixed, so every variation across z must come from the styles")
+    learned_pose: bool = option(False, help="w moves the Fourier input (rotation + translation, as StyleGAN3); "
+                                "false (here): the pose is fixed, so every variation across z comes from the styles "
+                                "(a learned pose was the cheapest variety G found: one shape in many poses)")
     pose_lr_mul: float = option(1.0, low=1e-4, high=1.0, help="learning-rate multiplier of the learned pose's affine "
                                 "(the mapping network's is 0.01): at lr 1e-2 the pose moves 0.01 a step")
 
