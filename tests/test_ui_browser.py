@@ -549,23 +549,3 @@ def test_interpolation_and_translate_upload_the_file_itself(page, tmp_path):
     expect(page.get_by_text("pick a model first")).to_be_visible(timeout=30_000)
     shot(page, "translate-upload")
 
-
-def test_a_colour_model_samples_in_colour(page):
-    """The colour zoo in the Sample tab: the shipped colour VAE (shapes3d, z from its fitted latent
-    mixture by default) fills the gallery with colour pictures."""
-    from io import BytesIO
-
-    from playwright.sync_api import expect
-
-    pick(page, "sample-model", "vae-shapes3d")
-    expect(page.locator("#sample-about")).to_contain_text("vae", timeout=20_000)
-    page.get_by_role("slider", name="range slider for How many").fill("8")
-    page.locator("#sample-button").click()
-    expect(page.locator("#sample-summary")).to_contain_text("8 samples from vae-shapes3d", timeout=30_000)
-    page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=20_000)
-    png = page.request.get(page.locator("#sample-gallery img").first.get_attribute("src")).body()
-    picture = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
-    spread = (picture.max(axis=2) - picture.min(axis=2))  # 0 for grey, large for saturated colour
-    assert (spread > 60).mean() > 0.02, "a colour model's sample was shown without colour"
-    shot(page, "sample-colour-vae")

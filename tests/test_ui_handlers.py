@@ -1129,6 +1129,10 @@ def test_a_digit_is_named_with_its_article():
 
     assert [a_label(n) for n in (7, 8, 0, 11, 18, 80, 1)] == [
         "a **7**", "an **8**", "a **0**", "an **11**", "an **18**", "an **80**", "a **1**"]
+    # a shapes3d label is a shape, not a number ("shapes3d test image #0: a 5" was a two-object scene)
+    assert [a_label(n, "shapes3d") for n in (0, 3, 5)] == [
+        "a **sphere**", "a **torus**", "a **combination** of two objects"]
+    assert a_label(5, "mnist") == "a **5**"
 
 
 def test_likelihood_tab_scores_and_completes_with_a_colour_pixelcnn(tmp_path):
@@ -1150,7 +1154,7 @@ def test_likelihood_tab_scores_and_completes_with_a_colour_pixelcnn(tmp_path):
     c = AppContext(Catalog(tmp_path / "ck", tmp_path / "runs", threads=1))
     try:
         pad, what = likelihood.load_test_image(c, 3, ["pixelcnn-colour"])
-        assert what.startswith("shapes3d test image #3")
+        assert what.startswith("shapes3d test image #3: a") and not what[-2].isdigit()  # named by its shape
         rows, maps, seen = likelihood.score(c, ["pixelcnn-colour"], pad)
         (key, family, nats, bits, kind, data), = rows
         assert kind == "exact" and data == "8-bit colour 32x32 (shapes3d)"

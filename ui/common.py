@@ -92,8 +92,15 @@ def whole_in_range(value, most: int, what: str = "count") -> int:
     return n
 
 
-def a_label(label: int) -> str:
-    """'a **7**', 'an **8**', 'an **11**': the article a class number takes when read aloud."""
+def a_label(label: int, data: str = "") -> str:
+    """'a **7**', 'an **8**', 'an **11**': the article a class number takes when read aloud; a named
+    class by its name ('a **torus**', 'a **combination** of two objects' for shapes3d)."""
+    from genlab.data import class_name
+
+    name = class_name(data, label) if data else None
+    if name is not None:
+        text = f"{'an' if name[0] in 'aeiou' else 'a'} **{name}**"
+        return text + " of two objects" if name == "combination" else text
     spoken_vowel = str(label).startswith("8") or label in (11, 18)  # "eight", "eleven", "eighteen"
     return f"{'an' if spoken_vowel else 'a'} **{label}**"
 

@@ -38,6 +38,14 @@ TORCHVISION = {
 DATASET_NAMES = EMBEDDED + tuple(TORCHVISION) + ("folder:PATH", "pair:DIR_A,DIR_B")
 
 
+def class_name(data: str, label: int) -> str | None:
+    """What class `label` of data set `data` is, where its classes have names (shapes3d's shapes;
+    "combination" is a two-object scene); None where the label is the name (a digit)."""
+    if data.startswith("shapes3d"):
+        return shapes3d.CLASSES[label]
+    return None
+
+
 def dataset_names() -> tuple[str, ...]:
     return DATASET_NAMES + tuple(sorted(_REGISTERED))
 

@@ -80,7 +80,7 @@ def test_image(spec: DataSpec, index) -> tuple[dict, str]:
     k = max(1, PAD_SIZE // max(spec.height, spec.width))
     big = pic.repeat(k, 0).repeat(k, 1)
     rgb = np.stack([big] * 3, axis=-1) if big.ndim == 2 else big
-    what = f"{spec.name} test image #{i}" + (f": {a_label(int(labels[i]))}" if labels is not None else "")
+    what = f"{spec.name} test image #{i}" + (f": {a_label(int(labels[i]), spec.name)}" if labels is not None else "")
     return {"background": rgb, "layers": [], "composite": rgb}, what
 
 

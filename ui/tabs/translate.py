@@ -62,7 +62,7 @@ def test_source(spec: DataSpec, domain: int, index) -> tuple[torch.Tensor, int, 
         raise GenlabError(f"test image number must be between 0 and {len(rows) - 1} for domain "
                           f"{spec.domains[domain]!r}, got {index}")
     row = int(rows[i])
-    label = f": {a_label(int(t['labels'][row]))}" if spec.num_classes else ""
+    label = f": {a_label(int(t['labels'][row]), spec.name)}" if spec.num_classes else ""
     return t["images"][row:row + 1], row, f"test image #{i} of **{spec.domains[domain]}**{label}"
 
 
