@@ -13,7 +13,6 @@ import argparse
 import sys
 
 from genlab.errors import GenlabError
-from genlab.model import DataSpec
 from genlab.paths import CHECKPOINT_DIR
 from genlab.registry import model_from_state
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
@@ -43,27 +42,18 @@ def with_latent_mixture(state: dict, components: int) -> dict:
     """The run's state with the family's ex-post latent mixture (option `latent_mixture`, a VAE's)
     fitted to its training images' codes: what a run with the option does when it ends, for a run
     that trained without it. The weights are untouched; the recipe records the option."""
-    import dataclasses
-
     from genlab.data import load_dataset
-    from genlab.registry import build, get_family
     from genlab.training.config import parse_recipe, recipe_to_toml
 
-    family = get_family(state["family"])
-    if "latent_mixture" not in {f.name for f in dataclasses.fields(family.Config)}:
+    model = model_from_state(state)
+    if not hasattr(model, "add_latent_mixture"):
         raise GenlabError(f"{state['family']} has no latent_mixture option (the VAE has)")
-    config = {**state["config"], "latent_mixture": components}
-    model = build(state["family"], config, DataSpec.from_dict(state["data_spec"]))
-    own = model.state_dict()
-    weights = {k: v.to(own[k].dtype) for k, v in {**state["model"], **(state.get("ema") or {})}.items()}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.startswith("latent_fit.") for k in missing):
-        raise GenlabError(f"the weights do not fit a {state['family']} model (missing {missing}, unexpected {unexpected})")
+    model.add_latent_mixture(components)
     recipe = parse_recipe(state["recipe"], "the stored recipe") if state.get("recipe") else None
     data = load_dataset(recipe.data if recipe else state["data_spec"]["name"], "train",
                         root=recipe.data_root if recipe else None, image_size=recipe.image_size if recipe else None)
     model.finish_training(data)
-    new = {**state, "config": config, "model": model.state_dict(), "ema": {}}
+    new = {**state, "config": model.config_dict(), "model": model.state_dict(), "ema": {}}
     if recipe is not None:
         recipe.model["latent_mixture"] = components
         new["recipe"] = recipe_to_toml(recipe)

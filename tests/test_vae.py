@@ -299,3 +299,28 @@ def test_release_fits_the_mixture_into_a_run_trained_without_it(tmp_path):
             progress=False).fit()
     with pytest.raises(GenlabError, match="no latent_mixture option"):
         with_latent_mixture(load_checkpoint(gan / "latest.pt"), 4)
+
+
+def test_a_mixture_that_cannot_be_fitted_says_why_and_keeps_the_trained_weights(tmp_path):
+    """Six pictures cannot fit four full-covariance Gaussians: the run says so at its end, and the
+    checkpoint of its last step is already written (without a fitted mixture)."""
+    import numpy as np
+    from PIL import Image
+
+    from genlab.checkpoint import load_checkpoint
+    from genlab.errors import GenlabError
+    from genlab.training import make_recipe
+    from genlab.training.trainer import Trainer
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(pictures / f"{i}.png")
+    recipe = make_recipe("vae", data=f"folder:{pictures}", steps=2, overrides={
+        "threads": 1, "batch_size": 4, "hidden": [16], "latent_dim": 3, "latent_mixture": 4})
+    run = tmp_path / "run"
+    with pytest.raises(GenlabError, match=r"after-training fit failed \(6 points cannot fit 4 components.*saved in"):
+        Trainer(recipe, run, progress=False).fit()
+    state = load_checkpoint(run / "latest.pt")
+    assert state["step"] == 2 and not bool(state["model"]["latent_fit.fitted"])

@@ -31,6 +31,7 @@ from torch import nn
 
 import genlab
 from genlab.model import DataSpec
+from genlab.training.config import parse_value
 from genlab.nn.alias_free import FourierInput, FullyConnected, MappingNetwork, modulated_conv2d
 
 PAD32 = DataSpec(channels=1, height=32, width=32, num_classes=10, name="mnist", pad=2)
@@ -104,22 +105,10 @@ def small(args) -> None:
                       f"{time.process_time() - start:.0f} CPU-s", flush=True)
 
 
-def _literal(text: str):
-    """An option's value from the command line: true/false, an int, a float, else the text."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def real(args) -> None:
     spec = MNIST if args.family == "dcgan" else PAD32
     options = dict(kv.split("=", 1) for kv in args.set)
-    options = {k: _literal(v) for k, v in options.items()}
+    options = {k: parse_value(v) for k, v in options.items()}  # as `genlab train --set` reads them
     target = teacher_pairs(16)
     pad = (spec.height - 28) // 2
     target = F.pad(target, (pad,) * 4, value=-1.0)

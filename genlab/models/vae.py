@@ -88,8 +88,9 @@ class VAE(PixelDecoding, GenerativeModel):
         self.likelihood = pick_likelihood(config.likelihood, data_spec.binary)
         self.encoder = GaussianEncoder(data_spec.image_shape, config.latent_dim, **net)
         self.decoder = PixelDecoder(config.latent_dim, data_spec.image_shape, self.likelihood, **net)
-        # Fitted after training (finish_training); a buffer-only module, so the optimiser never sees it.
-        self.latent_fit = GaussianMixture(config.latent_mixture, config.latent_dim) if config.latent_mixture else None
+        self.latent_fit = None
+        if config.latent_mixture:
+            self.add_latent_mixture(config.latent_mixture)
 
     def extra_repr(self) -> str:
         c = self.config
@@ -139,6 +140,12 @@ class VAE(PixelDecoding, GenerativeModel):
             logw = torch.cat([self.log_weights(xs, kk, generator) for kk in iterate_in_chunks(k, per)])  # (k, n)
             out.append(torch.logsumexp(logw.double(), 0) - math.log(k))
         return torch.cat(out).float()
+
+    def add_latent_mixture(self, components: int) -> None:
+        """An unfitted mixture of `components` Gaussians over z (finish_training fits it); a
+        buffer-only module, so the optimiser never sees it."""
+        self.config.latent_mixture = components
+        self.latent_fit = GaussianMixture(components, self.latent_dim).to(next(self.parameters()).device)
 
     @torch.no_grad()
     def finish_training(self, data) -> bool:

@@ -37,51 +37,41 @@ class GaussianMixture(nn.Module):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) of points x (N, dim): (N,)."""
-        return self._joint(x.to(self.means)).logsumexp(1)
-
-    def _joint(self, x: torch.Tensor) -> torch.Tensor:
-        """log pi_k + log N(x_n; mu_k, L_k L_k^T): (N, K)."""
-        mahalanobis = torch.stack([  # |L_k^-1 (x_n - mu_k)|^2, one component at a time (no N x K x D x D copy)
-            torch.linalg.solve_triangular(tril, (x - mean).T, upper=False).square().sum(0)
-            for mean, tril in zip(self.means, self.scale_tril)], 1)  # (N, K)
-        log_det = self.scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # log |L_k| = 0.5 log |Sigma_k|
-        return self.weights.log() - 0.5 * (self.dim * math.log(2 * math.pi) + mahalanobis) - log_det
+        return _log_joint(x.to(self.means), self.weights, self.means, self.scale_tril).logsumexp(1)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, iterations: int = 100, ridge: float = 1e-4, seed: int = 0,
             tolerance: float = 1e-5) -> float:
-        """Fit to points x (N, dim) by EM from k-means++ seeds; returns the mean log-likelihood."""
-        x = x.detach().to(self.means.device, torch.float64)
+        """Fit to points x (N, dim) by EM from k-means++ seeds (in float64 on the CPU, whatever
+        device the mixture lives on); returns the mean log-likelihood of the points."""
+        x = x.detach().cpu().double()
         n, d = x.shape
         if d != self.dim:
             raise ValueError(f"the mixture has {self.dim} dimensions; the points have {d}")
         if n < self.components * 2:
             raise ValueError(f"{n} points cannot fit {self.components} components (need at least {2 * self.components})")
-        gen = torch.Generator().manual_seed(seed)
-        means = _kmeans_pp_seeds(x, self.components, gen)
-        eye = torch.eye(d, dtype=x.dtype)
-        cov = torch.cov(x.T).reshape(d, d) + ridge * eye
-        covs = cov.expand(self.components, d, d).clone()
+        means = _kmeans_pp_seeds(x, self.components, torch.Generator().manual_seed(seed))
+        ridge_eye = ridge * torch.eye(d, dtype=x.dtype)
+        covs = (torch.cov(x.T).reshape(d, d) + ridge_eye).expand(self.components, d, d).clone()
         weights = torch.full((self.components,), 1.0 / self.components, dtype=x.dtype)
         last = -math.inf
         for _ in range(iterations):
-            self.weights, self.means, self.scale_tril = weights, means, torch.linalg.cholesky(covs)
-            joint = self._joint(x)  # E step
+            joint = _log_joint(x, weights, means, torch.linalg.cholesky(covs))  # E step
             mean_ll = joint.logsumexp(1).mean().item()
             resp = (joint - joint.logsumexp(1, keepdim=True)).exp()  # (N, K)
             nk = resp.sum(0) + 1e-10  # M step
             weights = nk / n
             means = resp.T @ x / nk[:, None]
             diff = x[:, None, :] - means[None]
-            covs = torch.einsum("nk,nkd,nke->kde", resp, diff, diff) / nk[:, None, None] + ridge * eye
+            covs = torch.einsum("nk,nkd,nke->kde", resp, diff, diff) / nk[:, None, None] + ridge_eye
             if abs(mean_ll - last) < tolerance * abs(mean_ll):
                 break
             last = mean_ll
-        self.weights = weights.float()
-        self.means = means.float()
-        self.scale_tril = torch.linalg.cholesky(covs).float()
+        self.weights.copy_(weights)  # copy_: the buffers keep their device and dtype
+        self.means.copy_(means)
+        self.scale_tril.copy_(torch.linalg.cholesky(covs))
         self.fitted.fill_(True)
-        return self.log_prob(x.float()).mean().item()
+        return self.log_prob(x).mean().item()
 
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """n points (n, dim): a component by its weight, then mu_k + temperature * L_k eps."""
@@ -90,6 +80,15 @@ class GaussianMixture(nn.Module):
         k = torch.multinomial(weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, 1, generator=generator, device=device)
         return (means[k] + temperature * (tril[k] @ eps).squeeze(-1)).to(self.means.device)
+
+
+def _log_joint(x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor) -> torch.Tensor:
+    """log pi_k + log N(x_n; mu_k, L_k L_k^T): (N, K)."""
+    mahalanobis = torch.stack([  # |L_k^-1 (x_n - mu_k)|^2, one component at a time (no N x K x D x D copy)
+        torch.linalg.solve_triangular(tril, (x - mean).T, upper=False).square().sum(0)
+        for mean, tril in zip(means, scale_tril)], 1)
+    log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # log |L_k| = 0.5 log |Sigma_k|
+    return weights.log() - 0.5 * (means.shape[1] * math.log(2 * math.pi) + mahalanobis) - log_det
 
 
 def _kmeans_pp_seeds(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:

@@ -398,6 +398,19 @@ class Trainer:
             self.ema.update(self.step)
         self.step += 1
 
+    def _finish_training(self) -> None:
+        """The model's after-training fit (a VAE's latent mixture), once the trained weights are
+        saved: a failure here says what failed and leaves that checkpoint as it is."""
+        try:
+            changed = self.model.finish_training(self.data)
+        except (ValueError, RuntimeError) as e:
+            raise GenlabError(f"{self.model.family}: the after-training fit failed ({e}); the trained weights are "
+                              f"saved in {self.checkpoint_path}") from None
+        if changed:
+            self.save()
+            if self.log is not None:
+                self.log.write(self.step, {"event": "finish_training"})
+
     def fit(self) -> Path | None:
         tc, start_step = self.tc, self.step
         bar = None
@@ -423,10 +436,10 @@ class Trainer:
             if self._pending:  # stopped between two log points: log the partial window at the saved step
                 t_last, step_last = self._log_point(t_last, step_last, bar)
             self.train_seconds += time.perf_counter() - t_last
-            finished = self.step >= tc.steps and self.step > start_step and self.model.finish_training(self.data)
-            if finished and self.log is not None:
-                self.log.write(self.step, {"event": "finish_training"})
             path = self.save() if self.step > start_step or not self.checkpoint_path.exists() else self.checkpoint_path
+            if self.step >= tc.steps and self.step > start_step:
+                self._finish_training()
+
             if self.step % tc.sample_every and self.step > start_step:
                 self.save_samples(bar)
             return path
