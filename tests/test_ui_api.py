@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui_fixtures import STANDIN, app_url, client, one_torch_thread, ui_app, ui_dirs  # noqa: F401  (fixtures)
+from ui_fixtures import STANDIN, app_url, client, one_torch_thread, sheet_tiles, ui_app, ui_dirs  # noqa: F401  (fixtures)
 
 N_AXES = 8  # latent sliders
 LATENT = "aae-mnist, dcgan-mnist, infogan-mnist, vae-mnist, vae2d-mnist"
@@ -63,27 +63,28 @@ def test_server_listens_on_loopback_only(app_url):
 
 
 # ----- Sample -----------------------------------------------------------------------------------
-def test_sample_gallery_count_and_grid(client):
-    items, grid, text = client.predict("dcgan-mnist", 4, 9, {"truncation": 1.0}, api_name="/sample")
-    assert len(items) == 9 and load(items[0]["image"]).shape[:2] == (112, 112)
-    assert Image.open(grid).size == (2 * (3 * 30 + 2), 2 * (3 * 30 + 2))
-    again, _, _ = client.predict("dcgan-mnist", 4, 9, api_name="/sample")  # controls left out: defaults
-    other, _, _ = client.predict("dcgan-mnist", 5, 9, {"truncation": 1.0}, api_name="/sample")
-    assert np.array_equal(load(items[0]["image"]), load(again[0]["image"]))
-    assert not np.array_equal(load(items[0]["image"]), load(other[0]["image"]))
+def test_sample_sheet_count_and_seeds(client):
+    sheet, text = client.predict("dcgan-mnist", 4, 9, {"truncation": 1.0}, api_name="/sample")
+    assert Image.open(sheet).size == (2 * (8 * 30 + 2), 2 * (2 * 30 + 2))  # 8 a row: 8 + 1, x2
+    items = sheet_tiles(sheet, 9)
+    assert len(items) == 9 and items[8].std() > 0 and items[0].shape == (56, 56)
+    again = sheet_tiles(client.predict("dcgan-mnist", 4, 9, api_name="/sample")[0], 9)  # controls left out
+    other = sheet_tiles(client.predict("dcgan-mnist", 5, 9, {"truncation": 1.0}, api_name="/sample")[0], 9)
+    assert np.array_equal(items[0], again[0])
+    assert not np.array_equal(items[0], other[0])
     assert "9 samples from **dcgan-mnist**" in text and "truncation=1.0" in text
 
 
 def test_api_calls_that_leave_out_controls_get_the_models_defaults(client):
     """predict(model, seed, count) with no controls dict: every control at the model's default
     (truncation 1.0 for DCGAN), not at 0 (which gave every seed the same blank grid)."""
-    left_out, _, text = client.predict("dcgan-mnist", 3, 4, api_name="/sample")
-    given, _, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 1.0}, api_name="/sample")
-    zero, _, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 0.0}, api_name="/sample")
-    other, _, _ = client.predict("dcgan-mnist", 4, 4, api_name="/sample")
-    assert all(np.array_equal(load(a["image"]), load(b["image"])) for a, b in zip(left_out, given))
-    assert not np.array_equal(load(left_out[0]["image"]), load(zero[0]["image"]))
-    assert not np.array_equal(load(left_out[0]["image"]), load(other[0]["image"]))
+    left_out, text = client.predict("dcgan-mnist", 3, 4, api_name="/sample")
+    given, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 1.0}, api_name="/sample")
+    zero, _ = client.predict("dcgan-mnist", 3, 4, {"truncation": 0.0}, api_name="/sample")
+    other, _ = client.predict("dcgan-mnist", 4, 4, api_name="/sample")
+    assert np.array_equal(load(left_out), load(given))
+    assert not np.array_equal(sheet_tiles(left_out, 4)[0], sheet_tiles(zero, 4)[0])
+    assert not np.array_equal(sheet_tiles(left_out, 4)[0], sheet_tiles(other, 4)[0])
     assert "every control at the model's default" in text
 
 
@@ -98,10 +99,10 @@ def test_sample_model_gives_that_models_controls(client):
 def test_six_sliders_through_the_api(client):
     controls, _ = client.predict(STANDIN, api_name="/sample_model")
     assert list(controls) == ["width", "height", "depth", "azimuth", "elevation", "radius"]
-    flat, _, _ = client.predict(STANDIN, 0, 1, controls, api_name="/sample")
-    moved, _, text = client.predict(STANDIN, 0, 1, {**controls, "radius": -1.0}, api_name="/sample")
-    diff = np.abs(load(moved[0]["image"]).astype(int) - load(flat[0]["image"]).astype(int)).max(axis=1)
-    assert diff[:96].max() == 0 and diff[96:].min() > 100 and "radius=-1.0" in text  # the sixth band only
+    flat, _ = client.predict(STANDIN, 0, 1, controls, api_name="/sample")
+    moved, text = client.predict(STANDIN, 0, 1, {**controls, "radius": -1.0}, api_name="/sample")
+    diff = np.abs(sheet_tiles(moved, 1)[0].astype(int) - sheet_tiles(flat, 1)[0].astype(int)).max(axis=1)
+    assert diff[:48].max() == 0 and diff[48:].min() > 100 and "radius=-1.0" in text  # the sixth band only
 
 
 def test_sample_bad_inputs_give_messages(client):
@@ -118,8 +119,8 @@ def test_sample_bad_inputs_give_messages(client):
                                                                          api_name="/sample")
     assert re.search(r"broken/latest.pt is not a (readable|genlab) checkpoint",
                      error_of(client, "run:broken", 0, 4, api_name="/sample"))
-    items, _, _ = client.predict("dcgan-mnist", 0, 2, api_name="/sample")  # still working
-    assert len(items) == 2
+    sheet, _ = client.predict("dcgan-mnist", 0, 2, api_name="/sample")  # still working
+    assert len(sheet_tiles(sheet, 2)) == 2
 
 
 # ----- Latent explorer ------------------------------------------------------------------------------
@@ -307,8 +308,8 @@ def test_train_shows_progress_and_the_run_appears_everywhere(client, ui_app):
                                  for dd, cap in pickers], api_name="/refresh_models")
     assert key in [c[1] for c in refreshed[0]["choices"]]
     assert key in client.predict(api_name="/models")
-    items, _, _ = client.predict(key, 0, 3, api_name="/sample")
-    assert len(items) == 3
+    sheet, text = client.predict(key, 0, 3, api_name="/sample")
+    assert len(sheet_tiles(sheet, 3)) == 3 and "3 samples" in text
 
 
 def test_train_can_be_stopped(client):

@@ -16,7 +16,7 @@ from PIL import Image
 from genlab.registry import load
 from test_ui_browser import open_tab, shot
 from ui_fixtures import (CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
-                         shipped_catalogue, ui_app)
+                         shipped_catalogue, shown_sheet, ui_app)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
@@ -38,7 +38,7 @@ def test_the_code_dropdown_shows_what_each_code_draws(page):
     label = f"{code} → draws {digit} ({share:.0%})"
     open_tab(page, "Sample")
     # the page's load events (the first samples) are done: the controls are not drawn again under us
-    expect(page.locator("#sample-gallery img")).to_have_count(16, timeout=60_000)
+    shown_sheet(page, 16, timeout=60_000)
     dropdown = page.locator("#sample-control-digit-code input")
     expect(dropdown).to_have_value("random", timeout=30_000)
     dropdown.click()
@@ -51,13 +51,10 @@ def test_the_code_dropdown_shows_what_each_code_draws(page):
     expect(dropdown).to_have_value(label)
     page.locator("#sample-button").click()
     expect(page.locator("#sample-summary")).to_contain_text(f"digit_code={code}", timeout=60_000)  # the code was sent
-    page.wait_for_function("[...document.querySelectorAll('#sample-gallery img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=20_000)
+    pictures = shown_sheet(page, 16)
     shot(page, "code-labels-sampled")
-    pictures = [np.asarray(Image.open(BytesIO(page.request.get(img.get_attribute("src")).body())).convert("L"))
-                for img in page.locator("#sample-gallery img").all()]
     assert len(pictures) == 16
-    x = torch.tensor(np.stack([p[::4, ::4] for p in pictures]), dtype=torch.float32)[:, None] / 127.5 - 1
+    x = torch.tensor(np.stack([p[::2, ::2] for p in pictures]), dtype=torch.float32)[:, None] / 127.5 - 1
     read = classify(x)[1].argmax(1)
     assert (read == digit).float().mean() >= 0.6, read.tolist()  # what the label says the code draws
     assert page.external == [], page.external

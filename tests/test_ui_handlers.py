@@ -21,7 +21,7 @@ from genlab.checkpoint import load_checkpoint
 from genlab.data.mnist import load_mnist
 from genlab.model import DataSpec
 from genlab.registry import shipped_checkpoints
-from ui_fixtures import MNIST, STANDIN, one_torch_thread, ui_dirs  # noqa: F401  (fixtures)
+from ui_fixtures import MNIST, STANDIN, one_torch_thread, sheet_tiles, ui_dirs  # noqa: F401  (fixtures)
 
 LATENT = ["aae-mnist", "dcgan-mnist", "infogan-mnist", "vae-mnist", "vae2d-mnist"]
 
@@ -327,16 +327,17 @@ def test_widgets_are_built_for_every_control_laid_out_by_group(ctx):
 def test_sample_counts_seeds_and_knobs(ctx):
     from ui.tabs import sample
 
-    gallery, grid, text = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 1.0})
-    gallery = pics(gallery)
-    assert len(gallery) == 6 and gallery[0].shape == (112, 112)
-    again = pics(sample.sample(ctx, "dcgan-mnist", 5, 6)[0])  # controls left out: their defaults
-    other = pics(sample.sample(ctx, "dcgan-mnist", 6, 6)[0])
-    truncated = pics(sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 0.2})[0])
+    sheet, text = sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 1.0})
+    assert Image.open(sheet).size == (2 * (6 * 30 + 2), 2 * (1 * 30 + 2))  # one row of 6 cells of 28+2 px, x2
+    gallery = sheet_tiles(sheet, 6)
+    assert len(gallery) == 6 and gallery[0].shape == (56, 56) and gallery[0].std() > 0
+    again = sheet_tiles(sample.sample(ctx, "dcgan-mnist", 5, 6)[0], 6)  # controls left out: their defaults
+    other = sheet_tiles(sample.sample(ctx, "dcgan-mnist", 6, 6)[0], 6)
+    truncated = sheet_tiles(sample.sample(ctx, "dcgan-mnist", 5, 6, {"truncation": 0.2})[0], 6)
     assert all(np.array_equal(a, b) for a, b in zip(gallery, again))
     assert not np.array_equal(gallery[0], other[0])
     assert not np.array_equal(gallery[0], truncated[0])
-    assert Image.open(grid).size == (2 * (3 * 30 + 2), 2 * (2 * 30 + 2))  # a 3x2 grid of 28+2 px cells, x2
+    assert Image.open(sample.sample(ctx, "dcgan-mnist", 5, 64)[0]).size == (2 * (8 * 30 + 2),) * 2  # 8 a row
     assert "6 samples" in text and "truncation=1.0" in text
     with pytest.raises(gr.Error, match="count must be between 1 and 64, got 0"):
         sample.sample(ctx, "dcgan-mnist", 0, 0)
@@ -345,7 +346,7 @@ def test_sample_counts_seeds_and_knobs(ctx):
             sample.sample(ctx, "dcgan-mnist", bad, 2)
     with pytest.raises(gr.Error, match="dcgan has no sample control digit_code; it takes truncation"):
         sample.sample(ctx, "dcgan-mnist", 0, 2, {"digit_code": 3})
-    codes, _, text = sample.sample(ctx, "infogan-mnist", 0, 4, {"digit_code": "3", "code_1": 1.5})
+    _, text = sample.sample(ctx, "infogan-mnist", 0, 4, {"digit_code": "3", "code_1": 1.5})
     assert "digit_code=3" in text and "code_1=1.5" in text
 
 
@@ -354,11 +355,11 @@ def test_six_sliders_all_reach_the_model(ctx):
 
     values, about = sample.on_model(ctx, STANDIN)
     assert len(values) == 6 and "uitest_sliders" in about
-    flat = pics(sample.sample(ctx, STANDIN, 0, 1, values)[0])
-    moved, _, text = sample.sample(ctx, STANDIN, 0, 1, {**values, "radius": 1.0})  # the sixth
-    moved = pics(moved)
-    diff = np.abs(moved[0].astype(int) - flat[0].astype(int)).max(axis=1)  # per row of 112
-    assert diff[:96].max() == 0 and diff[96:].min() > 100  # only the last band (rows 24-27 of 28) changed
+    flat = sheet_tiles(sample.sample(ctx, STANDIN, 0, 1, values)[0], 1)
+    moved, text = sample.sample(ctx, STANDIN, 0, 1, {**values, "radius": 1.0})  # the sixth
+    moved = sheet_tiles(moved, 1)
+    diff = np.abs(moved[0].astype(int) - flat[0].astype(int)).max(axis=1)  # per row of 56
+    assert diff[:48].max() == 0 and diff[48:].min() > 100  # only the last band (rows 24-27 of 28) changed
     assert "radius=1.0" in text
 
 
@@ -615,9 +616,9 @@ def test_every_shipped_checkpoint_in_its_tabs(name, one_torch_thread, request):
         return picture
 
     if "sample" in model.capabilities:
-        gallery, _, _ = sample.sample(c, name, 0, 1)
-        assert len(pics(gallery)) == 1
-        shown(pics(gallery)[0])
+        sheet, text = sample.sample(c, name, 0, 1)
+        h, w = model.data_spec.height, model.data_spec.width
+        assert "1 sample from" in text and shown(sheet).shape[:2] == (2 * h, 2 * w)  # one sample at 2x
     else:
         with pytest.raises(gr.Error, match="no 'sample' capability"):
             sample.sample(c, name, 0, 1)
@@ -708,9 +709,8 @@ def test_identical_pictures_are_written_once_and_never_partially(ctx, monkeypatc
     del expected
 
     from ui.tabs import latent, sample
-    gallery, grid, _ = sample.sample(ctx, "dcgan-mnist", 0, 2)
-    items = gallery
-    assert all(isinstance(it, str) and os.path.isfile(it) for it in items) and os.path.isfile(grid)
+    sheet, _ = sample.sample(ctx, "dcgan-mnist", 0, 2)
+    assert isinstance(sheet, str) and os.path.isfile(sheet)  # the samples' sheet: a file, not an array
     out = latent.setup(ctx, "dcgan-mnist", 0, latent.BASES[0])
     assert isinstance(out[2 + latent.N_AXES], str)  # the decoded image: a file, not an array
 
@@ -750,10 +750,10 @@ def test_infogan_samples_equal_the_clis_for_the_same_seed(ctx, tmp_path):
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     cli = np.load(out)["images"].reshape(8, 28, 28)
-    app = np.stack([p[::4, ::4] for p in pics(sample.sample(ctx, "infogan-mnist", 0, 8, {})[0])])
+    app = np.stack([p[::2, ::2] for p in sheet_tiles(sample.sample(ctx, "infogan-mnist", 0, 8, {})[0], 8)])
     assert np.array_equal(app, cli)
-    fixed = np.stack([p[::4, ::4] for p in pics(sample.sample(ctx, "infogan-mnist", 0, 8, sample.on_model(
-        ctx, "infogan-mnist")[0])[0])])
+    fixed = np.stack([p[::2, ::2] for p in sheet_tiles(sample.sample(ctx, "infogan-mnist", 0, 8, sample.on_model(
+        ctx, "infogan-mnist")[0])[0], 8)])
     assert not np.array_equal(fixed, cli)  # all defaults sent explicitly = codes fixed at 0: not the CLI's
 
 
@@ -1194,7 +1194,8 @@ def test_noise_tab_and_sampling_work_with_a_colour_ddpm(tmp_path):
         assert "t = 10 of 0..19" in summary
         strip_path, _ = noising.strip(c, "ddpm-colour", pad, 0, 3)
         assert np.asarray(Image.open(strip_path)).ndim == 3
-        gallery, grid, line = sample_tab.sample(c, "ddpm-colour", 0, 4)
-        assert len(gallery) == 4 and np.asarray(Image.open(grid)).shape[-1] == 3
+        sheet, line = sample_tab.sample(c, "ddpm-colour", 0, 4)
+        tiles = sheet_tiles(sheet, 4, side=c.catalog.model("ddpm-colour").data_spec.height)
+        assert len(tiles) == 4 and tiles[3].shape[-1] == 3 and "4 samples" in line
     finally:
         c.close()

@@ -42,6 +42,46 @@ CHROMIUM_ARGS = [
 ]
 
 
+# ----- the Sample tab's sheet, cut back into samples --------------------------------------------
+def sheet_tiles(sheet, n: int, side: int = 28, scale: int = 2, columns: int = 8, pad: int = 2) -> list:
+    """The n samples of a Sample-tab sheet (a path, PNG bytes or an array) as arrays of
+    side*scale pixels: the grid genlab.grids.make_grid draws (`pad` pixels around and between
+    the cells, min(n, columns) a row; none around a lone sample), enlarged `scale` times."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(sheet, bytes):
+        sheet = io.BytesIO(sheet)
+    pic = np.asarray(Image.open(sheet)) if not isinstance(sheet, np.ndarray) else sheet
+    pad = pad if n > 1 else 0  # ui.images.to_picture draws a lone sample unframed
+    cols, cell = min(n, columns), side + pad
+    assert pic.shape[:2] == (((n + cols - 1) // cols * cell + pad) * scale, (cols * cell + pad) * scale), pic.shape
+    out = []
+    for k in range(n):
+        top, left = (pad + k // cols * cell) * scale, (pad + k % cols * cell) * scale
+        out.append(pic[top:top + side * scale, left:left + side * scale])
+    return out
+
+
+def shown_sheet(page, n: int, side: int = 28, timeout: float = 30_000) -> list:
+    """The n samples the Sample tab shows in the browser, once its summary names n samples and
+    the sheet of that size has loaded: fetched from the page's own <img> and cut into tiles."""
+    import re
+
+    from playwright.sync_api import expect
+
+    expect(page.locator("#sample-summary")).to_contain_text(re.compile(rf"\b{n} samples from"), timeout=timeout)
+    cols, pad = min(n, 8), 2 if n > 1 else 0
+    width, height = 2 * (cols * (side + pad) + pad), 2 * ((n + cols - 1) // cols * (side + pad) + pad)
+    page.wait_for_function("([w, h]) => { const i = document.querySelector('#sample-sheet img');"
+                           " return !!i && i.complete && i.naturalWidth === w && i.naturalHeight === h; }",
+                           arg=[width, height], timeout=timeout)
+    src = page.locator("#sample-sheet img").first.get_attribute("src")
+    return sheet_tiles(page.request.get(src).body(), n, side)
+
+
 # ----- the shipped checkpoints the UI tests use, and the one stand-in ----------------------------
 SHIPPED_FOR_UI = ("aae-mnist", "dcgan-mnist", "infogan-mnist", "nade-mnist", "pixelcnn-mnist", "vae-mnist",
                   "vae2d-mnist")

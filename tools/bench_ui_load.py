@@ -4,14 +4,14 @@ Starts `launch_ui.py` in a subprocess (its own process, as users get it) on a fr
 port with the shipped checkpoints and an empty runs folder, then:
 
 1. reference: one client asks /sample for dcgan-mnist, seed 0 and seeds 1..20 (16 samples
-   each), and keeps the bytes of every image (16 gallery PNGs + the grid) of each answer;
+   each), and keeps the bytes of each answer's picture (one sheet of 16 samples);
 2. identical: 20 clients at once, each asking seed 0 `--rounds` times (the default seed: what
    ordinary users hit);
 3. distinct: 20 clients at once, client i asking seed i+1 `--rounds` times;
 4. cheap under heavy: 2 clients run PixelCNN step-by-step runs (the expensive kind of work)
    while 10 clients sample dcgan-mnist; cheap calls must not wait behind the heavy ones.
 
-Every answer is checked: no error, every image a full PNG byte-identical to the single-client
+Every answer is checked: no error, the picture a full PNG byte-identical to the single-client
 answer. Reports calls, errors, mismatches and p50/p95 latency per phase.
 
     python tools/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
@@ -78,10 +78,9 @@ def client(url: str, folder: Path):
 
 
 def answer_bytes(result) -> list[bytes]:
-    """The bytes of every image in a /sample answer: gallery items, then the grid."""
-    items, grid, _ = result
-    paths = [it["image"] for it in items] + [grid]
-    return [Path(p).read_bytes() for p in paths]
+    """The bytes of the picture in a /sample answer: the sheet of every sample."""
+    sheet, _ = result
+    return [Path(sheet).read_bytes()]
 
 
 def sample(c, seed: int):

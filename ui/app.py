@@ -49,7 +49,6 @@ CSS = """
 .genlab-card p { margin: 2px 0; }
 .genlab-card details { margin-top: 4px; }
 .genlab-card details table { font-size: 0.9em; }
-#sample-gallery .caption-label { display: none; }
 #lik-heatmaps .thumbnail-item { aspect-ratio: auto !important; height: auto !important; display: flex;
                                 flex-direction: column; overflow: visible !important; }
 #lik-heatmaps .thumbnail-item img { aspect-ratio: 1 / 1; height: auto !important; }
@@ -64,11 +63,9 @@ CSS = """
 #translate-gallery .grid-wrap { max-height: none !important; height: auto !important; min-height: 0 !important;
                                 padding-top: 30px; }
 #translate-gallery .grid-container { grid-auto-rows: auto !important; }
-#sample-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(68px, 1fr)) !important;
-                                  grid-auto-rows: auto !important; }
-#sample-gallery .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;
-                             padding-top: 30px; }
-#sample-gallery .thumbnail-item { aspect-ratio: 1 / 1; height: auto !important; }
+#sample-sheet img { width: auto !important; height: auto !important; max-width: 100%; max-height: 80vh;
+                   object-fit: contain; }
+#sample-sheet .image-container, #sample-sheet .image-frame { height: auto !important; }
 #interp-all .grid-wrap { max-height: none !important; height: auto !important; overflow: visible !important;
                         padding-top: 30px; }
 #interp-all .grid-container { grid-auto-rows: auto !important; }

@@ -1,4 +1,4 @@
-"""Sample: any model, a seed, a count, the family's own knobs; a gallery and a PNG grid."""
+"""Sample: any model, a seed, a count, the family's own knobs; one sheet of samples (a PNG grid)."""
 from __future__ import annotations
 
 import functools
@@ -9,10 +9,11 @@ import torch
 from ui.catalog import seeded
 from ui.common import AppContext, user_errors, whole_in_range, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
-from ui.images import display_scale, to_picture, to_pictures
+from ui.images import display_scale, to_picture
 
 TITLE = "Sample"
 MAX_COUNT = 64
+SHEET_COLUMNS = 8  # samples a row on the sheet: 64 make a square, 16 two rows
 FIGURES = (("fid", min), ("kid", min), ("precision", max))  # how "best-looking" is judged, in order
 
 
@@ -51,23 +52,24 @@ def on_model(ctx: AppContext, key: str) -> list:
 
 
 @user_errors
-def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict | None = None) -> tuple[list, str, str]:
-    """-> (gallery of (picture, caption), path of the PNG grid, a line saying what was drawn).
+def sample(ctx: AppContext, key: str, seed: float, count: float, controls: dict | None = None) -> tuple[str, str]:
+    """-> (path of the sheet: every sample in one PNG grid, a line saying what was drawn).
 
+    One file per answer, not one per sample: with 16 gallery pictures and a grid, a lone
+    gradio_client call spent ~80% of its time fetching the 17 files, and twenty users at once
+    made the server serve 340 (docs/app.md, "Under load").
     `controls`: {name: value} for the model's declared sampling controls (missing: defaults)."""
     model = ctx.catalog.model(key, need="sample")
     n = whole_in_range(count, MAX_COUNT)
     knobs = control_values(model, "sample", controls)
     with torch.inference_mode():
         images = model.sample(n, generator=seeded(seed), **knobs).float().cpu()
-    scale = display_scale(model.data_spec.height, 112)
-    stem = key.replace(":", "_")
-    # files, not arrays: written once, atomically (see AppContext.save_png); no captions over the digits
-    gallery = ctx.pictures(to_pictures(images, scale), f"{stem}-sample")
-    grid = ctx.save_png(to_picture(images, scale=2), f"{stem}-samples")
+    # a file, not an array: written once, atomically (see AppContext.save_png); sharp pixels at 2x
+    sheet = ctx.save_png(to_picture(images, scale=display_scale(model.data_spec.height, 64),
+                                    nrow=min(n, SHEET_COLUMNS)), f"{key.replace(':', '_')}-samples")
     knob_text = describe_values(knobs) or "every control at the model's default"
-    return (gallery, grid,
-            f"{n} samples from **{key}**, seed {int(seed or 0)}, numbered row by row from 0 ({knob_text})")
+    return (sheet, f"{n} sample{'s' if n > 1 else ''} from **{key}**, seed {int(seed or 0)}, numbered row by row from 0, "
+                   f"{min(n, SHEET_COLUMNS)} a row ({knob_text})")
 
 
 def build(ctx: AppContext) -> None:
@@ -81,16 +83,16 @@ def build(ctx: AppContext) -> None:
             defaults = defaults_json("sample", "sample")
             go = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=3):
-            # as many ~70 px columns as the width takes (CSS in ui/app.py): 64 samples fit on one screen
-            gallery = gr.Gallery(label="Samples", columns=10, height="auto", format="png", elem_id="sample-gallery",
-                                 elem_classes=["pixelated"])
+            # one sheet, scaled to the column with sharp pixels; download and full screen on it
+            sheet = gr.Image(label="Samples", type="filepath", format="png", interactive=False,
+                             buttons=["download", "fullscreen"], elem_id="sample-sheet",
+                             elem_classes=["pixelated"])
             summary = gr.Markdown(elem_id="sample-summary")
-            grid = gr.File(label="PNG grid (download)", elem_id="sample-grid")
     setup = functools.partial(on_model, ctx)
     picker.change(setup, picker, [defaults, about], api_name="sample_model", **work("fast"))
     ctx.demo.load(setup, picker, [defaults, about], api_name="sample_model_on_load", **work("fast"))
-    go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
+    go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
              api_name="sample", **work("fast"))
     # the page opens with samples of the model it opens on (the best-looking one) already shown
-    ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [gallery, grid, summary],
+    ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
                   api_name="sample_on_load", **work("fast"))
