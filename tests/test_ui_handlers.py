@@ -195,6 +195,25 @@ def test_picker_labels_name_the_family_only_where_the_name_does_not(tmp_path):
     assert labels == {"dcgan-mnist": "dcgan-mnist · 12,000 steps", "run:mine": "run:mine (your run) · dcgan · 7 steps"}
 
 
+def test_walking_a_catalogue_larger_than_sixteen_loads_each_file_once(tmp_path):
+    """`loadable()` walks every entry in order (pickers, the Models tab, error messages); with the
+    model cache smaller than the catalogue every walk reloaded every file (24 shipped files and a
+    16-model cache: 336 loads to build the app)."""
+    from genlab.models.dcgan import DCGAN, DCGANConfig
+    from ui import catalog as cat
+    from ui_fixtures import write_checkpoint
+
+    torch.manual_seed(0)
+    for i in range(24):
+        write_checkpoint(DCGAN(DCGANConfig(latent_dim=4, width=4), MNIST), tmp_path / "ck" / f"m{i:02d}.pt")
+    c = cat.Catalog(tmp_path / "ck", tmp_path / "runs")
+    before = cat._load_cached.cache_info().misses
+    assert len(c.loadable()) == 24
+    assert cat._load_cached.cache_info().misses - before == 24
+    c.loadable(), c.choices("sample"), c.model("m00")
+    assert cat._load_cached.cache_info().misses - before == 24  # the second walk loads nothing
+
+
 def test_a_rewritten_checkpoint_is_reloaded(tmp_path):
     from genlab.models.dcgan import DCGAN, DCGANConfig
     from ui.catalog import Catalog
