@@ -41,12 +41,6 @@ def pic(value) -> np.ndarray:
     return np.asarray(Image.open(value)) if isinstance(value, (str, Path)) else np.asarray(value)
 
 
-def pics(gallery) -> list[np.ndarray]:
-    """A gallery handlers return (a list, or an update holding one) as arrays."""
-    items = gallery["value"] if isinstance(gallery, dict) else gallery
-    return [pic(it[0] if isinstance(it, tuple) else it) for it in items]
-
-
 def digit_pad(i: int = 0) -> dict:
     """MNIST test digit #i (8-bit) on the drawing pad, as the Likelihood tab puts it there."""
     from ui.tabs.likelihood import test_image

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genlab.data import unit_to_uint8
 from genlab.data.framing import framing
 from genlab.errors import GenlabError
 from genlab.grids import make_grid
@@ -186,13 +185,6 @@ def to_picture(images: torch.Tensor, scale: int = 1, nrow: int | None = None) ->
 def display_scale(height: int, target: int = 256) -> int:
     """Nearest-neighbour factor that brings an image side up to about `target` pixels."""
     return max(1, target // max(height, 1))
-
-
-def to_pictures(images: torch.Tensor, scale: int = 1) -> list[np.ndarray]:
-    arr = unit_to_uint8(images)
-    if scale > 1:
-        arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)
-    return list(arr)
 
 
 def heatmap(values: np.ndarray, scale: int = 8, cmap: str = "magma") -> np.ndarray:
