@@ -9,7 +9,6 @@ Skipped, with the reason, without chromium.
 """
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import time
@@ -18,11 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui_fixtures import (ARTIFACTS, CHROMIUM, STANDIN, app_url, browser_context,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, ARTIFACTS, STANDIN, app_url, browser_context,  # noqa: F401
                          one_torch_thread, page, shown_sheet, ui_app, ui_dirs)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 
 
 def shot(page, name: str) -> None:

@@ -4,7 +4,6 @@ sends the code, and what the page then draws is read by genlab's classifier as t
 digit. Screenshots go to test-artifacts/. Skipped, with the reason, without chromium."""
 from __future__ import annotations
 
-import os
 import re
 from io import BytesIO
 
@@ -15,11 +14,10 @@ from PIL import Image
 
 from genlab.registry import load
 from test_ui_browser import open_tab, shot
-from ui_fixtures import (CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
                          shipped_catalogue, shown_sheet, ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ checks every colour checkpoint's pictures in every tab.) Screenshots go to test-
 chromium."""
 from __future__ import annotations
 
-import os
 import re
 from io import BytesIO
 
@@ -16,11 +15,10 @@ import pytest
 from PIL import Image
 
 from test_ui_browser import open_tab, settle_pad, shot
-from ui_fixtures import (CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
                          page, shipped_catalogue, ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 SHIPPED = ("pixelcnn-shapes3d", "vae-shapes3d")
 
 

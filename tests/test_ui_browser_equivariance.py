@@ -4,17 +4,15 @@ re-renders both on release, "undo the transform" brings them back. Screenshots g
 test-artifacts/ (git-ignored). Skipped, with the reason, without chromium."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from test_ui_equivariance import write_models
-from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread, page,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, ARTIFACTS, app_url, browser_context, one_torch_thread, page,  # noqa: F401
                          ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")

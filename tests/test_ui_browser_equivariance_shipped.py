@@ -4,18 +4,16 @@ sub-pixel shift brought back, the alias-free render holds still by far more dB t
 Skipped, with the reason, without chromium or while either checkpoint is missing."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from test_ui_browser import shot
 from test_ui_browser_equivariance import drag
-from ui_fixtures import (CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
                          page, shipped_catalogue, ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 SHIPPED = ("alias_free-mnist", "alias_free_baseline-mnist")
 
 

@@ -4,17 +4,15 @@ denoised back, a strip over t, and a bad t refused with its range. Screenshots g
 test-artifacts/. Skipped, with the reason, without chromium."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from test_ui_browser import draw_seven, open_tab, settle_pad, shot
-from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, ARTIFACTS, app_url, browser_context, one_torch_thread,  # noqa: F401
                          page, shipped_catalogue, ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 SHIPPED = ("ddpm-mnist", "vae-mnist")
 
 

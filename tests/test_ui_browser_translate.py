@@ -6,7 +6,6 @@ every combination; a file that is not a picture, and "my picture" with nothing d
 message. Screenshots go to test-artifacts/. Skipped, with the reason, without chromium."""
 from __future__ import annotations
 
-import os
 import re
 from io import BytesIO
 
@@ -15,11 +14,10 @@ import pytest
 from PIL import Image
 
 from test_ui_browser import natural_width, open_tab, pick, shot, src, upload_file
-from ui_fixtures import (ARTIFACTS, CHROMIUM, app_url, browser_context, one_torch_thread,  # noqa: F401
+from ui_fixtures import (NEEDS_CHROMIUM, ARTIFACTS, app_url, browser_context, one_torch_thread,  # noqa: F401
                          page, shipped_catalogue, ui_app)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 SHIPPED = ("cyclegan-mnist", "stargan-mnist", "vae-mnist")
 THUMBS = re.compile(r"^Thumbnail \d+ of \d+$")
 

@@ -11,11 +11,10 @@ import statistics
 
 import pytest
 
-from ui_fixtures import (ARTIFACTS, CHROMIUM, browser_context, one_torch_thread, page,  # noqa: F401  (fixtures)
+from ui_fixtures import (NEEDS_CHROMIUM, ARTIFACTS, browser_context, one_torch_thread, page,  # noqa: F401  (fixtures)
                          shipped_catalogue)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+pytestmark = NEEDS_CHROMIUM
 KEY = "graf-shapes"
 PICTURES = ("view3d-colour", "view3d-depth", "view3d-opacity")
 

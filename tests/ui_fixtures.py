@@ -41,6 +41,10 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 
+# every browser test module: pytestmark = NEEDS_CHROMIUM
+NEEDS_CHROMIUM = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                    reason=f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+
 
 # ----- the Sample tab's sheet, cut back into samples --------------------------------------------
 def sheet_tiles(sheet, n: int, side: int = 28, scale: int = 2, columns: int = 8, pad: int = 2) -> list:
