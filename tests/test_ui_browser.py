@@ -64,7 +64,7 @@ def upload_file(page, button_id: str, path) -> None:
 def draw_seven(page, pad_id: str) -> None:
     """Pick the brush and draw a '7' with real mouse moves on the pad's canvas."""
     pad = page.locator(f"#{pad_id}")
-    pad.locator("button[aria-label='Brush']").click()
+    pad.locator("button[aria-label='Brush']").click(timeout=10_000)
     box = pad.locator("canvas").last.bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
     page.mouse.move(x0 + 0.25 * w, y0 + 0.25 * h)
@@ -273,7 +273,14 @@ def test_a_non_image_upload_gets_a_message_and_the_app_keeps_working(page, tmp_p
     bad.write_text("I am a text file with a .png name")
     open_tab(page, "Likelihood")
     upload_file(page, "lik-upload", bad)
-    expect(page.get_by_text(re.compile("not an image we can read"))).to_be_visible(timeout=20_000)
+    message = page.get_by_text(re.compile("not an image we can read"))
+    expect(message).to_be_visible(timeout=20_000)
+    # the pad stays usable: no "Error" badge over it, its brush answers (issue 28: the badge used to
+    # cover the pad and block Clear and the brush until a good upload)
+    expect(page.locator("#lik-pad").get_by_text("Error", exact=True)).to_be_hidden()
+    draw_seven(page, "lik-pad")  # clicks the Brush button: it fails while anything covers it
+    page.wait_for_timeout(11_000)  # Gradio's toasts go after 10 s by default; this one stays
+    expect(message).to_be_visible()
     shot(page, "bad-upload")
     # the file itself reaches the server: the 4,096 px limit fires (the pad used to shrink it first)
     huge = tmp_path / "huge.png"

@@ -942,6 +942,7 @@ def test_user_errors_log_one_line_and_faults_keep_their_traceback():
         with pytest.raises(gr.Error) as err:
             handler_fn()
         assert err.value.print_exception is False  # Gradio prints no traceback for it
+        assert err.value.duration is None  # the message stays until the user closes it
         assert [r.getMessage() for r in records] == ["handler_fn refused: count must be between 1 and 64, got 0"]
 
         @user_errors
@@ -1043,6 +1044,26 @@ def _pads_and_upload_events(demo) -> tuple[dict, dict]:
             if name == "upload" and target in buttons:
                 events[buttons[target]] = fn.fn
     return pads, events
+
+
+def test_a_refused_picture_leaves_its_pad_usable(ctx, ui_dirs):
+    """Every event that puts a picture on a drawing pad (an upload, a test image) has a failure
+    listener that updates that pad: Gradio otherwise leaves an "Error" badge over the pad that
+    blocks its brush and Clear until the next good upload (issue 28; in the browser:
+    test_ui_browser.py::test_a_non_image_upload_gets_a_message_and_the_app_keeps_working)."""
+    from ui.app import build_app
+    from ui.common import DrawingPad
+
+    demo = build_app(*ui_dirs)
+    pads = {b._id: b.elem_id for b in demo.blocks.values() if isinstance(b, DrawingPad)}
+    fns = list(demo.fns.values())
+    filling = {f._id: f for f in fns if not f.trigger_after and any(o._id in pads for o in f.outputs)
+               and f.fn is not None and any(event in ("upload", "click") for _, event in f.targets)}
+    assert {pads[o._id] for f in filling.values() for o in f.outputs if o._id in pads} >= {
+        "lik-pad", "latent-pad", "interp-pad-a", "interp-pad-b", "translate-pad", "noise-pad"}
+    for fid, f in filling.items():
+        cleared = {o._id for g in fns if g.trigger_after == fid and g.trigger_only_on_failure for o in g.outputs}
+        assert {o._id for o in f.outputs if o._id in pads} <= cleared, f"{f.api_name}: no failure listener on its pad"
 
 
 def test_every_pad_takes_uploads_through_the_server_with_one_shared_handler(ctx, ui_dirs, tmp_path):

@@ -37,9 +37,11 @@ _notes: contextvars.ContextVar[list | None] = contextvars.ContextVar("genlab_ui_
 
 
 def _user_error(fn, e: Exception) -> gr.Error:
-    """A user's mistake: one line in the server console, the message in the page, no traceback."""
+    """A user's mistake: one line in the server console, the message in the page, no traceback.
+    The message stays until the user closes it (Gradio's default lets it go after 10 s, often
+    before the user has looked up from what they were doing)."""
     log.info("%s refused: %s", fn.__name__, e)
-    return gr.Error(str(e), print_exception=False)
+    return gr.Error(str(e), duration=None, print_exception=False)
 
 
 def _flush_notes(notes: list) -> None:
@@ -134,6 +136,13 @@ WORK_LIMITS = {
 def work(kind: str) -> dict:
     """Keyword arguments for an event doing `kind` of work (see WORK_LIMITS)."""
     return {"concurrency_id": kind, "concurrency_limit": WORK_LIMITS[kind]}
+
+
+def keep_pad_usable(event, pad) -> None:
+    """After `event` (an upload or a test image put on `pad`) is refused, clear Gradio's "Error"
+    badge from the pad: it would cover the pad and block its brush and Clear until the next good
+    upload. The refusal is said in a message that stays (`_user_error`); the pad keeps its picture."""
+    event.failure(lambda: gr.skip(), None, pad, api_name=False, show_progress="hidden", queue=False)
 
 
 @dataclass

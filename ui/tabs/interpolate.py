@@ -15,7 +15,8 @@ from genlab import explore
 from genlab.errors import GenlabError
 from genlab.grids import save_gif
 from ui.catalog import seeded
-from ui.common import PAD_SIZE, AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
+from ui.common import (PAD_SIZE, AppContext, drawing_pad, keep_pad_usable, tell, upload_button, upload_for,
+                       user_errors, work)
 from ui.images import display_scale, to_model_input, to_picture
 
 TITLE = "Interpolation"
@@ -121,10 +122,10 @@ def build(ctx: AppContext) -> None:
                                elem_classes=["pixelated", "strips"], object_fit="contain", allow_preview=False)
     source.change(show_pads, source, pads, api_name="interp_source", queue=False)
     # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
-    up_a.upload(upload_for(ctx, "encode"), [picker, up_a], [pad_a, uploaded], api_name="interp_upload_a",
-                **work("fast"))
-    up_b.upload(upload_for(ctx, "encode"), [picker, up_b], [pad_b, uploaded], api_name="interp_upload_b",
-                **work("fast"))
+    keep_pad_usable(up_a.upload(upload_for(ctx, "encode"), [picker, up_a], [pad_a, uploaded],
+                                api_name="interp_upload_a", **work("fast")), pad_a)
+    keep_pad_usable(up_b.upload(upload_for(ctx, "encode"), [picker, up_b], [pad_b, uploaded],
+                                api_name="interp_upload_b", **work("fast")), pad_b)
     inputs = [source, seed_a, seed_b, pad_a, pad_b, method, steps]
     go.click(functools.partial(interpolate, ctx), [picker, *inputs], [strip, gif, caption], api_name="interpolate",
              **work("fast"))

@@ -21,7 +21,7 @@ import torch
 from genlab import explore, plots
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
+from ui.common import AppContext, drawing_pad, keep_pad_usable, tell, upload_button, upload_for, user_errors, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, to_model_input, to_picture
 
@@ -307,6 +307,7 @@ def build(ctx: AppContext) -> None:
           trigger_mode="always_last", show_progress="hidden", api_name="latent_preview", queue=False)
     gr.on([s.release for s in axes], functools.partial(render, ctx), [*common, *axes, controls], [image, about],
           trigger_mode="always_last", show_progress="hidden", api_name="latent_render", **work("fast"))
-    up.upload(functools.partial(upload, ctx), [picker, up], [pad, uploaded], api_name="latent_upload", **work("fast"))
+    keep_pad_usable(up.upload(functools.partial(upload, ctx), [picker, up], [pad, uploaded], api_name="latent_upload",
+                              **work("fast")), pad)
     enc.click(functools.partial(encode, ctx), [picker, basis_name, pad, state, controls],
               [state, *axes, image, about, seen], api_name="latent_encode", **work("fast"))

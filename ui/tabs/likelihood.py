@@ -23,8 +23,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import (PAD_SIZE, AppContext, a_label, drawing_pad, tell, upload_button, upload_to_pad, user_errors,
-                       whole_in_range, work)
+from ui.common import (PAD_SIZE, AppContext, a_label, drawing_pad, keep_pad_usable, tell, upload_button,
+                       upload_to_pad, user_errors, whole_in_range, work)
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
@@ -226,10 +226,10 @@ def build(ctx: AppContext) -> None:
                                 elem_id="lik-completions", elem_classes=["pixelated"])
                 caption = gr.Markdown(elem_id="lik-caption")
     defaults = defaults_json("lik-complete", "complete")
-    up.upload(functools.partial(upload, ctx), [up, pickers, ar], [pad, which], api_name="likelihood_upload",
-              **work("fast"))
-    load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which], api_name="test_digit",
-               **work("fast"))
+    keep_pad_usable(up.upload(functools.partial(upload, ctx), [up, pickers, ar], [pad, which],
+                              api_name="likelihood_upload", **work("fast")), pad)
+    keep_pad_usable(load.click(functools.partial(load_test_image, ctx), [index, pickers, ar], [pad, which],
+                               api_name="test_digit", **work("fast")), pad)
     go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood",
              **work("score"))
     setup = functools.partial(on_complete_model, ctx)

@@ -21,7 +21,7 @@ import torch
 
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, tell, upload_button, upload_for, user_errors, work
+from ui.common import AppContext, drawing_pad, keep_pad_usable, tell, upload_button, upload_for, user_errors, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_model_input, to_picture
 from ui.tabs.likelihood import test_image
@@ -175,9 +175,10 @@ def build(ctx: AppContext) -> None:
     picker.change(setup, picker, [t, defaults], api_name="noise_model", **work("fast"))
     ctx.demo.load(setup, picker, [t, defaults], api_name="noise_model_on_load", **work("fast"))
     # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
-    up.upload(upload_for(ctx, NEED), [picker, up], [pad, which], api_name="noise_upload", **work("fast"))
-    load.click(functools.partial(load_test_image, ctx), [picker, index], [pad, which], api_name="noise_test_image",
-               **work("fast"))
+    keep_pad_usable(up.upload(upload_for(ctx, NEED), [picker, up], [pad, which], api_name="noise_upload",
+                              **work("fast")), pad)
+    keep_pad_usable(load.click(functools.partial(load_test_image, ctx), [picker, index], [pad, which],
+                               api_name="noise_test_image", **work("fast")), pad)
     go.click(functools.partial(noise_and_denoise, ctx), [picker, pad, t, seed, controls],
              [seen, noisy, back, summary], api_name="noise", **work("score"))
     run_strip.click(functools.partial(strip, ctx), [picker, pad, seed, count, controls], [strip_pic, caption],

@@ -23,8 +23,8 @@ import torch
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
-from ui.common import (PAD_SIZE, AppContext, a_label, as_files, drawing_pad, tell, upload_button, upload_for, user_errors,
-                       work)
+from ui.common import (PAD_SIZE, AppContext, a_label, as_files, drawing_pad, keep_pad_usable, tell, upload_button,
+                       upload_for, user_errors, work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Translate"
@@ -215,9 +215,11 @@ def build(ctx: AppContext) -> None:
     picker.change(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
     ctx.demo.load(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
     # pictures reach Gradio as files written once (see ui.common.as_files / AppContext.save_png)
-    to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"), [picker, index, source],
-                 [pad, which], api_name="translate_test_image", **work("fast"))
+    keep_pad_usable(to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"),
+                                 [picker, index, source], [pad, which], api_name="translate_test_image",
+                                 **work("fast")), pad)
     # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
-    up.upload(upload_for(ctx, "translate"), [picker, up], [pad, which], api_name="translate_upload", **work("fast"))
+    keep_pad_usable(up.upload(upload_for(ctx, "translate"), [picker, up], [pad, which], api_name="translate_upload",
+                              **work("fast")), pad)
     go.click(as_files(ctx, functools.partial(translate, ctx), "translate"), [picker, kind, index, source, target, pad],
              [gallery, grid, summary], api_name="translate", **work("fast"))
