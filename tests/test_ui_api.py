@@ -62,6 +62,27 @@ def test_server_listens_on_loopback_only(app_url):
     assert app_url.startswith("http://127.0.0.1:")
 
 
+def test_model_cards_are_served_rendered_with_their_pictures(app_url):
+    """The Models tab's "model card" link: the card as a page (headings, tables, pictures that
+    load), not its Markdown source; unknown or path-like names get 404 naming the cards."""
+    import httpx
+
+    r = httpx.get(f"{app_url}card/dcgan", timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<h1>" in r.text and "<table>" in r.text and "\n# " not in r.text  # rendered, not raw Markdown
+    pictures = re.findall(r"<img src=\"([^\"]+)\"", r.text)
+    assert pictures, "dcgan.md shows its samples"
+    for src in pictures:
+        got = httpx.get(app_url.rstrip("/") + src, timeout=30)
+        assert got.status_code == 200 and got.content[:8] == b"\x89PNG\r\n\x1a\n", src
+    for bad in ("no_such_family", "dcgan.md", "DCGAN"):
+        r = httpx.get(f"{app_url}card/{bad}", timeout=30)
+        assert r.status_code == 404 and "there are:" in r.text and "dcgan" in r.text, bad
+    for climb in ("..%2F..%2FREADME", "%2E%2E", "..%2Fmodels%2Fdcgan"):  # nothing outside the cards
+        r = httpx.get(f"{app_url}card/{climb}", timeout=30)
+        assert r.status_code == 404 and "genlab" not in r.text.lower(), climb
+
+
 # ----- Sample -----------------------------------------------------------------------------------
 def test_sample_sheet_count_and_seeds(client):
     sheet, text = client.predict("dcgan-mnist", 4, 9, {"truncation": 1.0}, api_name="/sample")

@@ -484,6 +484,13 @@ def test_models_tab_is_compact_cards(page):
     expect(card.locator("table.genlab-figures tr")).to_have_count(5)  # 4 figures and where they come from
     expect(card.locator("td.genlab-source")).to_contain_text("n = 1000")  # results.csv's row, its protocol
     expect(card.get_by_text("model card: docs/models/dcgan.md")).to_be_visible()
+    with page.context.expect_page() as opened:  # the link opens the card rendered, in a new tab
+        card.get_by_text("model card: docs/models/dcgan.md").click()
+    doc = opened.value
+    expect(doc.get_by_role("heading", level=1)).to_contain_text("DCGAN", timeout=20_000)
+    doc.wait_for_load_state("load")  # its pictures too
+    assert doc.locator("img").first.evaluate("i => i.complete && i.naturalWidth > 0")
+    doc.close()
     expect(card.locator("details.genlab-all-metrics table")).to_be_hidden()  # the full table on demand
     expect(card.locator("img.genlab-thumb")).to_be_visible(timeout=60_000)  # drawn in the background
     # Compact: every card closed (one card's full table adds as many rows as its checkpoint stores).

@@ -10,6 +10,7 @@ everything the page can.
 """
 from __future__ import annotations
 
+import html
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read when gr.Blocks() is built: no phoning home
@@ -27,7 +28,7 @@ from genlab.paths import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
-from ui.tabs.models import DOCS  # noqa: E402
+from ui.tabs.models import DOCS, card_page  # noqa: E402
 from ui.tabs import noising  # noqa: E402
 from ui.tabs import (equivariance, interpolate, latent, likelihood, models, sample, steps, train,  # noqa: E402
                      translate, view3d)
@@ -113,6 +114,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def add_card_route(app) -> None:
+    """GET /card/<family>: the family's model card rendered (the Models tab links to it); an
+    unknown family gets 404 naming the cards there are."""
+    from fastapi.responses import HTMLResponse
+
+    def model_card(family: str) -> HTMLResponse:
+        page = card_page(family)
+        if page is None:
+            known = ", ".join(sorted(p.stem for p in DOCS.glob("*.md")))
+            return HTMLResponse(f"no model card '{html.escape(family)}'; there are: {html.escape(known)}",
+                                status_code=404)
+        return HTMLResponse(page)
+
+    app.add_api_route("/card/{family}", model_card, methods=["GET"], include_in_schema=False)
+
+
 def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
           block: bool = True, tries: int = 3) -> str:
     """Launch on host:port (a free port when None); returns the local URL.
@@ -135,6 +152,7 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
         except OSError as e:  # the port was taken between probing and binding
             last = e
             continue
+        add_card_route(demo.server_app)
         if block:
             public = f"; public link {demo.share_url}" if share and demo.share_url else \
                 "" if share else "; python launch_ui.py --share for a public link"

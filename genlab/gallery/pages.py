@@ -35,6 +35,11 @@ def _head(title: str) -> str:
            f"<style>{CSS}</style>\n<body>\n"
 
 
+def html_page(title: str, body: str) -> str:
+    """A whole page in the gallery's style around `body` (HTML), e.g. a model card the app serves."""
+    return f"{_head(title)}{body}\n</body></html>\n"
+
+
 def _facts(model, name: str) -> str:
     ck = model.checkpoint
     minutes = ck.get("train_seconds")

@@ -1,6 +1,6 @@
 """Models: a compact card per checkpoint: a sample thumbnail, the three or four figures that
 matter for what the model can do, the full table of stored metrics on demand, and a link to the
-family's model card (docs/models/<family>.md).
+family's model card (docs/models/<family>.md, served rendered at /card/<family>: `card_page`).
 
 Which figures a card leads with comes from the model's capabilities and what its checkpoint
 stores, never from its family's name: a likelihood model leads with its NLL, every sampler with
@@ -152,6 +152,27 @@ def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
     return None
 
 
+def card_page(family: str) -> str | None:
+    """docs/models/<family>.md as a web page, its pictures served from docs/models (the app's
+    allowed path); None when there is no such card. Written by markdown-it-py as the gallery's
+    cards are (genlab.gallery.markdown): raw HTML in the card is escaped."""
+    from genlab.gallery.markdown import render_markdown
+    from genlab.gallery.pages import html_page
+
+    if not re.fullmatch(r"[a-z0-9_]+", family) or not (DOCS / f"{family}.md").is_file():
+        return None
+    root = DOCS.resolve()
+
+    def picture(src: str) -> str | None:
+        file = (root / src).resolve()
+        if "://" in src or root not in file.parents or not file.is_file():
+            return None  # shown as its alt text and target
+        return f"/gradio_api/file={file}"
+
+    body = render_markdown((DOCS / f"{family}.md").read_text(), image=picture, shift=0)
+    return html_page(f"{family}: genlab model card", body)
+
+
 def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "", row: dict | None = None) -> str:
     """`row`: the checkpoint's results.csv row (shipped ones), read once per page by `cards`."""
     where = "shipped" if entry.shipped else "your run"
@@ -182,7 +203,7 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
         figs += (f"<tr><td colspan=2 class='muted genlab-source' title='{html.escape(source)}'>"
                  f"{html.escape(short)}</td></tr>")
     doc = DOCS / f"{model.family}.md"
-    link = (f"<p><a href='/gradio_api/file={html.escape(str(doc))}' target='_blank'>"  # served: see ui.app.serve
+    link = (f"<p><a href='/card/{html.escape(model.family)}' target='_blank'>"  # card_page, served by ui.app.serve
             f"model card: docs/models/{html.escape(model.family)}.md</a></p>" if doc.exists() else "")
     about = (f"{html.escape(' · '.join(filter(None, [model.family, model.paper])))}<br>"
              f"{html.escape(spec.name)} · {ck.get('step', '?')} steps"
