@@ -113,6 +113,22 @@ def test_logs_samples_recipe_and_ema_are_written(tmp_path):
     assert trainer.train_seconds > 0
 
 
+def test_keep_every_keeps_the_checkpoint_of_those_steps(tmp_path):
+    """keep_every = 3 keeps step_0000003.pt and step_0000006.pt beside latest.pt (checkpoints every 4
+    steps otherwise), each the very state the run saved at that step."""
+    run(tmp_path / "kept", steps=7, overrides=TINY_DCGAN + ["checkpoint_every=4", "keep_every=3"])
+    assert sorted(p.name for p in (tmp_path / "kept").glob("*.pt")) == [
+        "latest.pt", "step_0000003.pt", "step_0000006.pt"]
+    run(tmp_path / "straight", steps=6, overrides=TINY_DCGAN + ["checkpoint_every=4"])
+    kept = load_checkpoint(tmp_path / "kept" / "step_0000006.pt")
+    straight = load_checkpoint(tmp_path / "straight" / "latest.pt")
+    assert kept["step"] == straight["step"] == 6
+    assert_same(kept["model"], straight["model"], "model")
+    assert load_checkpoint(tmp_path / "kept" / "step_0000003.pt")["step"] == 3
+    with pytest.raises(GenlabError, match="keep_every must be 0 or more"):
+        make_recipe("dcgan", overrides=["keep_every=-1"]).train.validate()
+
+
 def test_ema_asked_of_a_family_without_one_is_refused(tmp_path):
     """A recipe's ema_decay on a family with no EMA modules (the VAE, the AAE, the
     autoregressive models) must not be silently ignored."""

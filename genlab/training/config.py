@@ -48,6 +48,8 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global grad norm per phase; 0 = off
     compile: bool = False  # torch.compile the model
     checkpoint_every: int = 500
+    keep_every: int = 0  # also keep the checkpoint every this many steps as step_0009000.pt beside latest.pt
+                         # (to score a run along the way; each copy is a full checkpoint); 0 = none
     sample_every: int = 500
     log_every: int = 50
     grid_size: int = 64  # images in each sample grid
@@ -65,7 +67,7 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "sample_every", "log_every", "grid_size"):
             if getattr(self, name) < 1:
                 raise GenlabError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("threads", "num_workers"):
+        for name in ("threads", "num_workers", "keep_every"):
             if getattr(self, name) < 0:
                 raise GenlabError(f"{name} must be 0 or more, got {getattr(self, name)}")
         try:

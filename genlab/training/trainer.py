@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import shutil
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from genlab.atomic import write_atomically
 from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.grids import save_grid
@@ -277,6 +279,15 @@ class Trainer:
             raise GenlabError(f"could not write checkpoint {self.checkpoint_path}: {e.strerror or e}; "
                               f"{self._kept()}") from None
 
+    def keep_copy(self, checkpoint: Path) -> Path:
+        """A copy of the checkpoint just written, named by its step (train option keep_every)."""
+        kept = self.out / f"step_{self.step:07d}.pt"
+        try:
+            return write_atomically(kept, lambda tmp: shutil.copyfile(checkpoint, tmp))
+        except OSError as e:
+            raise GenlabError(f"could not keep a copy of {checkpoint} as {kept.name}: {e.strerror or e}; "
+                              f"{self._kept()}") from None
+
     # ----- one step -------------------------------------------------------------
     def _run_phase(self, phase: Phase, batch: dict) -> None:
         own = self._phase_params[phase.name]
@@ -431,8 +442,11 @@ class Trainer:
                     t_last, step_last = self._log_point(t_last, step_last, bar)
                 if self.step % tc.sample_every == 0:
                     self.save_samples(bar)
-                if self.step % tc.checkpoint_every == 0:
-                    self.save()
+                keep = tc.keep_every and self.step % tc.keep_every == 0
+                if self.step % tc.checkpoint_every == 0 or keep:
+                    saved = self.save()
+                    if keep and saved is not None:
+                        self.keep_copy(saved)
             if self._pending:  # stopped between two log points: log the partial window at the saved step
                 t_last, step_last = self._log_point(t_last, step_last, bar)
             self.train_seconds += time.perf_counter() - t_last
