@@ -12,7 +12,9 @@ port with the shipped checkpoints and an empty runs folder, then:
    while 10 clients sample dcgan-mnist; cheap calls must not wait behind the heavy ones.
 
 Every answer is checked: no error, the picture a full PNG byte-identical to the single-client
-answer. Reports calls, errors, mismatches and p50/p95 latency per phase.
+answer. Reports calls, errors, mismatches and p50/p95 latency per phase, and the CPU-seconds
+each call cost the app's process and this one (the clients): on a 2-core machine that runs both,
+N simultaneous calls cannot all finish sooner than N x (app + client CPU-s per call) / 2.
 
     python tools/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
     python tools/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
@@ -87,6 +89,29 @@ def sample(c, seed: int):
     return c.predict(CHEAP, seed, 16, {}, api_name="/sample")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far (Linux /proc; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+class CpuMeter:
+    """CPU-seconds spent by the app and by this process (the clients) between start() and stop()."""
+
+    def __init__(self, app_pid: int):
+        self.app_pid, self.app, self.clients = app_pid, 0.0, 0.0
+
+    def start(self):
+        self._app0, self._me0 = process_cpu_seconds(self.app_pid), time.process_time()
+
+    def stop(self):
+        self.app = process_cpu_seconds(self.app_pid) - self._app0
+        self.clients = time.process_time() - self._me0
+
+
 def percentile(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
@@ -97,6 +122,7 @@ def percentile(xs: list[float], q: float) -> float:
 class Phase:
     def __init__(self, name: str):
         self.name, self.lat, self.errors, self.mismatch, self.empty, self.kinds = name, [], 0, 0, 0, {}
+        self.cpu = None  # a CpuMeter where the phase was measured alone
         self.lock = threading.Lock()
 
     def record(self, seconds: float | None, error: Exception | None = None, got=None, want=None):
@@ -118,8 +144,9 @@ class Phase:
         n = len(self.lat) + self.errors
         kinds = f" ({', '.join(f'{k} {v}' for k, v in self.kinds.items())})" if self.kinds else ""
         p95 = percentile(self.lat, 0.95)
+        cpu = (f" {self.cpu.app / n:9.3f} {self.cpu.clients / n:9.3f}" if self.cpu and n else "")
         return (f"{self.name:26s} {n:5d} {self.errors:6d}{kinds:>0} {self.mismatch:10d} {self.empty:6d} "
-                f"{percentile(self.lat, 0.5):8.2f} {p95:8.2f} {p95 / alone:10.1f}")
+                f"{percentile(self.lat, 0.5):8.2f} {p95:8.2f} {p95 / alone:10.1f}{cpu}")
 
 
 def run_phase(phase: Phase, clients: list, work) -> None:
@@ -142,11 +169,15 @@ def main() -> int:
     try:
         ref_client = client(url, work_dir / "ref")
         want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
-        alone = []
+        alone, lone = [], Phase("one client alone")
+        lone.cpu = CpuMeter(proc.pid)
+        lone.cpu.start()
         for _ in range(11):
             t = time.perf_counter()
             sample(ref_client, 0)
             alone.append(time.perf_counter() - t)
+            lone.record(alone[-1])
+        lone.cpu.stop()
         clients = [client(url, work_dir / f"c{i}") for i in range(a.clients)]
         phases = []
 
@@ -165,9 +196,10 @@ def main() -> int:
 
         for name, seed_of in (("identical (seed 0)", lambda i: 0), ("distinct (seed i+1)", lambda i: i + 1)):
             ph = Phase(f"{name} x{a.clients}")
-            t0 = time.perf_counter()
+            ph.cpu = CpuMeter(proc.pid)
+            ph.cpu.start()
             run_phase(ph, clients, sampling(ph, seed_of))
-            ph.wall = time.perf_counter() - t0
+            ph.cpu.stop()
             phases.append(ph)
 
         # cheap calls while expensive ones run
@@ -198,8 +230,9 @@ def main() -> int:
         print(f"\napp: {a.app_dir}  ({url}); one client alone, {CHEAP} 16 samples: "
               f"median {alone_p50:.2f} s (of {len(alone)})")
         print(f"{'phase':26s} {'calls':>5s} {'errors':>6s} {'mismatches':>10s} {'empty':>6s} "
-              f"{'p50 s':>8s} {'p95 s':>8s} {'p95/alone':>10s}")
-        for ph in phases:
+              f"{'p50 s':>8s} {'p95 s':>8s} {'p95/alone':>10s} {'app CPU-s':>9s} {'client CPU-s':>9s}")
+        print("  (CPU-s per call, phases run alone; the heavy phase shares the app with the cheap one)")
+        for ph in [lone] + phases:
             print(ph.line(alone_p50))
         bad = sum(p.errors + p.mismatch + p.empty for p in phases)
         print(f"\n{'OK' if bad == 0 else 'FAILED'}: {bad} errors, mismatched or empty answers in all")
