@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -333,12 +334,15 @@ def write_readme_table(results: Path = RESULTS_CSV, readme: Path = README) -> Pa
 
 
 # ----- model cards ------------------------------------------------------------------------------
-def _family_doc(family: str, name: str) -> Path | None:
+CARD_DIR = ROOT / "docs" / "models"  # the model cards, one per family (pixelrnn.md holds two)
+
+
+@functools.lru_cache(maxsize=None)  # the app's Models tab asks for every card on each render
+def family_doc(family: str, name: str) -> Path | None:
     """docs/models/<family>.md, else the model card that names this checkpoint (pixelrnn.md holds two)."""
-    docs = ROOT / "docs" / "models"
-    if (docs / f"{family}.md").is_file():
-        return docs / f"{family}.md"
-    return next((p for p in sorted(docs.glob("*.md")) if name in p.read_text()), None)
+    if (CARD_DIR / f"{family}.md").is_file():
+        return CARD_DIR / f"{family}.md"
+    return next((p for p in sorted(CARD_DIR.glob("*.md")) if name in p.read_text()), None)
 
 
 def current_figures(path: Path, state: dict, row: dict | None) -> tuple[dict, str, str]:
@@ -371,7 +375,7 @@ def card_text(path: Path, row: dict | None = None) -> str:
     spec = DataSpec.from_dict(state["data_spec"])
     minutes = state.get("train_seconds", 0) / 60
     device = str(state.get("device", "cpu"))
-    doc = _family_doc(family, name)
+    doc = family_doc(family, name)
     m, skipped, source = current_figures(path, state, row)
     common = [(k, v) for k, v in [("FID (floor)", fid_cell(m)), ("KID (floor)", kid_cell(m)),
               ("precision / recall", pair_cell(m, "precision", "recall")),

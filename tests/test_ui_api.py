@@ -75,6 +75,7 @@ def test_model_cards_are_served_rendered_with_their_pictures(app_url):
     for src in pictures:
         got = httpx.get(app_url.rstrip("/") + src, timeout=30)
         assert got.status_code == 200 and got.content[:8] == b"\x89PNG\r\n\x1a\n", src
+    assert httpx.get(f"{app_url}card/pixelrnn", timeout=30).status_code == 200  # the card of two families
     for bad in ("no_such_family", "dcgan.md", "DCGAN"):
         r = httpx.get(f"{app_url}card/{bad}", timeout=30)
         assert r.status_code == 404 and "there are:" in r.text and "dcgan" in r.text, bad

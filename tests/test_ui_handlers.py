@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -587,6 +588,10 @@ def test_every_view_shows_the_figures_of_results_csv_for_every_shipped_checkpoin
                 assert f"<th>{label}</th><td>{figures[key]:.4g}</td>" in html, (name, key)
                 assert f"{key} {figures[key]:.4g}" in listed[name], (name, key)
         assert f"n = {row['n']}" in html, name
+        # every shipped file links to its family's model card, pixelrnn.md for both PixelRNNs
+        want = "pixelrnn" if name.startswith(("row_lstm", "diagonal_bilstm")) else None
+        link = re.search(r"href='/card/(\w+)'", html)
+        assert link and (want is None or link.group(1) == want), (name, link and link.group(1))
     assert checked >= 10, "results.csv scores too few of the shipped files"
 
 

@@ -169,14 +169,13 @@ def main() -> int:
     try:
         ref_client = client(url, work_dir / "ref")
         want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
-        alone, lone = [], Phase("one client alone")
+        lone = Phase("one client alone")
         lone.cpu = CpuMeter(proc.pid)
         lone.cpu.start()
         for _ in range(11):
             t = time.perf_counter()
             sample(ref_client, 0)
-            alone.append(time.perf_counter() - t)
-            lone.record(alone[-1])
+            lone.record(time.perf_counter() - t)
         lone.cpu.stop()
         clients = [client(url, work_dir / f"c{i}") for i in range(a.clients)]
         phases = []
@@ -226,9 +225,9 @@ def main() -> int:
             h.join()
         phases += [cheap, heavy]
 
-        alone_p50 = statistics.median(alone)
+        alone_p50 = statistics.median(lone.lat)
         print(f"\napp: {a.app_dir}  ({url}); one client alone, {CHEAP} 16 samples: "
-              f"median {alone_p50:.2f} s (of {len(alone)})")
+              f"median {alone_p50:.2f} s (of {len(lone.lat)})")
         print(f"{'phase':26s} {'calls':>5s} {'errors':>6s} {'mismatches':>10s} {'empty':>6s} "
               f"{'p50 s':>8s} {'p95 s':>8s} {'p95/alone':>10s} {'app CPU-s':>9s} {'client CPU-s':>9s}")
         print("  (CPU-s per call, phases run alone; the heavy phase shares the app with the cheap one)")

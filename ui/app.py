@@ -28,7 +28,8 @@ from genlab.paths import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
 from ui.common import AppContext  # noqa: E402
-from ui.tabs.models import DOCS, card_page  # noqa: E402
+from genlab.results import CARD_DIR  # noqa: E402
+from ui.tabs.models import card_page  # noqa: E402
 from ui.tabs import noising  # noqa: E402
 from ui.tabs import (equivariance, interpolate, latent, likelihood, models, sample, steps, train,  # noqa: E402
                      translate, view3d)
@@ -122,7 +123,7 @@ def add_card_route(app) -> None:
     def model_card(family: str) -> HTMLResponse:
         page = card_page(family)
         if page is None:
-            known = ", ".join(sorted(p.stem for p in DOCS.glob("*.md")))
+            known = ", ".join(sorted(p.stem for p in CARD_DIR.glob("*.md")))
             return HTMLResponse(f"no model card '{html.escape(family)}'; there are: {html.escape(known)}",
                                 status_code=404)
         return HTMLResponse(page)
@@ -148,7 +149,7 @@ def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sha
             _, url, _ = demo.queue(default_concurrency_limit=1).launch(
                 server_name=host, server_port=port or free_port(host), share=share,
                 prevent_thread_lock=True, quiet=True, show_error=True, css=CSS,
-                footer_links=[], max_file_size="20mb", allowed_paths=[str(DOCS)])
+                footer_links=[], max_file_size="20mb", allowed_paths=[str(CARD_DIR)])
         except OSError as e:  # the port was taken between probing and binding
             last = e
             continue

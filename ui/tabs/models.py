@@ -17,20 +17,18 @@ import html
 import io
 import re
 import threading
-from pathlib import Path
 
 import gradio as gr
 import torch
 from PIL import Image
 
 from genlab.errors import GenlabError
-from genlab.results import current_figures, read_rows
+from genlab.results import CARD_DIR, current_figures, family_doc, read_rows
 from ui.catalog import Entry, use_threads
 from ui.common import AppContext, work
 from ui.images import to_picture
 
 TITLE = "Models"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "models"
 # The figures of every evaluation; whatever else a checkpoint stores is its family's own.
 GENERIC = {"fid", "kid", "precision", "recall", "coverage", "density", "confidence", "class_coverage",
            "class_entropy", "class_shares", "classifier_test_accuracy", "n", "seed", "seconds", "floor_n",
@@ -153,15 +151,15 @@ def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
 
 
 def card_page(family: str) -> str | None:
-    """docs/models/<family>.md as a web page, its pictures served from docs/models (the app's
+    """docs/models/<family>.md (`family`: a card's name, e.g. pixelrnn for both PixelRNNs) as a web page, its pictures served from docs/models (the app's
     allowed path); None when there is no such card. Written by markdown-it-py as the gallery's
     cards are (genlab.gallery.markdown): raw HTML in the card is escaped."""
     from genlab.gallery.markdown import render_markdown
     from genlab.gallery.pages import html_page
 
-    if not re.fullmatch(r"[a-z0-9_]+", family) or not (DOCS / f"{family}.md").is_file():
+    if not re.fullmatch(r"[a-z0-9_]+", family) or not (CARD_DIR / f"{family}.md").is_file():
         return None
-    root = DOCS.resolve()
+    root = CARD_DIR.resolve()
 
     def picture(src: str) -> str | None:
         file = (root / src).resolve()
@@ -169,7 +167,7 @@ def card_page(family: str) -> str | None:
             return None  # shown as its alt text and target
         return f"/gradio_api/file={file}"
 
-    body = render_markdown((DOCS / f"{family}.md").read_text(), image=picture, shift=0)
+    body = render_markdown((CARD_DIR / f"{family}.md").read_text(), image=picture, shift=0)
     return html_page(f"{family}: genlab model card", body)
 
 
@@ -202,9 +200,9 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
         short = f"{where} · {protocol.group(0)}" if protocol else where
         figs += (f"<tr><td colspan=2 class='muted genlab-source' title='{html.escape(source)}'>"
                  f"{html.escape(short)}</td></tr>")
-    doc = DOCS / f"{model.family}.md"
-    link = (f"<p><a href='/card/{html.escape(model.family)}' target='_blank'>"  # card_page, served by ui.app.serve
-            f"model card: docs/models/{html.escape(model.family)}.md</a></p>" if doc.exists() else "")
+    doc = family_doc(model.family, entry.key)  # pixelrnn.md is the card of two families
+    link = (f"<p><a href='/card/{html.escape(doc.stem)}' target='_blank'>"  # card_page, served by ui.app.serve
+            f"model card: docs/models/{html.escape(doc.name)}</a></p>" if doc is not None else "")
     about = (f"{html.escape(' · '.join(filter(None, [model.family, model.paper])))}<br>"
              f"{html.escape(spec.name)} · {ck.get('step', '?')} steps"
              + (f" · {secs / 60:.1f} min on {html.escape(str(ck.get('device', '?')))}" if secs else "")
