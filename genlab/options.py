@@ -8,15 +8,24 @@ import typing
 from dataclasses import field
 
 
-def option(default, *, low=None, high=None, choices=None, help: str = ""):
+def option(default, *, low=None, high=None, choices=None, help: str = "", resumable: bool = False):
     """A config field with its accepted values, checked when a model is built:
 
         width: int = option(64, low=8)
         dropout: float = option(0.5, low=0.0, high=0.99)
         net: str = option("mlp", choices=("mlp", "conv"))
+        r1: float = option(10.0, low=0.0, resumable=True)
 
-    Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite)."""
-    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help})
+    Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite).
+    `resumable` marks a loss weight that shapes no weight tensor: a resumed run may change it
+    (a [model] value is otherwise fixed for the life of a run)."""
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help,
+                                            "resumable": resumable})
+
+
+def resumable_options(config_class) -> set[str]:
+    """The [model] options a resumed run may change (declared `option(..., resumable=True)`)."""
+    return {f.name for f in dataclasses.fields(config_class) if f.metadata.get("resumable")}
 
 
 def check_config(family: str, config) -> None:

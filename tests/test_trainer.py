@@ -149,6 +149,23 @@ def test_resume_refuses_a_changed_model_config(tmp_path):
         run(tmp_path, steps=4, resume=True, overrides=TINY_DCGAN + ["width=16"])
 
 
+TINY_GRAF = ["width=8", "depth=2", "shape_dim=4", "appearance_dim=4", "samples=4", "patch=4", "d_width=8",
+             "pos_freqs=2", "dir_freqs=1", "batch_size=2", "ema_decay=0", "sample_every=100", "grid_size=4"]
+
+
+def test_resume_may_change_a_loss_weight_but_not_the_network(tmp_path):
+    """GRAF's R1 weight shapes no tensor: a run forked from a checkpoint may weaken it (logged as
+    a change and stored in the checkpoint), while the field's width stays refused."""
+    run(tmp_path, family="graf", steps=2, overrides=TINY_GRAF + ["r1=10.0"])
+    run(tmp_path, family="graf", steps=3, resume=True, overrides=TINY_GRAF + ["r1=1.0"])
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert state["step"] == 3 and state["config"]["r1"] == 1.0
+    events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "resume" and e["changed"]["model.r1"] == [10.0, 1.0] for e in events)
+    with pytest.raises(GenlabError, match=r"width: 8 -> 16\); use a new --out \(a resume may change only r1\)"):
+        run(tmp_path, family="graf", steps=4, resume=True, overrides=TINY_GRAF + ["width=16"])
+
+
 def test_bad_train_options_are_named():
     with pytest.raises(GenlabError, match="precision 'fp8' is not one of"):
         Trainer(make_recipe("toy", overrides=["precision='fp8'"]), "/tmp/unused", progress=False)

@@ -70,7 +70,7 @@ class AliasFreeBaseConfig:
     loss: str = option("logistic", choices=("logistic", "wgan-gp"),
                        help="logistic: the paper's non-saturating loss with R1 on reals; wgan-gp: a critic "
                             "with WGAN-GP's penalty on real/fake mixes (lambda gp_lambda) and ProGAN's drift term")
-    r1_gamma: float = option(0.1, low=0.0)
+    r1_gamma: float = option(0.1, low=0.0, resumable=True)
     r1_every: int = 4  # the lazy regulariser (R1, or the gradient penalty of wgan-gp): every this many steps, weighted by it
     gp_lambda: float = option(10.0, low=0.0, help="WGAN-GP's penalty weight (loss wgan-gp)")
     drift: float = option(0.001, low=0.0, help="ProGAN's drift weight on D(real)^2 (loss wgan-gp)")

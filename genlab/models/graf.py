@@ -67,7 +67,7 @@ class GRAFConfig:
     noise_steps: int = option(2000, low=1)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
     d_width: int = 64  # channels of D's first layer
-    r1: float = option(10.0, low=0.0)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
+    r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
 
 
 @dataclass

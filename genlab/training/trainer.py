@@ -32,6 +32,7 @@ import torch
 from genlab.atomic import write_atomically
 from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
+from genlab.options import resumable_options
 from genlab.grids import save_grid
 from genlab.model import GenerativeModel, Phase
 from genlab.registry import build, check_fits_in_memory, get_family, make_config
@@ -76,7 +77,7 @@ class Trainer:
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
         self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root,
                                             image_size=recipe.image_size)
-        config = make_config(recipe.family, state["config"] if state else recipe.model)
+        config = make_config(recipe.family, self._resumed_config(state) if state else recipe.model)
         check_fits_in_memory(recipe.family, config, data.spec, self.device)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
         self.model.optim = make_optim(get_family(recipe.family), recipe.optim)
@@ -160,10 +161,17 @@ class Trainer:
             self.changes = recipe_changes(parse_recipe(state["recipe"], "the stored recipe"), self.recipe)
         wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
         saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
-        changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k]]
+        free = resumable_options(type(make_config(self.recipe.family)))  # loss weights, not the network
+        changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
         if changed:
             raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
-                              f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out")
+                              f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out"
+                              + (f" (a resume may change only {', '.join(sorted(free))})" if free else ""))
+
+    def _resumed_config(self, state: dict) -> dict:
+        """The stored network config, with the loss weights the recipe may change on a resume."""
+        free = resumable_options(type(make_config(self.recipe.family)))
+        return {**state["config"], **{k: v for k, v in self.recipe.model.items() if k in free}}
 
     def _restore(self, state: dict) -> None:
         """Weights and step state were laid in before the phases were bound; now the rest."""
