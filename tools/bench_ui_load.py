@@ -1,4 +1,4 @@
-"""The app under load: 20 concurrent gradio_client sessions, identical and distinct requests.
+"""The app under load: 20 concurrent client sessions, identical and distinct requests.
 
 Starts `launch_ui.py` in a subprocess (its own process, as users get it) on a free loopback
 port with the shipped checkpoints and an empty runs folder, then:
@@ -16,12 +16,21 @@ answer. Reports calls, errors, mismatches and p50/p95 latency per phase, and the
 each call cost the app's process and this one (the clients): on a 2-core machine that runs both,
 N simultaneous calls cannot all finish sooner than N x (app + client CPU-s per call) / 2.
 
+`--client gradio` (the default) makes each session a `gradio_client.Client`; `--client http`
+a persistent `httpx.Client` speaking Gradio's REST API (POST /gradio_api/call/<api>, then its
+server-sent events, then GET /gradio_api/file=<path> for the picture): gradio_client's own work
+per call, which here runs on the app's cores, is left out of what the latencies measure (the
+client CPU-s column says how much is left). Both answer in the same form and get the same checks.
+
     python tools/bench_ui_load.py                    # ~2-4 min on a busy 2-core machine
+    python tools/bench_ui_load.py --client http      # the same load without gradio_client
     python tools/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
+    python tools/bench_ui_load.py --quick            # smoke test: 2 clients, 1 round, 1 heavy run
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -31,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -41,6 +51,7 @@ for _k in ("NO_PROXY", "no_proxy"):
 ROOT = Path(__file__).resolve().parent.parent
 CHEAP = "dcgan-mnist"
 HEAVY = "pixelcnn-mnist"
+START_TIMEOUT_S = 600
 
 
 def free_port() -> int:
@@ -58,7 +69,8 @@ def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.
     url = f"http://127.0.0.1:{port}/"
     import httpx
 
-    deadline = time.time() + 180
+    # generous: with both cores busy (two training jobs) the first page once took ~5 min
+    deadline = time.time() + START_TIMEOUT_S
     while time.time() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the app exited:\n{proc.stdout.read()}")
@@ -69,13 +81,65 @@ def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit("the app did not start within 180 s")
+    raise SystemExit(f"the app did not start within {START_TIMEOUT_S} s:\n{proc.communicate()[0]}")
 
 
-def client(url: str, folder: Path):
+class AppError(Exception):
+    """The app answered a call with an error event (what gradio_client raises as its AppError)."""
+
+
+class HttpClient:
+    """One simulated user on Gradio's REST API: one persistent httpx.Client, no gradio_client.
+
+    `predict` answers as `gradio_client.Client.predict` does (a tuple of the outputs, or the one
+    output; files downloaded into `folder`, their local paths in their place), so both kinds of
+    client go through the same calls and checks."""
+
+    def __init__(self, url: str, folder: Path):
+        import httpx
+
+        self.url, self.folder = url, folder
+        self.http = httpx.Client(timeout=None)  # a heavy call streams for as long as it runs
+
+    def predict(self, *data, api_name: str):
+        api = f"{self.url}gradio_api/call/{api_name.lstrip('/')}"
+        r = self.http.post(api, json={"data": list(data)})
+        r.raise_for_status()
+        event, outputs, error = None, None, None
+        with self.http.stream("GET", f"{api}/{r.json()['event_id']}") as events:
+            events.raise_for_status()
+            # read to the end (the server closes the stream after its last event), so the
+            # connection goes back to the pool for the next call instead of being dropped
+            for line in events.iter_lines():
+                if line.startswith("event:"):
+                    event = line[len("event:"):].strip()
+                elif line.startswith("data:") and event == "complete":
+                    outputs = json.loads(line[len("data:"):])
+                elif line.startswith("data:") and event == "error":
+                    error = line[len("data:"):].strip()
+        if error is not None or outputs is None:
+            raise AppError(error or "the event stream ended without an answer")
+        outputs = [self.download(x) for x in outputs]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def download(self, x):
+        """A file output (a top-level gradio.FileData, as these endpoints give) fetched over this
+        user's connection from /gradio_api/file=<its server path>, the URL gradio_client uses."""
+        if not (isinstance(x, dict) and (x.get("meta") or {}).get("_type") == "gradio.FileData"):
+            return x
+        r = self.http.get(f"{self.url}gradio_api/file={urllib.parse.quote(x['path'], safe='/')}")
+        r.raise_for_status()
+        local = self.folder / Path(x["path"]).name  # this user's calls come one at a time
+        local.write_bytes(r.content)
+        return str(local)
+
+
+def client(url: str, folder: Path, kind: str = "gradio"):
+    folder.mkdir(parents=True, exist_ok=True)  # one download folder per client: no client-side races
+    if kind == "http":
+        return HttpClient(url, folder)
     from gradio_client import Client
 
-    folder.mkdir(parents=True, exist_ok=True)  # one download folder per client: no client-side races
     return Client(url, verbose=False, analytics_enabled=False, download_files=str(folder))
 
 
@@ -163,11 +227,20 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="requests per client per phase")
     ap.add_argument("--app-dir", default=str(ROOT), help="checkout whose launch_ui.py is started")
     ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
+    ap.add_argument("--client", choices=("gradio", "http"), default="gradio",
+                    help="gradio: gradio_client sessions; http: Gradio's REST API over httpx, without gradio_client")
+    ap.add_argument("--heavy", type=int, default=2, help="clients running PixelCNN step by step in the last phase")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 2 clients, 1 round, 1 heavy run (checks the answers; the timings mean little)")
     a = ap.parse_args()
+    if a.quick:
+        a.clients, a.rounds, a.heavy = 2, 1, 1
+    if not 0 < a.heavy < a.clients:
+        ap.error("--heavy must be at least 1 and leave at least one of the --clients to sample")
     work_dir = Path(tempfile.mkdtemp(prefix="genlab-bench-load-"))
     proc, url = start_app(Path(a.app_dir), Path(a.checkpoints), work_dir / "runs")
     try:
-        ref_client = client(url, work_dir / "ref")
+        ref_client = client(url, work_dir / "ref", a.client)
         want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
         lone = Phase("one client alone")
         lone.cpu = CpuMeter(proc.pid)
@@ -177,7 +250,7 @@ def main() -> int:
             sample(ref_client, 0)
             lone.record(time.perf_counter() - t)
         lone.cpu.stop()
-        clients = [client(url, work_dir / f"c{i}") for i in range(a.clients)]
+        clients = [client(url, work_dir / f"c{i}", a.client) for i in range(a.clients)]
         phases = []
 
         def sampling(phase: Phase, seed_of):
@@ -201,9 +274,10 @@ def main() -> int:
             ph.cpu.stop()
             phases.append(ph)
 
-        # cheap calls while expensive ones run
-        heavy = Phase(f"{HEAVY} steps x2 (heavy)")
-        cheap = Phase(f"{CHEAP} sample x10 (cheap)")
+        # cheap calls while expensive ones run: `--heavy` clients run steps, up to 10 others sample
+        cheap_clients = clients[a.heavy:a.heavy + 10]
+        heavy = Phase(f"{HEAVY} steps x{a.heavy} (heavy)")
+        cheap = Phase(f"{CHEAP} sample x{len(cheap_clients)} (cheap)")
         stop = threading.Event()
 
         def heavy_work(i, c):
@@ -215,18 +289,18 @@ def main() -> int:
                 except Exception as e:  # noqa: BLE001
                     heavy.record(None, e)
 
-        hs = [threading.Thread(target=heavy_work, args=(i, c)) for i, c in enumerate(clients[:2])]
+        hs = [threading.Thread(target=heavy_work, args=(i, c)) for i, c in enumerate(clients[:a.heavy])]
         for h in hs:
             h.start()
         time.sleep(3)  # the heavy runs are under way
-        run_phase(cheap, clients[2:12], sampling(cheap, lambda i: i % (a.clients + 1)))
+        run_phase(cheap, cheap_clients, sampling(cheap, lambda i: i % (a.clients + 1)))
         stop.set()
         for h in hs:
             h.join()
         phases += [cheap, heavy]
 
         alone_p50 = statistics.median(lone.lat)
-        print(f"\napp: {a.app_dir}  ({url}); one client alone, {CHEAP} 16 samples: "
+        print(f"\napp: {a.app_dir}  ({url}); clients: {a.client}; one client alone, {CHEAP} 16 samples: "
               f"median {alone_p50:.2f} s (of {len(lone.lat)})")
         print(f"{'phase':26s} {'calls':>5s} {'errors':>6s} {'mismatches':>10s} {'empty':>6s} "
               f"{'p50 s':>8s} {'p95 s':>8s} {'p95/alone':>10s} {'app CPU-s':>9s} {'client CPU-s':>9s}")
