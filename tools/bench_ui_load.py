@@ -60,12 +60,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.Popen, str]:
+def start_app(app_dir: Path, checkpoints: Path, runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """The app in its own process; its output goes to `log` (a pipe nobody reads would block the
+    app once its 64 KiB buffer filled) and is shown if it fails to start."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(app_dir), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, str(app_dir / "launch_ui.py"), "--port", str(port), "--checkpoints",
-                             str(checkpoints), "--runs", str(runs), "--threads", "1"], cwd=app_dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(app_dir / "launch_ui.py"), "--port", str(port), "--checkpoints",
+                                 str(checkpoints), "--runs", str(runs), "--threads", "1"], cwd=app_dir, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     import httpx
 
@@ -73,7 +76,7 @@ def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.
     deadline = time.time() + START_TIMEOUT_S
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the app exited:\n{proc.stdout.read()}")
+            raise SystemExit(f"the app exited:\n{log.read_text()}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return proc, url
@@ -81,7 +84,8 @@ def start_app(app_dir: Path, checkpoints: Path, runs: Path) -> tuple[subprocess.
             pass
         time.sleep(0.5)
     proc.kill()
-    raise SystemExit(f"the app did not start within {START_TIMEOUT_S} s:\n{proc.communicate()[0]}")
+    proc.wait()
+    raise SystemExit(f"the app did not start within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 class AppError(Exception):
@@ -238,7 +242,11 @@ def main() -> int:
     if not 0 < a.heavy < a.clients:
         ap.error("--heavy must be at least 1 and leave at least one of the --clients to sample")
     work_dir = Path(tempfile.mkdtemp(prefix="genlab-bench-load-"))
-    proc, url = start_app(Path(a.app_dir), Path(a.checkpoints), work_dir / "runs")
+    try:
+        proc, url = start_app(Path(a.app_dir), Path(a.checkpoints), work_dir / "runs", work_dir / "app.log")
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)  # a failed start leaves nothing behind
+        raise
     try:
         ref_client = client(url, work_dir / "ref", a.client)
         want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
