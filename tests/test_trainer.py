@@ -162,8 +162,22 @@ def test_resume_may_change_a_loss_weight_but_not_the_network(tmp_path):
     assert state["step"] == 3 and state["config"]["r1"] == 1.0
     events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "resume" and e["changed"]["model.r1"] == [10.0, 1.0] for e in events)
-    with pytest.raises(GenlabError, match=r"width: 8 -> 16\); use a new --out \(a resume may change only r1\)"):
+    with pytest.raises(GenlabError, match=r"width: 8 -> 16\); use a new --out \(a resume may change only d_steps, r1\)"):
         run(tmp_path, family="graf", steps=4, resume=True, overrides=TINY_GRAF + ["width=16"])
+
+
+def test_graf_d_steps_trains_the_generator_on_every_nth_step_only(tmp_path):
+    """d_steps = 2: D trains on every step, G on steps 0, 2, 4, ... (and a resume may change it)."""
+    def weights(trainer, part):
+        return {k: v.clone() for k, v in getattr(trainer.model, part).state_dict().items()}
+    trainer = Trainer(make_recipe("graf", steps=3, overrides=TINY_GRAF + ["d_steps=2"]), tmp_path, progress=False)
+    seen = []
+    for _ in range(3):
+        before = weights(trainer, "generator"), weights(trainer, "discriminator")
+        trainer.train_step()
+        after = weights(trainer, "generator"), weights(trainer, "discriminator")
+        seen.append(tuple(any(not torch.equal(b[k], a[k]) for k in b) for b, a in zip(before, after)))
+    assert seen == [(True, True), (False, True), (True, True)]
 
 
 def test_bad_train_options_are_named():

@@ -67,6 +67,7 @@ class GRAFConfig:
     noise_steps: int = option(2000, low=1)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
     d_width: int = 64  # channels of D's first layer
+    d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step
     r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
 
 
@@ -393,7 +394,8 @@ class GRAF(GenerativeModel):
         o = self.optim
         spec = lambda lr: OptimizerSpec(o.kind, lr=lr, betas=(o.beta1, o.beta2))  # noqa: E731
         return [Phase("discriminator", list(self.discriminator.parameters()), self.discriminator_loss, spec(o.lr_d)),
-                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g))]
+                Phase("generator", list(self.generator.parameters()), self.generator_loss, spec(o.lr_g),
+                      every=self.config.d_steps)]  # WGAN's n_critic, for a D that learns too slowly (card, stop 21)
 
     # ----- latent space and sampling ---------------------------------------------------------------
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
