@@ -32,9 +32,9 @@ import torch
 from genlab.atomic import write_atomically
 from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
-from genlab.options import resumable_options
 from genlab.grids import save_grid
 from genlab.model import GenerativeModel, Phase
+from genlab.options import resumable_options
 from genlab.registry import build, check_fits_in_memory, get_family, make_config
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
@@ -161,16 +161,20 @@ class Trainer:
             self.changes = recipe_changes(parse_recipe(state["recipe"], "the stored recipe"), self.recipe)
         wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
         saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
-        free = resumable_options(type(make_config(self.recipe.family)))  # loss weights, not the network
+        free = self._resumable()
         changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
         if changed:
             raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
                               f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out"
                               + (f" (a resume may change only {', '.join(sorted(free))})" if free else ""))
 
+    def _resumable(self) -> set[str]:
+        """The [model] options a resume may change: loss weights, not the network."""
+        return resumable_options(get_family(self.recipe.family).Config)
+
     def _resumed_config(self, state: dict) -> dict:
         """The stored network config, with the loss weights the recipe may change on a resume."""
-        free = resumable_options(type(make_config(self.recipe.family)))
+        free = self._resumable()
         return {**state["config"], **{k: v for k, v in self.recipe.model.items() if k in free}}
 
     def _restore(self, state: dict) -> None:

@@ -151,8 +151,9 @@ def thumbnail(ctx: AppContext, entry: Entry, model) -> str | None:
 
 
 def card_page(family: str) -> str | None:
-    """docs/models/<family>.md (`family`: a card's name, e.g. pixelrnn for both PixelRNNs) as a web page, its pictures served from docs/models (the app's
-    allowed path); None when there is no such card. Written by markdown-it-py as the gallery's
+    """docs/models/<family>.md as a web page (`family`: a card's name, e.g. pixelrnn for both
+    PixelRNNs), its pictures served from docs/models (the app's allowed path); None when there is
+    no such card. Written by markdown-it-py as the gallery's
     cards are (genlab.gallery.markdown): raw HTML in the card is escaped."""
     from genlab.gallery.markdown import render_markdown
     from genlab.gallery.pages import html_page
