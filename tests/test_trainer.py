@@ -168,7 +168,7 @@ def test_resume_may_change_a_loss_weight_but_not_the_network(tmp_path):
 
 
 def test_graf_d_steps_trains_the_generator_on_every_nth_step_only(tmp_path):
-    """d_steps = 2: D trains on every step, G on steps 0, 2, 4, ... (and a resume may change it)."""
+    """d_steps = 2: D trains on every step, G on steps 0, 2, 4, ..."""
     def weights(trainer, part):
         return {k: v.clone() for k, v in getattr(trainer.model, part).state_dict().items()}
     trainer = Trainer(make_recipe("graf", steps=3, overrides=TINY_GRAF + ["d_steps=2"]), tmp_path, progress=False)
