@@ -58,6 +58,18 @@ def test_every_event_has_an_api_name(ui_app):
             "refresh_models", "sample_model", "steps_model", "complete_model", "latent_seed", "train_family"} <= names
 
 
+def test_a_sample_click_cancels_the_first_sheet_still_on_its_way(ui_app):
+    """The page opens with a sheet drawn on load; on a busy server it could land after the user's
+    own click and replace it (CI saw "16 samples" where the user asked for 12). The Sample
+    button's click therefore cancels that on-load event."""
+    demo, _ = ui_app
+    deps = demo.config["dependencies"]
+    by_name = {d.get("api_name"): d for d in deps}
+    first, click = by_name["sample_on_load"], by_name["sample"]
+    cancelling = [d for d in deps if d["targets"] == click["targets"] and d.get("cancels")]
+    assert any(first["id"] in d["cancels"] for d in cancelling), cancelling
+
+
 def test_server_listens_on_loopback_only(app_url):
     assert app_url.startswith("http://127.0.0.1:")
 
