@@ -118,10 +118,15 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
-def slim_for_release(state: dict, half: bool = True) -> dict:
-    """Drop optimiser/RNG state and store floating weights in fp16 (for shipped checkpoints)."""
+def slim_for_release(state: dict, half: bool = True, drop: tuple[str, ...] = ()) -> dict:
+    """Drop optimiser/RNG state and store floating weights in fp16 (for shipped checkpoints).
+
+    `drop`: sub-modules only training uses (the family's `training_only_modules`, e.g. a GAN's
+    discriminator): their weights are left out and listed under "dropped_modules", which
+    `genlab.registry.model_from_state` accepts as missing."""
     def shrink(sd: dict) -> dict:
-        return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()}
+        return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()
+                if not k.startswith(tuple(f"{m}." for m in drop))}
 
     slim = {k: v for k, v in state.items() if k not in ("optimizers", "scalers", "rng", "format", "format_version", "genlab_version")}
     # Inference needs only one copy of the EMA'd sub-modules: fold EMA into the weights.
@@ -130,4 +135,6 @@ def slim_for_release(state: dict, half: bool = True) -> dict:
     slim["model"] = shrink(model)
     slim["ema"] = {}
     slim["released_fp16"] = half
+    if drop:
+        slim["dropped_modules"] = list(drop)
     return slim

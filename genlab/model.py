@@ -122,6 +122,8 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type] = object
     paper: ClassVar[str] = ""  # short citation with arXiv id
     ema_modules: ClassVar[tuple[str, ...]] = ()  # sub-modules whose weights get an EMA copy
+    # sub-modules that only training uses (a discriminator): shipped files leave them out
+    training_only_modules: ClassVar[tuple[str, ...]] = ()
     Optim: ClassVar[type] = NoOptim  # optimiser settings (the recipe's [optim] section)
     default_data: ClassVar[str] = "mnist"  # data set used when a recipe names none
     # config options renamed since checkpoints were written: {"old name": "new name"}

@@ -165,8 +165,16 @@ def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
         weights.update(state.get("ema") or {})
     own = model.state_dict()
     weights = {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}
+    # a shipped file may leave out what only training uses (genlab.checkpoint.slim_for_release)
+    dropped = tuple(f"{m}." for m in state.get("dropped_modules") or ())
     try:
-        model.load_state_dict(weights)
+        if not dropped:
+            model.load_state_dict(weights)
+        else:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+            wrong = [k for k in missing if not k.startswith(dropped)] + list(unexpected)
+            if wrong:
+                raise RuntimeError(f"weights do not fit:\nmissing or unexpected: {', '.join(wrong[:5])}")
     except RuntimeError as e:
         detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
         raise CheckpointError(f"weights do not fit a {state['family']} model with this config ({detail})") from None

@@ -14,7 +14,7 @@ import sys
 
 from genlab.errors import GenlabError
 from genlab.paths import CHECKPOINT_DIR
-from genlab.registry import model_from_state
+from genlab.registry import get_family, model_from_state
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
 from genlab.manifest import record
 from genlab.results import write_card
@@ -25,7 +25,7 @@ def release(path, name: str, n: int = 5000, seed: int = 0, half: bool = True, ev
     state = load_checkpoint(path)
     if latent_mixture:
         state = with_latent_mixture(state, latent_mixture)
-    slim = slim_for_release(state, half=half)
+    slim = slim_for_release(state, half=half, drop=get_family(state["family"]).training_only_modules)
     if evaluate:
         from genlab.metrics import evaluate as run_eval
 

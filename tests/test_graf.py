@@ -344,3 +344,30 @@ def test_control_help_reads_as_written_text():
     """The 3-D view shows these under its sliders (issue 27: it read "(left out in sample: random)")."""
     for c in tiny_graf().controls():
         assert c.help and "left out" not in c.help and "(" not in c.help.replace("(trained", "")
+
+
+def test_a_shipped_file_leaves_out_the_discriminator_and_renders_the_same(tmp_path):
+    """Only training uses D (`training_only_modules`): a released file drops its weights (GRAF's
+    D at GRAF's width is 9x the field), loads without them and renders exactly what the full
+    state renders; a file missing the field's weights is still refused."""
+    from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
+    from genlab.errors import CheckpointError
+    from genlab.registry import get_family, model_from_state
+
+    model = tiny_graf()
+    state = {"family": "graf", "config": model.config_dict(), "data_spec": SPEC.to_dict(), "step_state": {}, "step": 0,
+             "model": model.state_dict(), "ema": {}}
+    slim = slim_for_release(state, half=False, drop=get_family("graf").training_only_modules)
+    assert slim["dropped_modules"] == ["discriminator"]
+    assert not any(k.startswith("discriminator.") for k in slim["model"])
+    assert any(k.startswith("generator.") for k in slim["model"])
+    save_checkpoint(slim, tmp_path / "slim.pt")
+    shipped = model_from_state(load_checkpoint(tmp_path / "slim.pt")).eval()
+    full = model_from_state(state).eval()
+    with torch.no_grad():
+        a = shipped.sample(2, generator=torch.Generator().manual_seed(3))
+        b = full.sample(2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    broken = {**slim, "model": {k: v for k, v in slim["model"].items() if not k.startswith("generator.rgb")}}
+    with pytest.raises(CheckpointError, match="generator.rgb"):
+        model_from_state(broken)

@@ -184,6 +184,7 @@ class GRAF(GenerativeModel):
     Optim = GRAFOptim
     paper = "Schwarz et al. 2020, arXiv:2007.02442"
     ema_modules = ("generator",)
+    training_only_modules = ("discriminator",)  # rendering needs only the field
     default_data = "shapes3d"
 
     def __init__(self, config: GRAFConfig, data_spec: DataSpec):
