@@ -124,9 +124,11 @@ def slim_for_release(state: dict, half: bool = True, drop: tuple[str, ...] = ())
     `drop`: sub-modules only training uses (the family's `training_only_modules`, e.g. a GAN's
     discriminator): their weights are left out and listed under "dropped_modules", which
     `genlab.registry.model_from_state` accepts as missing."""
+    dropped = tuple(f"{m}." for m in drop)
+
     def shrink(sd: dict) -> dict:
         return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()
-                if not k.startswith(tuple(f"{m}." for m in drop))}
+                if not (dropped and k.startswith(dropped))}
 
     slim = {k: v for k, v in state.items() if k not in ("optimizers", "scalers", "rng", "format", "format_version", "genlab_version")}
     # Inference needs only one copy of the EMA'd sub-modules: fold EMA into the weights.

@@ -95,6 +95,6 @@ def build(ctx: AppContext) -> None:
     first = ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
                           api_name="sample_on_load", **work("fast"))
     # A click cancels that first sheet if it is still on its way: on a busy server it could
-    # otherwise land after the user's own sheet and replace it (seen in CI, stop 40).
+    # otherwise land after the user's own sheet and replace it (CI saw 16 samples for a request of 12).
     go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
              api_name="sample", cancels=[first], **work("fast"))
