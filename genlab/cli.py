@@ -57,7 +57,20 @@ def _cmd_train(args) -> int:
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"device={toml_literal(args.device)}")
-    recipe, out = resolve_run(args.family, args.config, args.data, args.steps, overrides, args.data_root,
+    family, data = args.family, args.data
+    if args.init_from:
+        overrides.append(f"init_from={toml_literal(args.init_from)}")
+        if args.config is None:  # the checkpoint says which family and, unless given, which data
+            from genlab.checkpoint import load_checkpoint
+            from genlab.registry import resolve_checkpoint
+
+            start = load_checkpoint(resolve_checkpoint(args.init_from))
+            family = family or start["family"]
+            if data is None and start.get("recipe"):
+                from genlab.training.config import parse_recipe
+
+                data = parse_recipe(start["recipe"], f"the recipe stored in {args.init_from}").data
+    recipe, out = resolve_run(family, args.config, data, args.steps, overrides, args.data_root,
                               args.out, args.resume, args.image_size)
     if args.download:  # torchvision sets: fetch both splits once, before the run looks for them
         from genlab.data import load_dataset
@@ -301,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int)
     t.add_argument("--out", help="run folder (default runs/<family>-<data>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    t.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (a shipped name, a .pt file or a run folder), "
+                        "e.g. to fine-tune a shipped model on your own pictures; its family and network are "
+                        "used, optimisers and step count start afresh")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any train or model option")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     t.add_argument("--dry-run", action="store_true", help="print the resolved recipe and stop")

@@ -163,10 +163,17 @@ def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
     weights = dict(state["model"])
     if use_ema:
         weights.update(state.get("ema") or {})
+    load_weights(model, weights, state["family"], state.get("dropped_modules") or ())
+    return model
+
+
+def load_weights(model: torch.nn.Module, weights: dict, family: str, dropped_modules=()) -> None:
+    """Lay a checkpoint's weights into `model`, cast to its dtypes (a shipped file is fp16). The
+    sub-modules in `dropped_modules` may be missing: a shipped file leaves out what only training
+    uses (genlab.checkpoint.slim_for_release); anything else that does not fit is a CheckpointError."""
     own = model.state_dict()
     weights = {k: v.to(own[k].dtype) if k in own else v for k, v in weights.items()}
-    # a shipped file may leave out what only training uses (genlab.checkpoint.slim_for_release)
-    dropped = tuple(f"{m}." for m in state.get("dropped_modules") or ())
+    dropped = tuple(f"{m}." for m in dropped_modules)
     try:
         if not dropped:
             model.load_state_dict(weights)
@@ -177,8 +184,7 @@ def model_from_state(state: dict, use_ema: bool = True) -> GenerativeModel:
                 raise RuntimeError(f"weights do not fit:\nmissing or unexpected: {', '.join(wrong[:5])}")
     except RuntimeError as e:
         detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
-        raise CheckpointError(f"weights do not fit a {state['family']} model with this config ({detail})") from None
-    return model
+        raise CheckpointError(f"weights do not fit a {family} model with this config ({detail})") from None
 
 
 def load(name_or_path: str | Path, device: str | torch.device = "cpu", use_ema: bool = True) -> GenerativeModel:

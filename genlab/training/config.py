@@ -60,6 +60,11 @@ class TrainConfig:
     augment_shift: float = 0.0  # max translation, pixels each way (sub-pixel)
     augment_rotate: float = 0.0  # max rotation, degrees each way
     augment_elastic: float = 0.0  # elastic distortion's alpha in pixels (Simard et al. 2003; sigma 4 px)
+    # Warm start: a checkpoint (a shipped name, a .pt file or a run folder) whose weights and EMA this
+    # run starts from: fine-tuning on new pictures, or taking a shipped model further. The network
+    # config is the checkpoint's; optimisers, step count, schedules and data order start afresh.
+    # "" = random initial weights. A --resume of the run continues from its own checkpoint instead.
+    init_from: str = ""
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:

@@ -33,9 +33,9 @@ from genlab.atomic import write_atomically
 from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.grids import save_grid
-from genlab.model import GenerativeModel, Phase
+from genlab.model import DataSpec, GenerativeModel, Phase
 from genlab.options import resumable_options
-from genlab.registry import build, check_fits_in_memory, get_family, make_config
+from genlab.registry import build, check_fits_in_memory, get_family, load_weights, make_config, resolve_checkpoint
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -74,10 +74,12 @@ class Trainer:
         state = self._latest_state() if resume else None
         if state is not None:
             self._check_same_model(state)
+        start = self._start_state(tc.init_from) if state is None and tc.init_from else None
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
         self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root,
                                             image_size=recipe.image_size)
-        config = make_config(recipe.family, self._resumed_config(state) if state else recipe.model)
+        stored = state or start
+        config = make_config(recipe.family, self._resumed_config(stored) if stored else recipe.model)
         check_fits_in_memory(recipe.family, config, data.spec, self.device)
         self.model: GenerativeModel = build(recipe.family, config, data.spec).to(self.device)
         self.model.optim = make_optim(get_family(recipe.family), recipe.optim)
@@ -91,6 +93,8 @@ class Trainer:
         if state is not None:  # the stage the run had reached decides which phases exist
             self.model.load_state_dict(state["model"])
             self.model.load_step_state(state.get("step_state") or {})
+        elif start is not None:
+            self._warm_start(start)
         self._bind(set())
         self.schedules = phase_schedules(recipe.schedule, [p.name for p in self.phases])
         self.ema = None
@@ -99,6 +103,8 @@ class Trainer:
                 raise GenlabError(f"ema_decay = {tc.ema_decay}, but family {self.model.family!r} keeps no EMA of "
                                   "its weights (only the families with a sampling network do); set ema_decay = 0")
             self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
+            if start is not None and start.get("ema"):  # a shipped file's EMA is folded into its weights
+                self.ema.load_state_dict({k: v.float() for k, v in start["ema"].items()})
         try:
             self.batches = make_batches(data, tc.batch_size, self.device, tc.seed, self.dist, tc.num_workers,
                                         (tc.augment_shift, tc.augment_rotate, tc.augment_elastic))
@@ -123,6 +129,8 @@ class Trainer:
                 stale.unlink(missing_ok=True)
         self.log = MetricsLog(self.out, resume_step=self.step if state is not None else None) \
             if self.dist.is_main else None
+        if start is not None and self.log is not None:
+            self.log.write(0, {"event": "init_from", "path": str(start["path"]), "step": int(start["step"])})
         if self.changes and self.log is not None:
             self.log.write(self.step, {"event": "resume", "changed": {k: list(v) for k, v in self.changes.items()}})
             print("genlab: resumed with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()),
@@ -167,6 +175,41 @@ class Trainer:
             raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
                               f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out"
                               + (f" (a resume may change only {', '.join(sorted(free))})" if free else ""))
+
+    def _start_state(self, name_or_path: str) -> dict:
+        """The checkpoint `init_from` names. Its network is the run's: the recipe's [model] keeps
+        only the loss weights (`_resumable`), and says so where it asked for another network."""
+        path = resolve_checkpoint(name_or_path)
+        state = load_checkpoint(path)
+        if state["family"] != self.recipe.family:
+            raise CheckpointError(f"{path} holds a {state['family']} model, not {self.recipe.family}")
+        wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
+        saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
+        free = self._resumable()
+        unused = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
+        if unused:
+            print(f"genlab: the network is {path}'s: " + ", ".join(f"{k} {saved[k]} (not {wanted[k]})" for k in unused),
+                  file=sys.stderr)
+        self.recipe.model = self._resumed_config(state)  # the run's stored recipe names the network it trains
+        state["path"] = path
+        return state
+
+    def _warm_start(self, start: dict) -> None:
+        """Lay in the weights of `start` (fp32 here even from an fp16 shipped file). What the file
+        left out (a shipped GAN's discriminator) keeps this run's fresh initial weights."""
+        want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
+        shape = lambda s: (s.channels, s.height, s.width, s.num_classes)
+        if shape(want) != shape(have):
+            raise GenlabError(f"cannot start from {start['path']}: it was trained on {want.channels}-channel "
+                              f"{want.height}x{want.width} images with {want.num_classes} classes, and data "
+                              f"{self.recipe.data!r} gives {have.channels}-channel {have.height}x{have.width} "
+                              f"with {have.num_classes}; pick data of that shape (e.g. --image-size "
+                              f"{want.height} for a folder of pictures)")
+        dropped = start.get("dropped_modules") or ()
+        load_weights(self.model, start["model"], self.recipe.family, dropped)
+        self.model.load_step_state(start.get("step_state") or {})
+        print(f"genlab: starting from the weights of {start['path']} (step {start['step']})"
+              + (f"; {', '.join(dropped)} left out of it start(s) fresh" if dropped else ""), file=sys.stderr)
 
     def _resumable(self) -> set[str]:
         """The [model] options a resume may change: loss weights, not the network."""

@@ -1,0 +1,101 @@
+"""Warm start (`[train] init_from`, `genlab train --init-from`): a run that begins from another
+checkpoint's weights, e.g. a shipped model fine-tuned on new pictures or taken further. The
+weights and EMA are the checkpoint's; optimisers, step and schedules start afresh."""
+import json
+
+import pytest
+import torch
+
+from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
+from genlab.cli import main
+from genlab.errors import GenlabError
+from genlab.training import make_recipe
+from genlab.training.trainer import Trainer
+from state_checks import assert_same
+
+TINY_DCGAN = ["width=8", "latent_dim=8", "batch_size=16", "log_every=2", "sample_every=1000",
+              "grid_size=4", "ema_decay=0.9", "threads=1"]
+
+
+def trainer(tmp, steps=3, overrides=(), data=None, family="dcgan", **kw):
+    return Trainer(make_recipe(family, steps=steps, overrides=list(overrides), data=data), tmp, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 4-step tiny DCGAN run: its weights, EMA and Adam moments are all non-trivial."""
+    out = tmp_path_factory.mktemp("source")
+    trainer(out, steps=4, overrides=TINY_DCGAN).fit()
+    return out / "latest.pt"
+
+
+def test_a_warm_start_begins_with_the_checkpoints_weights_and_ema_and_fresh_optimisers(trained, tmp_path):
+    source = load_checkpoint(trained)
+    t = trainer(tmp_path, overrides=TINY_DCGAN + [f'init_from="{trained}"'], dry_run=True)
+    assert_same(source["model"], t.model.state_dict(), "model")
+    assert_same(source["ema"], t.ema.state_dict(), "ema")
+    assert t.step == 0
+    assert all(not opt.state for opt in t.optimizers.values()), "Adam's moments should start afresh"
+    fresh = trainer(tmp_path / "fresh", overrides=TINY_DCGAN, dry_run=True)
+    differ = [k for k, v in fresh.model.state_dict().items() if v.is_floating_point() and not torch.equal(v, source["model"][k])]
+    assert differ, "a fresh run's weights equal the checkpoint's: the probe above proves nothing"
+
+
+def test_a_warm_start_from_a_shipped_file_keeps_fresh_weights_where_the_file_left_them_out(trained, tmp_path):
+    """A shipped file is fp16 with the EMA folded in and may leave out the discriminator: the
+    generator starts from the file's (EMA) weights, the discriminator from this run's own init."""
+    shipped = tmp_path / "shipped.pt"
+    save_checkpoint(slim_for_release(load_checkpoint(trained), drop=("discriminator",)), shipped)
+    t = trainer(tmp_path / "run", overrides=TINY_DCGAN + [f'init_from="{shipped}"'], dry_run=True)
+    fresh = trainer(tmp_path / "fresh", overrides=TINY_DCGAN, dry_run=True)
+    source, mine = load_checkpoint(trained), t.model.state_dict()
+    for k, v in source["ema"].items():  # G: the EMA, through fp16
+        assert torch.equal(mine[k], v.half().to(mine[k].dtype)), k
+    d_keys = [k for k in mine if k.startswith("discriminator.")]
+    assert d_keys
+    for k in d_keys:
+        assert torch.equal(mine[k], fresh.model.state_dict()[k]), k
+
+
+def test_training_from_a_warm_start_and_resuming_it_continues_its_own_run(trained, tmp_path):
+    overrides = TINY_DCGAN + [f'init_from="{trained}"', "checkpoint_every=2"]
+    trainer(tmp_path / "straight", steps=4, overrides=overrides).fit()
+    trainer(tmp_path / "split", steps=2, overrides=overrides).fit()
+    trainer(tmp_path / "split", steps=4, overrides=overrides, resume=True).fit()
+    a, b = (load_checkpoint(tmp_path / run / "latest.pt") for run in ("straight", "split"))
+    assert a["step"] == b["step"] == 4
+    assert_same(a["model"], b["model"], "model")
+    events = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert {"event": "init_from", "path": str(trained), "step": 4}.items() <= next(
+        e for e in events if e.get("event") == "init_from").items()
+
+
+def test_a_warm_start_trains_the_checkpoints_network_and_says_so_where_the_recipe_asked_another(
+        trained, tmp_path, capsys):
+    t = trainer(tmp_path, overrides=TINY_DCGAN + ["width=16", f'init_from="{trained}"'], dry_run=True)
+    assert t.model.config.width == 8 and t.recipe.model["width"] == 8
+    err = capsys.readouterr().err
+    assert "the network is" in err and "width 8 (not 16)" in err
+
+
+def test_a_warm_start_refuses_another_family(trained, tmp_path):
+    with pytest.raises(GenlabError, match="holds a dcgan model, not vae"):
+        trainer(tmp_path, family="vae", overrides=[f'init_from="{trained}"'], dry_run=True)
+
+
+def test_a_warm_start_refuses_data_of_another_shape_and_says_which(trained, tmp_path):
+    with pytest.raises(GenlabError, match=r"trained on 1-channel 28x28 images with 10 classes, and data "
+                                          r"'shapes3d' gives 3-channel 32x32 with 6"):
+        trainer(tmp_path, overrides=[f'init_from="{trained}"', "threads=1"], data="shapes3d", dry_run=True)
+
+
+def test_a_warm_start_from_a_missing_checkpoint_names_it(tmp_path):
+    with pytest.raises(GenlabError, match="no checkpoint named 'no-such-model'"):
+        trainer(tmp_path, overrides=TINY_DCGAN + ['init_from="no-such-model"'], dry_run=True)
+
+
+def test_the_cli_takes_family_network_and_data_from_the_checkpoint(trained, tmp_path, capsys):
+    assert main(["train", "--init-from", str(trained), "--steps", "2", "--out", str(tmp_path / "run"),
+                 "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert 'family = "dcgan"' in printed and 'data = "mnist"' in printed and f'init_from = "{trained}"' in printed
