@@ -66,7 +66,7 @@ def test_training_from_a_warm_start_and_resuming_it_continues_its_own_run(traine
     assert a["step"] == b["step"] == 4
     assert_same(a["model"], b["model"], "model")
     events = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
-    assert {"event": "init_from", "path": str(trained), "step": 4}.items() <= next(
+    assert {"step": 0, "event": "init_from", "path": str(trained), "from_step": 4}.items() <= next(
         e for e in events if e.get("event") == "init_from").items()
 
 
@@ -84,8 +84,8 @@ def test_a_warm_start_refuses_another_family(trained, tmp_path):
 
 
 def test_a_warm_start_refuses_data_of_another_shape_and_says_which(trained, tmp_path):
-    with pytest.raises(GenlabError, match=r"trained on 1-channel 28x28 images with 10 classes, and data "
-                                          r"'shapes3d' gives 3-channel 32x32 with 6"):
+    with pytest.raises(GenlabError, match=r"trained on 1-channel 28x28 images, and data "
+                                          r"'shapes3d' gives 3-channel 32x32; pick data of that shape"):
         trainer(tmp_path, overrides=[f'init_from="{trained}"', "threads=1"], data="shapes3d", dry_run=True)
 
 

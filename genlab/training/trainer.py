@@ -130,7 +130,7 @@ class Trainer:
         self.log = MetricsLog(self.out, resume_step=self.step if state is not None else None) \
             if self.dist.is_main else None
         if start is not None and self.log is not None:
-            self.log.write(0, {"event": "init_from", "path": str(start["path"]), "step": int(start["step"])})
+            self.log.write(0, {"event": "init_from", "path": str(start["path"]), "from_step": int(start["step"])})
         if self.changes and self.log is not None:
             self.log.write(self.step, {"event": "resume", "changed": {k: list(v) for k, v in self.changes.items()}})
             print("genlab: resumed with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()),
@@ -198,13 +198,12 @@ class Trainer:
         """Lay in the weights of `start` (fp32 here even from an fp16 shipped file). What the file
         left out (a shipped GAN's discriminator) keeps this run's fresh initial weights."""
         want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
-        shape = lambda s: (s.channels, s.height, s.width, s.num_classes)
-        if shape(want) != shape(have):
+        # the image shape must match; a class count the network depends on shows as weights that do not fit
+        if (want.channels, want.height, want.width) != (have.channels, have.height, have.width):
             raise GenlabError(f"cannot start from {start['path']}: it was trained on {want.channels}-channel "
-                              f"{want.height}x{want.width} images with {want.num_classes} classes, and data "
-                              f"{self.recipe.data!r} gives {have.channels}-channel {have.height}x{have.width} "
-                              f"with {have.num_classes}; pick data of that shape (e.g. --image-size "
-                              f"{want.height} for a folder of pictures)")
+                              f"{want.height}x{want.width} images, and data {self.recipe.data!r} gives "
+                              f"{have.channels}-channel {have.height}x{have.width}; pick data of that shape "
+                              f"(e.g. --image-size {want.height} for a folder of pictures)")
         dropped = start.get("dropped_modules") or ()
         load_weights(self.model, start["model"], self.recipe.family, dropped)
         self.model.load_step_state(start.get("step_state") or {})
