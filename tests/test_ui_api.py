@@ -323,8 +323,9 @@ def test_train_shows_progress_and_the_run_appears_everywhere(client, ui_app):
     # the family's own data, and its one-minute recipe's budget on the sliders
     from ui.tabs.train import quick_budget
 
-    data, steps, batch, progress = client.predict("nade", api_name="/train_family")
+    data, steps, batch, progress, start_from = client.predict("nade", api_name="/train_family")
     steps, info = steps["value"], steps["info"]  # an update: the budget and what it is
+    assert [key for _, key in start_from["choices"]] == ["", "nade-mnist"]  # random weights, or its shipped model
     assert (data, steps, batch) == ("mnist-binary", *quick_budget("nade")) and f'max="{steps}"' in progress
     assert info.startswith("preset") and "no one-minute recipe" in client.predict("ddpm", api_name="/train_family")[1]["info"]
     assert client.predict("vae", api_name="/train_family")[0] == "mnist-binary"  # its one-minute recipe's data

@@ -869,6 +869,33 @@ def test_train_tab_trains_a_family_on_its_own_derived_data(ctx, tmp_path):
         c.close()
 
 
+def test_train_tab_fine_tunes_a_shipped_model_and_refuses_another_familys(ctx, tmp_path):
+    """'Start from' a shipped DCGAN: the run begins from its weights (the log names the file and
+    its step); a NADE model cannot start a DCGAN run."""
+    import json
+
+    from ui.catalog import Catalog
+    from ui.common import AppContext
+    from ui.tabs import train
+
+    c = AppContext(Catalog(ctx.catalog.checkpoint_dir, tmp_path / "runs", threads=1))
+    try:
+        assert "dcgan-mnist" in [k for _, k in train.start_choices(c, "dcgan")]
+        assert "nade-mnist" not in [k for _, k in train.start_choices(c, "dcgan")]
+        for out in train.start(c, "dcgan", "mnist", 2, 8, {}, "", 32, "dcgan-mnist"):
+            pass
+        run = next((tmp_path / "runs").iterdir())
+        events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        shipped = load_checkpoint(c.catalog.entry("dcgan-mnist").path)
+        assert any(e.get("event") == "init_from" and e["path"].endswith("dcgan-mnist.pt")
+                   and e["from_step"] == shipped["step"] for e in events)
+        assert load_checkpoint(run / "latest.pt")["config"] == shipped["config"]
+        with pytest.raises(gr.Error, match="nade-mnist is a nade model; a dcgan run can start from random weights"):
+            list(train.start(c, "dcgan", "mnist", 2, 8, {}, "", 32, "nade-mnist"))
+    finally:
+        c.close()
+
+
 def test_train_tab_trains_on_a_zip_of_the_users_own_pictures(ctx, tmp_path):
     """A zip of pictures (one top folder, two class folders, with the clutter zips carry) is
     unpacked into the app's scratch folder and trained on at the chosen size; bad zips and

@@ -185,13 +185,37 @@ def unpack_pictures(ctx: AppContext, path) -> tuple[str, str]:
     return str(folder), f"unpacked {what} into the app's scratch folder"
 
 
+RANDOM_START = "random weights (a new model)"
+
+
+def start_choices(ctx: AppContext, family: str) -> list[tuple[str, str]]:
+    """What a run of `family` may start from: random weights (""), or a shipped model or earlier
+    run of the same family, whose weights it then fine-tunes (`[train] init_from`)."""
+    from ui.catalog import label
+
+    return [(RANDOM_START, "")] + [(label(e, m), e.key) for e, m in ctx.catalog.loadable() if m.family == family]
+
+
+def start_path(ctx: AppContext, family: str, key: str) -> str | None:
+    """The checkpoint file a run starts from, None for random weights; another family's model is refused."""
+    if not key:
+        return None
+    model = ctx.catalog.model(key)
+    if model.family != family:
+        raise GenlabError(f"{key} is a {model.family} model; a {family} run can start from random weights or "
+                          f"from a {family} model: {', '.join(k for _, k in start_choices(ctx, family)[1:]) or 'none yet'}")
+    return str(ctx.catalog.entry(key).path)
+
+
 @user_errors
 def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict, own_folder: str = "",
-          picture_size=32):
+          picture_size=32, start_from: str = ""):
     """Generator: (loss plot, sample grid, progress, status, finished run key) while training runs.
-    A non-empty `own_folder` trains on the user's pictures there, at `picture_size` px."""
+    A non-empty `own_folder` trains on the user's pictures there, at `picture_size` px; a
+    `start_from` key begins from that model's weights instead of random ones."""
     if family not in list_families():
         raise GenlabError(f"unknown family {family!r}; choose one of {', '.join(list_families())}")
+    init_from = start_path(ctx, family, start_from)
     image_size = None
     if own_folder and str(own_folder).strip():
         data, image_size = own_pictures(own_folder, picture_size)
@@ -204,6 +228,8 @@ def start(ctx: AppContext, family: str, data: str, steps, batch, job: dict, own_
     out = ctx.catalog.runs_dir / name
     overrides = {"batch_size": bs, **intervals(total), "checkpoint_every": total, "grid_size": 16,
                  "threads": ctx.catalog.threads}  # set in the training thread itself (see use_threads)
+    if init_from:
+        overrides["init_from"] = init_from
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     job["stop"] = stop  # the Stop button reads it from this session's state
@@ -322,14 +348,14 @@ def quick_budget(family: str) -> tuple[int, int]:
     return recipe.train.steps, recipe.train.batch_size
 
 
-def on_family(family: str):
-    """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models), and
-    the budget of its one-minute recipe on the sliders."""
+def on_family(ctx: AppContext, family: str):
+    """A family picked: its own bundled data set (e.g. binarised digits for Bernoulli models), the
+    budget of its one-minute recipe on the sliders, and its models to start from."""
     from genlab.recipes import quick_recipe
 
     steps, batch = quick_budget(family)
     return (default_data(family), gr.update(value=steps, info=budget_info(quick_recipe(family) is not None)), batch,
-            progress_html(0, steps, "(not started)"))
+            progress_html(0, steps, "(not started)"), gr.update(choices=start_choices(ctx, family), value=""))
 
 
 def budget_info(has_quick_recipe: bool) -> str:
@@ -358,6 +384,9 @@ def build(ctx: AppContext) -> None:
                                         elem_id="train-own-size",
                                         info="each picture is resized and centre-cropped to this square")
                 own_note = gr.Markdown(elem_id="train-own-note")
+            start_from = gr.Dropdown(start_choices(ctx, first), value="", label="Start from", elem_id="train-start-from",
+                                     info="random weights, or a trained model of this family to fine-tune on the "
+                                          "data chosen here (its network and picture size are kept)")
             first_steps, first_batch = quick_budget(first)
             steps = gr.Slider(10, MAX_STEPS, value=first_steps, step=10, label="Budget (steps)", elem_id="train-steps",
                               info=budget_info(quick_recipe(first) is not None))
@@ -375,8 +404,9 @@ def build(ctx: AppContext) -> None:
     if ctx.train_queue is None:
         ctx.train_queue = TrainQueue()
     finished = gr.Textbox(visible=False, elem_id="train-finished")
-    family.input(on_family, family, [data, steps, batch, progress], api_name="train_family", queue=False)
-    go.click(functools.partial(start, ctx), [family, data, steps, batch, job, own_folder, picture_size],
+    family.input(functools.partial(on_family, ctx), family, [data, steps, batch, progress, start_from],
+                 api_name="train_family", queue=False)
+    go.click(functools.partial(start, ctx), [family, data, steps, batch, job, own_folder, picture_size, start_from],
              [plot, grid, progress, status, finished], api_name="train", **work("train"))
     own_zip.upload(functools.partial(unpack_pictures, ctx), own_zip, [own_folder, own_note],
                    api_name="train_unpack", **work("fast"))
