@@ -17,14 +17,14 @@ def option(default, *, low=None, high=None, choices=None, help: str = "", resuma
         r1: float = option(10.0, low=0.0, resumable=True)
 
     Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite).
-    `resumable` marks a loss weight that shapes no weight tensor: a resumed run may change it
-    (a [model] value is otherwise fixed for the life of a run)."""
+    `resumable` marks a loss weight or a training schedule that shapes no weight tensor: a resumed
+    or warm-started run may change it (a [model] value is otherwise fixed for the life of a run)."""
     return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help,
                                             "resumable": resumable})
 
 
 def resumable_options(config_class) -> set[str]:
-    """The [model] options a resumed run may change (declared `option(..., resumable=True)`)."""
+    """The [model] options a resumed or warm-started run may change (`option(..., resumable=True)`)."""
     return {f.name for f in dataclasses.fields(config_class) if f.metadata.get("resumable")}
 
 

@@ -59,12 +59,15 @@ class GRAFConfig:
     importance: int = option(0, low=0)  # hierarchical sampling: this many more per ray from the coarse weights
     clip_rays: bool = False  # sample only the part of each ray inside the sphere of radius `bound`
     patch: int = option(16, low=4)  # K: rays per patch side
-    scale_start: float = option(0.9, low=0.05, high=1.0)  # min_scale at step 0
-    scale_final: float = option(0.5, low=0.05, high=1.0)  # floor of min_scale (paper 0.25 at 64 px)
-    anneal_steps: int = option(4000, low=1)  # steps to go from scale_start to scale_final
-    anneal_every: int = option(250, low=1)  # min_scale changes in steps of this many iterations
-    noise_std: float = option(1.0, low=0.0)  # density noise at step 0 (paper raw_noise_std 1)
-    noise_steps: int = option(2000, low=1)  # ... decaying linearly to 0 over this many steps
+    # The patch-scale and density-noise schedule shapes no tensor: a resume or a warm start may change
+    # it (a warm start from a trained file sets scale_start = scale_final and noise_std = 0, so the
+    # annealing does not begin again at step 0).
+    scale_start: float = option(0.9, low=0.05, high=1.0, resumable=True)  # min_scale at step 0
+    scale_final: float = option(0.5, low=0.05, high=1.0, resumable=True)  # floor of min_scale (paper 0.25 at 64 px)
+    anneal_steps: int = option(4000, low=1, resumable=True)  # steps to go from scale_start to scale_final
+    anneal_every: int = option(250, low=1, resumable=True)  # min_scale changes in steps of this many iterations
+    noise_std: float = option(1.0, low=0.0, resumable=True)  # density noise at step 0 (paper raw_noise_std 1)
+    noise_steps: int = option(2000, low=1, resumable=True)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
     d_width: int = 64  # channels of D's first layer
     d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step

@@ -211,7 +211,7 @@ class Trainer:
               + (f"; {', '.join(dropped)} left out of it start(s) fresh" if dropped else ""), file=sys.stderr)
 
     def _resumable(self) -> set[str]:
-        """The [model] options a resume may change: loss weights, not the network."""
+        """The [model] options a resume or a warm start may change: loss weights and schedules, not the network."""
         return resumable_options(get_family(self.recipe.family).Config)
 
     def _resumed_config(self, state: dict) -> dict:
