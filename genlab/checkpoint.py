@@ -8,7 +8,9 @@ weights_only=True)` can read it and a pickle that carries code is refused):
 
     format, format_version, genlab_version, family, config, data_spec,
     train_config, recipe, step, model, ema, optimizers, scalers, rng,
-    metrics, train_seconds, created
+    metrics, train_seconds, created, and warm_start where the run began from
+    another checkpoint's weights ({"from", "from_step", "steps_before",
+    "train_seconds_before"}: what lies behind the weights it started from)
 """
 from __future__ import annotations
 
@@ -116,6 +118,23 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if missing:
         raise CheckpointError(f"{path} is missing {', '.join(missing)}")
     return state
+
+
+def trained_steps(state: dict) -> int:
+    """Steps of training behind a checkpoint's weights: its run's own `step` and, for a warm
+    start, every step behind the checkpoint it began from."""
+    return int(state.get("step", 0)) + int((state.get("warm_start") or {}).get("steps_before", 0))
+
+
+def trained_seconds(state: dict) -> float:
+    """Seconds of training behind a checkpoint's weights (the trainer's clock), as trained_steps."""
+    return float(state.get("train_seconds", 0.0)) + float((state.get("warm_start") or {}).get("train_seconds_before", 0.0))
+
+
+def warm_start_record(source: dict, path) -> dict:
+    """What a run that begins from `source`'s weights stores as its `warm_start`."""
+    return {"from": str(path), "from_step": int(source["step"]), "steps_before": trained_steps(source),
+            "train_seconds_before": trained_seconds(source)}
 
 
 def slim_for_release(state: dict, half: bool = True, drop: tuple[str, ...] = ()) -> dict:

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_list(args) -> int:
     from genlab.registry import get_family, list_families, shipped_checkpoints
-    from genlab.checkpoint import load_checkpoint
+    from genlab.checkpoint import load_checkpoint, trained_steps
 
     families = list_families()
     from genlab.results import current_figures, read_rows
@@ -43,7 +43,7 @@ def _cmd_list(args) -> int:
         figures = current_figures(paths[name], state, rows.get(name))[0]
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(figures.items())
                             if isinstance(v, (int, float)) and k in ("fid", "nll_nats", "class_coverage"))
-        print(f"  {name:{nw}s}{state['family']:{fw}s}step {state['step']:>6}  {metrics}")
+        print(f"  {name:{nw}s}{state['family']:{fw}s}step {trained_steps(state):>6}  {metrics}")
     return 0
 
 

@@ -109,7 +109,7 @@ def _evaluate_one(name: str, path: Path, protocol: dict, folder: Path, threads, 
     """Run `python -m genlab eval NAME ...` in `folder`, timed, and turn its JSON into a row."""
     import torch
 
-    from genlab.checkpoint import load_checkpoint
+    from genlab.checkpoint import load_checkpoint, trained_seconds, trained_steps
     from genlab.manifest import sha256_of
 
     state = load_checkpoint(path)  # also checks the file against the manifest
@@ -131,7 +131,7 @@ def _evaluate_one(name: str, path: Path, protocol: dict, folder: Path, threads, 
     figures = json.loads((folder / out).read_text())
     own = [k for k in figures.get("family_metrics", []) if k in figures]
     row = {"checkpoint": name, "family": state["family"], "data": state["data_spec"].get("name"),
-           "step": state["step"], "train_minutes": round(state.get("train_seconds", 0) / 60, 1),
+           "step": trained_steps(state), "train_minutes": round(trained_seconds(state) / 60, 1),
            "train_device": state.get("device", ""), "megabytes": round(path.stat().st_size / 1e6, 2), "sha256": sha,
            **{k: figures.get(k, "") for k in FIGURES}, **protocol,
            "family_figures": json.dumps({k: figures[k] for k in own}),
@@ -190,6 +190,15 @@ def figures_of(row: dict) -> dict:
 def _num(m: dict, key: str, digits: int) -> str:
     v = m.get(key)
     return "" if v is None else f"{v:.{digits}f}"
+
+
+def steps_cell(state: dict) -> str:
+    """'12000' or, for a warm start, '12000 (9000 behind the checkpoint it began from, then 3000)'."""
+    from genlab.checkpoint import trained_steps
+
+    before = (state.get("warm_start") or {}).get("steps_before")
+    total = trained_steps(state)
+    return f"{total} ({before} behind the checkpoint it began from, then {state['step']})" if before else str(total)
 
 
 def fid_cell(m: dict) -> str:
@@ -365,7 +374,7 @@ def current_figures(path: Path, state: dict, row: dict | None) -> tuple[dict, st
 def card_text(path: Path, row: dict | None = None) -> str:
     """A checkpoint's card from its stored metadata, with the pinned-protocol figures when
     `row` (its results.csv row) scored this very file, else the figures stored at release."""
-    from genlab.checkpoint import load_checkpoint
+    from genlab.checkpoint import load_checkpoint, trained_seconds
     from genlab.manifest import sha256_of
     from genlab.model import DataSpec
     from genlab.registry import get_family
@@ -373,7 +382,7 @@ def card_text(path: Path, row: dict | None = None) -> str:
     state, sha, name = load_checkpoint(path), sha256_of(path), Path(path).stem
     family = state["family"]
     spec = DataSpec.from_dict(state["data_spec"])
-    minutes = state.get("train_seconds", 0) / 60
+    minutes = trained_seconds(state) / 60
     device = str(state.get("device", "cpu"))
     doc = family_doc(family, name)
     m, skipped, source = current_figures(path, state, row)
@@ -389,7 +398,7 @@ def card_text(path: Path, row: dict | None = None) -> str:
              f"| family | `{family}`: {get_family(family).paper} |",
              f"| model card | {f'[docs/models/{doc.name}](../docs/models/{doc.name})' if doc else 'none yet'} |",
              f"| data | `{spec.name}` ({spec.describe()}{', binarised' if spec.binary else ''}) |",
-             f"| steps | {state['step']} |",
+             f"| steps | {steps_cell(state)} |",
              f"| training | {minutes:.1f} minutes of wall time on {'the CPU' if device.startswith('cpu') else device} "
              "(a shared machine's wall time can be several times the CPU time; the model card in docs/models "
              "gives the CPU minutes) |",

@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
+from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release, trained_seconds, trained_steps
+from genlab.results import steps_cell
 from genlab.cli import main
 from genlab.errors import GenlabError
 from genlab.training import make_recipe
@@ -68,6 +69,24 @@ def test_training_from_a_warm_start_and_resuming_it_continues_its_own_run(traine
     events = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert {"step": 0, "event": "init_from", "path": str(trained), "from_step": 4}.items() <= next(
         e for e in events if e.get("event") == "init_from").items()
+
+
+def test_a_checkpoint_counts_the_steps_and_time_behind_the_weights_it_began_from(trained, tmp_path):
+    """A warm start records what lies behind its first weights; a resume keeps the record, and a
+    warm start from a warm start adds both legs: the zoo table and cards report the whole."""
+    source = load_checkpoint(trained)
+    overrides = TINY_DCGAN + [f'init_from="{trained}"', "checkpoint_every=2"]
+    trainer(tmp_path / "a", steps=2, overrides=overrides).fit()
+    trainer(tmp_path / "a", steps=3, overrides=overrides, resume=True).fit()
+    a = load_checkpoint(tmp_path / "a" / "latest.pt")
+    assert a["warm_start"] == {"from": str(trained), "from_step": 4, "steps_before": 4,
+                               "train_seconds_before": source["train_seconds"]}
+    assert trained_steps(a) == 7 and trained_seconds(a) == a["train_seconds"] + source["train_seconds"]
+    trainer(tmp_path / "b", steps=2, overrides=TINY_DCGAN + [f'init_from="{tmp_path / "a"}"']).fit()
+    b = load_checkpoint(tmp_path / "b" / "latest.pt")
+    assert b["warm_start"]["from_step"] == 3 and trained_steps(b) == 4 + 3 + 2
+    assert steps_cell(b) == "9 (7 behind the checkpoint it began from, then 2)"
+    assert load_checkpoint(trained).get("warm_start") is None and trained_steps(source) == 4
 
 
 def test_a_warm_start_trains_the_checkpoints_network_and_says_so_where_the_recipe_asked_another(

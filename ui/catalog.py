@@ -22,7 +22,7 @@ from genlab.model import GenerativeModel
 from genlab.paths import CHECKPOINT_DIR
 from genlab.registry import load
 from genlab.checkpoint import RUNS_DIR
-from genlab.checkpoint import CHECKPOINT_NAME
+from genlab.checkpoint import CHECKPOINT_NAME, trained_steps
 
 RUN_PREFIX = "run:"
 
@@ -138,7 +138,7 @@ def matches(model: GenerativeModel, capability) -> bool:
 def label(entry: Entry, model: GenerativeModel) -> str:
     """'dcgan-mnist · 3,000 steps': the family only where the name does not already say it (long
     names such as alias_free_baseline-mnist were cut off in the pickers)."""
-    step = model.checkpoint.get("step")
+    step = trained_steps(model.checkpoint) if isinstance(model.checkpoint.get("step"), int) else None
     where = "" if entry.shipped else " (your run)"
     family = "" if model.family in entry.key else f" · {model.family}"
     return f"{entry.key}{where}{family} · {f'{step:,}' if isinstance(step, int) else '?'} steps"

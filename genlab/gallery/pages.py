@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from genlab.checkpoint import trained_seconds, trained_steps
+
 KEY_FIGURES = (("fid", "FID"), ("fid_floor", "FID floor"), ("kid", "KID"), ("precision", "precision"),
                ("recall", "recall"), ("nll_nats", "NLL nats"), ("nll_bits_per_dim", "NLL bits/dim"))
 CSS = ("body{font-family:sans-serif;margin:1.5em;max-width:1200px;color:#222}"
@@ -42,10 +44,10 @@ def html_page(title: str, body: str) -> str:
 
 def _facts(model, name: str) -> str:
     ck = model.checkpoint
-    minutes = ck.get("train_seconds")
+    minutes = trained_seconds(ck) if ck.get("train_seconds") is not None else None
     paper = type(model).paper
     rows = [("checkpoint", name), ("family", f"{model.family}: {paper}" if paper else model.family),
-            ("data", f"{model.data_spec.name} ({model.data_spec.describe()})"), ("step", ck.get("step")),
+            ("data", f"{model.data_spec.name} ({model.data_spec.describe()})"), ("step", trained_steps(ck) if ck.get("step") is not None else None),
             ("training", f"{minutes / 60:.1f} minutes" + (f" on {ck['device']}" if ck.get("device") else "")
              if minutes else None),
             ("capabilities", ", ".join(sorted(model.capabilities)))]

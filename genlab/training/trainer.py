@@ -38,7 +38,7 @@ from genlab.options import resumable_options
 from genlab.registry import build, check_fits_in_memory, get_family, load_weights, make_config, resolve_checkpoint
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
-from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, warm_start_record
 from genlab.training.config import Recipe, make_optim, parse_recipe, recipe_changes, recipe_to_toml
 from genlab.training.schedules import phase_schedules
 from genlab.training.devices import autocast_dtype, pick_device
@@ -94,7 +94,7 @@ class Trainer:
             self.model.load_state_dict(state["model"])
             self.model.load_step_state(state.get("step_state") or {})
         elif start is not None:
-            self._warm_start(start)
+            self._lay_in_weights_of(start)
         self._bind(set())
         self.schedules = phase_schedules(recipe.schedule, [p.name for p in self.phases])
         self.ema = None
@@ -111,8 +111,11 @@ class Trainer:
         except ValueError as e:
             raise GenlabError(str(e)) from None
         self.step, self.train_seconds = 0, 0.0
+        # what lies behind the weights this run began from (kept by a resume); None: random weights
+        self.warm_start = warm_start_record(start, start["path"]) if start is not None else None
         if state is not None:
             self._restore(state)
+            self.warm_start = state.get("warm_start")
         self.forward = torch.compile(self.model) if tc.compile else self.model
         self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
         self.log = None
@@ -194,7 +197,7 @@ class Trainer:
         state["path"] = path
         return state
 
-    def _warm_start(self, start: dict) -> None:
+    def _lay_in_weights_of(self, start: dict) -> None:
         """Lay in the weights of `start` (fp32 here even from an fp16 shipped file). What the file
         left out (a shipped GAN's discriminator) keeps this run's fresh initial weights."""
         want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
@@ -269,6 +272,7 @@ class Trainer:
             "rng": self._rng_state(),
             "metrics": {},
             "train_seconds": self.train_seconds,
+            "warm_start": self.warm_start,
             "device": str(self.device) + (f" x{self.dist.world_size}" if self.dist.enabled else ""),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
