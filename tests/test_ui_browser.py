@@ -9,6 +9,7 @@ Skipped, with the reason, without chromium.
 """
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
@@ -330,6 +331,37 @@ def test_train_a_tiny_model_and_use_it_in_another_tab(page):
     open_tab(page, "Models")
     expect(page.locator(f"#models-cards [data-key='{key}']")).to_be_visible(timeout=10_000)
     shot(page, "models")
+    assert page.external == [], page.external
+
+
+def test_train_fine_tunes_a_shipped_model_picked_in_start_from(page, ui_dirs):
+    """Family DCGAN, 'Start from' the shipped dcgan-mnist: only DCGAN models are offered, and the
+    run that finishes began from the shipped weights (its first grid already draws digits)."""
+    from playwright.sync_api import expect
+
+    open_tab(page, "Train")
+    pick(page, "train-family", "dcgan")
+    # the family's models reach the picker with the family's answer: wait for them, reopening the list
+    for _ in range(20):
+        page.locator("#train-start-from input").click()
+        offered = page.get_by_role("option").all_inner_texts()
+        if any("dcgan-mnist" in o for o in offered):
+            break
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+    assert "random weights" in offered[0] and any("dcgan-mnist" in o for o in offered), offered
+    assert not any("nade" in o or "vae" in o for o in offered), offered
+    page.get_by_role("option", name=re.compile(r"dcgan-mnist ")).click()
+    for name, value in (("Budget (steps)", "10"), ("Batch size", "8")):
+        page.get_by_role("slider", name=f"range slider for {name}").fill(value)
+        expect(page.get_by_role("spinbutton", name=f"number input for {name}")).to_have_value(value)
+    page.locator("#train-button").click()
+    expect(page.locator("#train-status")).to_contain_text("finished step 10 of 10", timeout=180_000)
+    key = re.search(r"run:ui-dcgan-[a-z0-9-]+-[\d-]+", page.locator("#train-status").inner_text()).group(0)
+    run = ui_dirs[1] / key.removeprefix("run:")
+    first = next(json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+    assert first["event"] == "init_from" and first["path"].endswith("dcgan-mnist.pt"), first
+    shot(page, "train-fine-tune")
     assert page.external == [], page.external
 
 
