@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 import time
 
@@ -359,10 +360,13 @@ def test_train_fine_tunes_a_shipped_model_picked_in_start_from(page, ui_dirs):
     expect(page.locator("#train-status")).to_contain_text("finished step 10 of 10", timeout=180_000)
     key = re.search(r"run:ui-dcgan-[a-z0-9-]+-[\d-]+", page.locator("#train-status").inner_text()).group(0)
     run = ui_dirs[1] / key.removeprefix("run:")
-    first = next(json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
-    assert first["event"] == "init_from" and first["path"].endswith("dcgan-mnist.pt"), first
-    shot(page, "train-fine-tune")
-    assert page.external == [], page.external
+    try:
+        first = next(json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+        assert first["event"] == "init_from" and first["path"].endswith("dcgan-mnist.pt"), first
+        shot(page, "train-fine-tune")
+        assert page.external == [], page.external
+    finally:  # the tests after this one pick "dcgan-mnist" by name: leave no second match behind
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def test_a_model_with_six_slider_controls_shows_six_sliders(page):
