@@ -103,7 +103,7 @@ def test_a_warm_start_refuses_another_family(trained, tmp_path):
 
 
 def test_a_warm_start_refuses_data_of_another_shape_and_says_which(trained, tmp_path):
-    with pytest.raises(GenlabError, match=r"trained on 1-channel 28x28 images, and data "
+    with pytest.raises(GenlabError, match=r"trained on 1-channel 28x28 images \(data 'mnist'\), and data "
                                           r"'shapes3d' gives 3-channel 32x32; pick data of that shape"):
         trainer(tmp_path, overrides=[f'init_from="{trained}"', "threads=1"], data="shapes3d", dry_run=True)
 

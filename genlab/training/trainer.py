@@ -78,6 +78,8 @@ class Trainer:
         torch.manual_seed(tc.seed)  # same initial weights on every rank and every run
         self.data = data = load_dataset(recipe.data, "train", root=recipe.data_root,
                                             image_size=recipe.image_size)
+        if start is not None:
+            self._check_start_data(start)
         stored = state or start
         config = make_config(recipe.family, self._resumed_config(stored) if stored else recipe.model)
         check_fits_in_memory(recipe.family, config, data.spec, self.device)
@@ -112,10 +114,10 @@ class Trainer:
             raise GenlabError(str(e)) from None
         self.step, self.train_seconds = 0, 0.0
         # what lies behind the weights this run began from (kept by a resume); None: random weights
-        self.warm_start = warm_start_record(start, start["path"]) if start is not None else None
+        self.warm_start = (state.get("warm_start") if state is not None
+                           else warm_start_record(start, start["path"]) if start is not None else None)
         if state is not None:
             self._restore(state)
-            self.warm_start = state.get("warm_start")
         self.forward = torch.compile(self.model) if tc.compile else self.model
         self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
         self.log = None
@@ -170,14 +172,21 @@ class Trainer:
             raise CheckpointError(f"{self.checkpoint_path} holds a {state['family']} run, not {self.recipe.family}")
         if state.get("recipe"):
             self.changes = recipe_changes(parse_recipe(state["recipe"], "the stored recipe"), self.recipe)
+        changed = self._network_changes(state)
+        if changed:
+            free = self._resumable()
+            raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
+                              f"({', '.join(f'{k}: {a} -> {b}' for k, a, b in changed)}); use a new --out"
+                              + (f" (a resume may change only {', '.join(sorted(free))})" if free else ""))
+
+    def _network_changes(self, state: dict) -> list[tuple[str, object, object]]:
+        """(option, stored, recipe's) for each [model] value the recipe sets that would change the
+        stored network (loss weights and schedules, `_resumable`, may change)."""
         wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
         saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
         free = self._resumable()
-        changed = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
-        if changed:
-            raise GenlabError(f"cannot resume {self.checkpoint_path} with a different model config "
-                              f"({', '.join(f'{k}: {saved[k]} -> {wanted[k]}' for k in changed)}); use a new --out"
-                              + (f" (a resume may change only {', '.join(sorted(free))})" if free else ""))
+        return [(k, saved[k], wanted[k]) for k in wanted
+                if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
 
     def _start_state(self, name_or_path: str) -> dict:
         """The checkpoint `init_from` names. Its network is the run's: the recipe's [model] keeps
@@ -186,27 +195,28 @@ class Trainer:
         state = load_checkpoint(path)
         if state["family"] != self.recipe.family:
             raise CheckpointError(f"{path} holds a {state['family']} model, not {self.recipe.family}")
-        wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
-        saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
-        free = self._resumable()
-        unused = [k for k in wanted if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
+        unused = self._network_changes(state)
         if unused:
-            print(f"genlab: the network is {path}'s: " + ", ".join(f"{k} {saved[k]} (not {wanted[k]})" for k in unused),
+            print(f"genlab: the network is {path}'s: " + ", ".join(f"{k} {a} (not {b})" for k, a, b in unused),
                   file=sys.stderr)
         self.recipe.model = self._resumed_config(state)  # the run's stored recipe names the network it trains
         state["path"] = path
         return state
 
+    def _check_start_data(self, start: dict) -> None:
+        """The run's images must have the shape `start` was trained on (checked before a network is
+        built for them); a class count the network depends on shows as weights that do not fit."""
+        want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
+        if (want.channels, want.height, want.width) != (have.channels, have.height, have.width):
+            source = parse_recipe(start["recipe"], "the stored recipe").data if start.get("recipe") else None
+            raise GenlabError(f"cannot start from {start['path']}: it was trained on {want.channels}-channel "
+                              f"{want.height}x{want.width} images{f' (data {source!r})' if source else ''}, and data {self.recipe.data!r} gives "
+                              f"{have.channels}-channel {have.height}x{have.width}; pick data of that shape "
+                              f"(e.g. --image-size {want.height} for a folder of pictures)")
+
     def _lay_in_weights_of(self, start: dict) -> None:
         """Lay in the weights of `start` (fp32 here even from an fp16 shipped file). What the file
         left out (a shipped GAN's discriminator) keeps this run's fresh initial weights."""
-        want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
-        # the image shape must match; a class count the network depends on shows as weights that do not fit
-        if (want.channels, want.height, want.width) != (have.channels, have.height, have.width):
-            raise GenlabError(f"cannot start from {start['path']}: it was trained on {want.channels}-channel "
-                              f"{want.height}x{want.width} images, and data {self.recipe.data!r} gives "
-                              f"{have.channels}-channel {have.height}x{have.width}; pick data of that shape "
-                              f"(e.g. --image-size {want.height} for a folder of pictures)")
         dropped = start.get("dropped_modules") or ()
         load_weights(self.model, start["model"], self.recipe.family, dropped)
         self.model.load_step_state(start.get("step_state") or {})
