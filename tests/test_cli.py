@@ -1,4 +1,6 @@
-"""The CLI: real commands in a subprocess, and one-line errors with exit code 2."""
+"""The CLI: real commands in a subprocess; where only the message and exit code matter, main() in
+this process (what `python -m genlab` calls), which saves a torch import per case."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def genlab(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "genlab", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=300)
+
+
+def genlab_here(capsys, *args) -> tuple[int, str]:
+    """main() in this process, as `python -m genlab` calls it (saves a torch import per call):
+    the exit code and what went to stderr."""
+    from genlab.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's own refusals
+        code = e.code
+    return code, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +73,21 @@ def test_list_names_families():
     (["train", "dcgan", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_user_errors_are_one_line_with_exit_code_2(args, message):
-    r = genlab(*args)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
+def test_user_errors_are_one_line_with_exit_code_2(args, message, capsys):
+    """A clean one-line message and exit code 2, no traceback (in this process; the next test
+    runs the same through `python -m genlab` once)."""
+    code, err = genlab_here(capsys, *args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert lines[0].startswith("genlab: error:")
-    import re
     assert re.search(message, lines[0]), lines[0]
+
+
+def test_a_user_error_from_the_command_line_is_one_line_with_exit_code_2():
+    r = genlab("train", "dcgn")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "unknown model family 'dcgn'" in r.stderr
 
 
 def test_bad_sample_output_suffix_and_count(tiny_checkpoint):
@@ -99,24 +120,27 @@ def test_gallery_writes_an_index_and_a_page_per_checkpoint(tiny_checkpoint, tmp_
     assert gif.n_frames > 5
 
 
-def test_sample_controls_are_checked_against_the_model(tmp_path):
-    r = genlab("sample", "nade-mnist", "--n", 1, "--truncation", 0.5, "--out", tmp_path / "x.png")
-    assert r.returncode == 2 and "nade has no sample control truncation; it takes temperature" in r.stderr
-    r = genlab("sample", "infogan-mnist", "--n", 2, "--control", "digit_code=11", "--out", tmp_path / "y.png")
-    assert r.returncode == 2 and "digit_code must be one of random, 0, 1" in r.stderr
-    r = genlab("sample", "infogan-mnist", "--n", 2, "--control", "digit_code=3", "--out", tmp_path / "y.png")
-    assert r.returncode == 0, r.stderr
-    r = genlab("sample", "nade-mnist", "--n", 2, "--temperature", 0.7, "--out", tmp_path / "t.png")
-    assert r.returncode == 0, r.stderr
+def test_sample_controls_are_checked_against_the_model(tmp_path, capsys):
+    code, err = genlab_here(capsys, "sample", "nade-mnist", "--n", 1, "--truncation", 0.5, "--out", tmp_path / "x.png")
+    assert code == 2 and "nade has no sample control truncation; it takes temperature" in err
+    code, err = genlab_here(capsys, "sample", "infogan-mnist", "--n", 2, "--control", "digit_code=11",
+                            "--out", tmp_path / "y.png")
+    assert code == 2 and "digit_code must be one of random, 0, 1" in err
+    code, err = genlab_here(capsys, "sample", "infogan-mnist", "--n", 2, "--control", "digit_code=3",
+                            "--out", tmp_path / "y.png")
+    assert code == 0 and (tmp_path / "y.png").exists(), err
+    code, err = genlab_here(capsys, "sample", "nade-mnist", "--n", 2, "--temperature", 0.7, "--out", tmp_path / "t.png")
+    assert code == 0 and (tmp_path / "t.png").exists(), err
 
 
-def test_a_bad_gan_option_is_refused_before_training():
-    r = genlab("train", "dcgan", "--steps", 1, "--set", 'generator_loss="wasserstein"', "--dry-run")
-    assert r.returncode == 2  # a dry run makes the same checks
-    r = genlab("train", "dcgan", "--steps", 1, "--out", "/tmp/genlab-never-written", "--set",
-               'generator_loss="wasserstein"')
-    assert r.returncode == 2 and "option generator_loss must be one of non_saturating, minimax, got 'wasserstein'" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_a_bad_gan_option_is_refused_before_training(capsys, tmp_path):
+    code, _ = genlab_here(capsys, "train", "dcgan", "--steps", 1, "--set", 'generator_loss="wasserstein"', "--dry-run")
+    assert code == 2  # a dry run makes the same checks
+    out = tmp_path / "never-written"
+    code, err = genlab_here(capsys, "train", "dcgan", "--steps", 1, "--out", out, "--set",
+                            'generator_loss="wasserstein"')
+    assert code == 2 and "option generator_loss must be one of non_saturating, minimax, got 'wasserstein'" in err
+    assert "Traceback" not in err and not out.exists()
 
 
 def test_train_help_lists_every_registered_data_set(monkeypatch):

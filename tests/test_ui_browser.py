@@ -35,8 +35,23 @@ def open_tab(page, name: str) -> None:
 
 
 def pick(page, elem_id: str, option: str) -> None:
-    page.locator(f"#{elem_id} input").click()
-    page.get_by_role("option", name=re.compile(re.escape(option))).click()
+    """Choose an option as a user does, and wait until the dropdown shows it and its list has
+    closed: on a busy machine a click can land while the list is still being drawn (then the
+    choice is lost and the list stays open over the next widget), so it is tried again."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"#{elem_id} input")
+    for attempt in range(3):
+        box.click()
+        page.get_by_role("option", name=re.compile(re.escape(option))).click()
+        try:
+            expect(box).to_have_value(re.compile(re.escape(option)), timeout=5_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+    expect(page.get_by_role("listbox")).to_have_count(0, timeout=5_000)
 
 
 def src(page, sel: str) -> str | None:
@@ -345,7 +360,8 @@ def test_train_fine_tunes_a_shipped_model_picked_in_start_from(page, ui_dirs):
     # the family's models reach the picker with the family's answer: wait for them, reopening the list
     for _ in range(20):
         page.locator("#train-start-from input").click()
-        offered = page.get_by_role("option").all_inner_texts()
+        expect(page.get_by_role("listbox")).to_have_count(1)  # the picker's own list, nothing else open
+        offered = page.get_by_role("listbox").get_by_role("option").all_inner_texts()
         if any("dcgan-mnist" in o for o in offered):
             break
         page.keyboard.press("Escape")
