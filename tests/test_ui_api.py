@@ -70,6 +70,23 @@ def test_a_sample_click_cancels_the_first_sheet_still_on_its_way(ui_app):
     assert any(first["id"] in d["cancels"] for d in cancelling), cancelling
 
 
+def test_picking_a_model_cancels_the_tabs_setup_still_on_its_way_from_page_open(ui_app):
+    """Each tab sets itself up for its first model when the page opens, and again when a model is
+    picked. With a class opening the app at once the first setup can wait in the queue and land
+    after the user's pick, leaving the first model's controls beside the picked one; so the pick
+    cancels it (ui.common.on_open_and_change), in every tab that has such a pair."""
+    demo, _ = ui_app
+    deps = demo.config["dependencies"]
+    by_name = {d.get("api_name"): d for d in deps}
+    pairs = [(name, name.removesuffix("_on_load")) for name in by_name
+             if name and name.endswith("_model_on_load") or name == "equivariance_models_on_load"]
+    assert len(pairs) >= 8, pairs  # sample, latent, steps, likelihood, noising, translate, 3-D view, equivariance
+    for on_load, on_pick in pairs:
+        first, pick = by_name[on_load], by_name[on_pick]
+        cancelling = [d for d in deps if d["targets"] == pick["targets"] and d.get("cancels")]
+        assert any(first["id"] in d["cancels"] for d in cancelling), (on_pick, "does not cancel", on_load)
+
+
 def test_server_listens_on_loopback_only(app_url):
     assert app_url.startswith("http://127.0.0.1:")
 

@@ -138,6 +138,15 @@ def work(kind: str) -> dict:
     return {"concurrency_id": kind, "concurrency_limit": WORK_LIMITS[kind]}
 
 
+def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, api_name: str | bool, **kwargs):
+    """Run `fn` when the page opens and on each of `triggers` (a model picked). A trigger cancels
+    the page-open run if that is still queued or running: when a class opens the app at once,
+    the first run waits behind the others' and could otherwise land after the user's own pick,
+    showing the first model's controls beside the model now picked. Returns the triggers' event."""
+    first = ctx.demo.load(fn, inputs, outputs, api_name=f"{api_name}_on_load" if api_name else False, **kwargs)
+    return gr.on(triggers, fn, inputs, outputs, api_name=api_name, cancels=[first], **kwargs)
+
+
 def keep_pad_usable(event, pad) -> None:
     """After `event` (an upload or a test image put on `pad`) is refused, clear Gradio's "Error"
     badge from the pad: it would cover the pad and block its brush and Clear until the next good

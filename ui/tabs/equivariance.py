@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from genlab.errors import GenlabError
 from genlab.metrics import equivariance as eq
 from genlab.model import TRANSFORM_CONTROLS, seeded
-from ui.common import AppContext, user_errors, work
+from ui.common import AppContext, on_open_and_change, user_errors, work
 from ui.images import display_scale, to_picture
 
 TITLE = "Equivariance"
@@ -232,10 +232,8 @@ def build(ctx: AppContext) -> None:
     about = gr.Markdown(elem_id="eq-about")
     outputs.append(about)
     setup = functools.partial(on_models, ctx)
-    gr.on([left.change, right.change], setup, [left, right, seed, undo], [*sliders, *outputs],
-          api_name="equivariance_models", trigger_mode="always_last", **work("fast"))
-    ctx.demo.load(setup, [left, right, seed, undo], [*sliders, *outputs], api_name="equivariance_models_on_load",
-                  **work("fast"))
+    on_open_and_change(ctx, [left.change, right.change], setup, [left, right, seed, undo], [*sliders, *outputs],
+                       "equivariance_models", trigger_mode="always_last", **work("fast"))
     # a slider re-renders both on release (a render is ~20 ms a model; the undo of a rotation ~0.2 s)
     gr.on([seed.change, undo.change, *[s.release for s in sliders]], functools.partial(render, ctx),
           [left, right, seed, *sliders, undo], outputs, api_name="equivariance", trigger_mode="always_last",

@@ -21,7 +21,8 @@ import torch
 from genlab import explore, plots
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, keep_pad_usable, tell, upload_button, upload_for, user_errors, work
+from ui.common import (AppContext, drawing_pad, keep_pad_usable, on_open_and_change, tell, upload_button, upload_for,
+                       user_errors, work)
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, to_model_input, to_picture
 
@@ -290,10 +291,10 @@ def build(ctx: AppContext) -> None:
     setup_fn = functools.partial(setup, ctx)
     defaults = defaults_json("latent", "decode")
     setup_out = [state, *axes, defaults, image, about, enc_group, manifold]
-    picker.change(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model", **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup_fn, [picker, seed, basis_name], setup_out, "latent_model",
+                       **work("fast"))
     # the drawing and what the model saw belong to the last model: emptied in the page, at once
     picker.change(None, None, seen, queue=False, js=CLEAR_PAD_JS)
-    ctx.demo.load(setup_fn, [picker, seed, basis_name], setup_out, api_name="latent_model_on_load", **work("fast"))
     # a new seed keeps the model, so its controls keep the values the user gave them
     seed.change(functools.partial(reseed, ctx), [picker, seed, basis_name, controls],
                 [state, *axes, image, about, enc_group], api_name="latent_seed", **work("fast"))

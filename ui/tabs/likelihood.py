@@ -23,8 +23,8 @@ from genlab.errors import GenlabError
 from genlab.metrics.likelihood import is_mnist_like, log_prob_options
 from genlab.model import DataSpec
 from ui.catalog import seeded
-from ui.common import (PAD_SIZE, AppContext, a_label, drawing_pad, keep_pad_usable, tell, upload_button,
-                       upload_to_pad, user_errors, whole_in_range, work)
+from ui.common import (PAD_SIZE, AppContext, a_label, drawing_pad, keep_pad_usable, on_open_and_change, tell,
+                       upload_button, upload_to_pad, user_errors, whole_in_range, work)
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
@@ -233,7 +233,6 @@ def build(ctx: AppContext) -> None:
     go.click(functools.partial(score, ctx), [pickers, pad], [table, maps, seen], api_name="likelihood",
              **work("score"))
     setup = functools.partial(on_complete_model, ctx)
-    ar.change(setup, ar, [rows_kept, defaults], api_name="complete_model", **work("fast"))
-    ctx.demo.load(setup, ar, [rows_kept, defaults], api_name="complete_model_on_load", **work("fast"))
+    on_open_and_change(ctx, [ar.change], setup, ar, [rows_kept, defaults], "complete_model", **work("fast"))
     fill.click(functools.partial(complete, ctx), [ar, pad, rows_kept, count, seed, controls], [done, caption],
                api_name="complete", **work("score"))

@@ -21,7 +21,8 @@ import torch
 
 from genlab.errors import GenlabError
 from ui.catalog import seeded
-from ui.common import AppContext, drawing_pad, keep_pad_usable, tell, upload_button, upload_for, user_errors, work
+from ui.common import (AppContext, drawing_pad, keep_pad_usable, on_open_and_change, tell, upload_button, upload_for,
+                       user_errors, work)
 from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_model_input, to_picture
 from ui.tabs.likelihood import test_image
@@ -172,8 +173,7 @@ def build(ctx: AppContext) -> None:
             caption = gr.Markdown(elem_id="noise-caption")
     defaults = defaults_json("noise", "denoise")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [t, defaults], api_name="noise_model", **work("fast"))
-    ctx.demo.load(setup, picker, [t, defaults], api_name="noise_model_on_load", **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup, picker, [t, defaults], "noise_model", **work("fast"))
     # the file itself goes to the server (the pad's own upload would shrink it in the browser first)
     keep_pad_usable(up.upload(upload_for(ctx, NEED), [picker, up], [pad, which], api_name="noise_upload",
                               **work("fast")), pad)

@@ -7,7 +7,7 @@ import gradio as gr
 import torch
 
 from ui.catalog import seeded
-from ui.common import AppContext, user_errors, whole_in_range, work
+from ui.common import AppContext, on_open_and_change, user_errors, whole_in_range, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json, describe_values
 from ui.images import display_scale, to_picture
 
@@ -89,8 +89,7 @@ def build(ctx: AppContext) -> None:
                              elem_classes=["pixelated"])
             summary = gr.Markdown(elem_id="sample-summary")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [defaults, about], api_name="sample_model", **work("fast"))
-    ctx.demo.load(setup, picker, [defaults, about], api_name="sample_model_on_load", **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup, picker, [defaults, about], "sample_model", **work("fast"))
     # the page opens with samples of the model it opens on (the best-looking one) already shown
     first = ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
                           api_name="sample_on_load", **work("fast"))

@@ -21,7 +21,7 @@ import torch
 
 from genlab.explore import even_frames
 from ui.catalog import seeded, use_threads
-from ui.common import AppContext, user_errors, whole_in_range, work
+from ui.common import AppContext, on_open_and_change, user_errors, whole_in_range, work
 from ui.controls import control_values, controls_panel, default_values, defaults_json
 from ui.images import to_picture
 
@@ -172,9 +172,8 @@ def build(ctx: AppContext) -> None:
     frames = gr.State({"key": None, "seed": 0, "frames": []})
     defaults = defaults_json("steps", "steps")
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, defaults, api_name="steps_model", **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup, picker, defaults, "steps_model", **work("fast"))
     picker.change(forget, picker, [frames, scrubber, image, status], queue=False, show_progress="hidden")
-    ctx.demo.load(setup, picker, defaults, api_name="steps_model_on_load", **work("fast"))
     job = go.click(functools.partial(run, ctx), [picker, seed, count, controls],
                    [image, status, frames, scrubber], api_name="steps", **work("steps"))
     # cancel first, then say so: an answer given alongside the cancel was overwritten by the run's last frame

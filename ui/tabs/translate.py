@@ -23,8 +23,8 @@ import torch
 from genlab.data import load_dataset, unit_to_uint8
 from genlab.errors import GenlabError
 from genlab.model import DataSpec
-from ui.common import (PAD_SIZE, AppContext, a_label, as_files, drawing_pad, keep_pad_usable, tell, upload_button,
-                       upload_for, user_errors, work)
+from ui.common import (PAD_SIZE, AppContext, a_label, as_files, drawing_pad, keep_pad_usable, on_open_and_change, tell,
+                       upload_button, upload_for, user_errors, work)
 from ui.images import display_scale, heatmap, to_model_input, to_picture
 
 TITLE = "Translate"
@@ -209,11 +209,9 @@ def build(ctx: AppContext) -> None:
                             elem_id="translate-grid", elem_classes=["pixelated"],
                             visible=grid_shown(ctx, picker.value)["visible"])
     setup = functools.partial(on_model, ctx)
-    picker.change(setup, picker, [source, target, about], api_name="translate_model", **work("fast"))
-    ctx.demo.load(setup, picker, [source, target, about], api_name="translate_model_on_load", **work("fast"))
-    shown = functools.partial(grid_shown, ctx)
-    picker.change(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
-    ctx.demo.load(shown, picker, grid, api_name=False, show_progress="hidden", **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup, picker, [source, target, about], "translate_model", **work("fast"))
+    on_open_and_change(ctx, [picker.change], functools.partial(grid_shown, ctx), picker, grid, False,
+                       show_progress="hidden", **work("fast"))
     # pictures reach Gradio as files written once (see ui.common.as_files / AppContext.save_png)
     keep_pad_usable(to_pad.click(as_files(ctx, functools.partial(show_source, ctx), "translate-source"),
                                  [picker, index, source], [pad, which], api_name="translate_test_image",

@@ -22,7 +22,7 @@ import torch
 from genlab.errors import GenlabError
 from genlab.grids import save_gif
 from genlab.model import seeded
-from ui.common import AppContext, user_errors, work
+from ui.common import AppContext, on_open_and_change, user_errors, work
 from ui.images import display_scale, heatmap, to_picture
 
 TITLE = "3-D view"
@@ -235,10 +235,8 @@ def build(ctx: AppContext) -> None:
     inputs = [picker, *code_sliders, *camera]
     shown = [*pictures, caption]
     setup_fn = functools.partial(setup, ctx)
-    picker.change(setup_fn, [picker, *code_sliders], [*camera, about, *shown], api_name="view3d_model",
-                  **work("fast"))
-    ctx.demo.load(setup_fn, [picker, *code_sliders], [*camera, about, *shown], api_name="view3d_model_on_load",
-                  **work("fast"))
+    on_open_and_change(ctx, [picker.change], setup_fn, [picker, *code_sliders], [*camera, about, *shown],
+                       "view3d_model", **work("fast"))
     # Any slider moved: one render at the model's own size (~0.2 s on a busy CPU core), the newest
     # value only, no spinner. Through the queue, so that a refused camera shows its message.
     gr.on([s.input for s in code_sliders + camera], functools.partial(view, ctx), inputs, shown,
