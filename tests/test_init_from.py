@@ -42,6 +42,24 @@ def test_a_warm_start_begins_with_the_checkpoints_weights_and_ema_and_fresh_opti
     assert differ, "a fresh run's weights equal the checkpoint's: the probe above proves nothing"
 
 
+@pytest.mark.parametrize("data, warmed_up_by", [(None, 4), ("mnist-dynbin", 0)])
+def test_the_ema_goes_on_from_the_checkpoints_steps_on_its_data_and_starts_again_on_other_data(
+        trained, tmp_path, data, warmed_up_by):
+    """The EMA's warm-up (decay min(d, (1 + s) / (10 + s)) at step s) counts the steps behind the
+    weights on the same data, so the loaded average keeps its horizon; on other data it counts
+    from 0 and the average follows the new pictures at once. One step, checked exactly."""
+    source = load_checkpoint(trained)  # 4 steps on mnist
+    t = trainer(tmp_path, steps=1, data=data, overrides=TINY_DCGAN + [f'init_from="{trained}"', "ema_decay=0.3"])
+    t.fit()
+    decay = min(0.3, (1 + warmed_up_by) / (10 + warmed_up_by))  # 0.3 when going on, 0.1 when starting again
+    live = t.model.state_dict()
+    for k, before in source["ema"].items():
+        if before.is_floating_point():
+            want = torch.lerp(before.float(), live[k].float(), 1 - decay)
+            assert torch.allclose(t.ema.state_dict()[k].float(), want, atol=1e-6), k
+    assert load_checkpoint(tmp_path / "latest.pt")["warm_start"]["ema_steps_before"] == warmed_up_by
+
+
 def test_a_warm_start_from_a_shipped_file_keeps_fresh_weights_where_the_file_left_them_out(trained, tmp_path):
     """A shipped file is fp16 with the EMA folded in and may leave out the discriminator: the
     generator starts from the file's (EMA) weights, the discriminator from this run's own init."""
@@ -80,7 +98,7 @@ def test_a_checkpoint_counts_the_steps_and_time_behind_the_weights_it_began_from
     trainer(tmp_path / "a", steps=3, overrides=overrides, resume=True).fit()
     a = load_checkpoint(tmp_path / "a" / "latest.pt")
     assert a["warm_start"] == {"from": str(trained), "from_step": 4, "steps_before": 4,
-                               "train_seconds_before": source["train_seconds"]}
+                               "train_seconds_before": source["train_seconds"], "ema_steps_before": 4}
     assert trained_steps(a) == 7 and trained_seconds(a) == a["train_seconds"] + source["train_seconds"]
     trainer(tmp_path / "b", steps=2, overrides=TINY_DCGAN + [f'init_from="{tmp_path / "a"}"']).fit()
     b = load_checkpoint(tmp_path / "b" / "latest.pt")

@@ -115,7 +115,10 @@ class Trainer:
         self.step, self.train_seconds = 0, 0.0
         # what lies behind the weights this run began from (kept by a resume); None: random weights
         self.warm_start = (state.get("warm_start") if state is not None
-                           else warm_start_record(start, start["path"]) if start is not None else None)
+                           else warm_start_record(start, start["path"], self._same_data(start)) if start is not None
+                           else None)
+        # the EMA's warm-up goes on from the steps behind the weights (see warm_start_record)
+        self.ema_steps_before = int((self.warm_start or {}).get("ema_steps_before", 0))
         if state is not None:
             self._restore(state)
         self.forward = torch.compile(self.model) if tc.compile else self.model
@@ -202,6 +205,10 @@ class Trainer:
         self.recipe.model = self._resumed_config(state)  # the run's stored recipe names the network it trains
         state["path"] = path
         return state
+
+    def _same_data(self, start: dict) -> bool:
+        """Whether this run trains on the data set `start` was trained on."""
+        return DataSpec.from_dict(start["data_spec"]).name == self.data.spec.name
 
     def _check_start_data(self, start: dict) -> None:
         """The run's images must have the shape `start` was trained on (checked before a network is
@@ -474,7 +481,7 @@ class Trainer:
             if self.step % phase.every == 0:
                 self._run_phase(phase, batch)
         if self.ema is not None:
-            self.ema.update(self.step)
+            self.ema.update(self.step + self.ema_steps_before)
         self.step += 1
 
     def _finish_training(self) -> None:
