@@ -10,7 +10,8 @@ weights_only=True)` can read it and a pickle that carries code is refused):
     train_config, recipe, step, model, ema, optimizers, scalers, rng,
     metrics, train_seconds, created, and warm_start where the run began from
     another checkpoint's weights ({"from", "from_step", "steps_before",
-    "train_seconds_before"}: what lies behind the weights it started from)
+    "train_seconds_before", "ema_steps_before"}: what lies behind the weights it
+    started from, and where its EMA's warm-up goes on from)
 """
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def stand_in_start(recipe: Path) -> list[str]:
     start = tomllib.loads(recipe.read_text()).get("train", {}).get("init_from", "")
     if not start or start in shipped_checkpoints() or Path(start).exists():
         return []
-    stand_in = next(name for name in shipped_checkpoints() if name.startswith(f"{family_of(recipe)}-"))
+    stand_in = next((name for name in shipped_checkpoints() if name.startswith(f"{family_of(recipe)}-")), None)
+    assert stand_in, f"{recipe.name} starts from {start}, which is absent, and no shipped model of its family stands in"
     return ["--set", f'init_from="{stand_in}"']
 
 

@@ -139,7 +139,7 @@ def work(kind: str) -> dict:
 
 
 def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, api_name: str | bool, **kwargs):
-    """Run `fn` when the page opens and on each of `triggers` (a model picked). A trigger cancels
+    """Run `fn` when the page opens and on each of `triggers` (a model picked, a button). A trigger cancels
     the page-open run if that is still queued or running: when a class opens the app at once,
     the first run waits behind the others' and could otherwise land after the user's own pick,
     showing the first model's controls beside the model now picked. Returns the triggers' event."""

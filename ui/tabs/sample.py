@@ -90,10 +90,8 @@ def build(ctx: AppContext) -> None:
             summary = gr.Markdown(elem_id="sample-summary")
     setup = functools.partial(on_model, ctx)
     on_open_and_change(ctx, [picker.change], setup, picker, [defaults, about], "sample_model", **work("fast"))
-    # the page opens with samples of the model it opens on (the best-looking one) already shown
-    first = ctx.demo.load(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
-                          api_name="sample_on_load", **work("fast"))
-    # A click cancels that first sheet if it is still on its way: on a busy server it could
-    # otherwise land after the user's own sheet and replace it (CI saw 16 samples for a request of 12).
-    go.click(functools.partial(sample, ctx), [picker, seed, count, controls], [sheet, summary],
-             api_name="sample", cancels=[first], **work("fast"))
+    # the page opens with samples of the model it opens on (the best-looking one) already shown;
+    # a click cancels that first sheet if it is still on its way, or on a busy server it could land
+    # after the user's own sheet and replace it (CI saw 16 samples for a request of 12)
+    on_open_and_change(ctx, [go.click], functools.partial(sample, ctx), [picker, seed, count, controls],
+                       [sheet, summary], "sample", **work("fast"))
