@@ -195,3 +195,8 @@ def test_any_sampler_on_shapes3d_gets_fid_in_its_feature_space():
     out = evaluate(model, n=100)
     assert "sample_metrics_skipped" not in out and out["fid_n"] == 100
     assert out["fid"] > 3 * out["fid_floor"] > 0 and "shapes3d FeatureNet" in out["feature_extractor"]
+    # the held-out renders' shape shares stand beside the model's: each of the 6 classes drawn, summing to 1
+    real = dict(kv.split(":") for kv in out["class_shares_real"].split())
+    assert list(real) == list(dict(kv.split(":") for kv in out["class_shares"].split()))
+    assert len(real) == 6 and all(float(v) > 0.05 for v in real.values())
+    assert abs(sum(float(v) for v in real.values()) - 1) < 0.02

@@ -123,11 +123,17 @@ def shapes_fid(model, n: int, seed: int = 0) -> dict:
         fake = torch.cat([model.sample(b, generator=gen).cpu() for b in iterate_in_chunks(m, 100)])
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:m]
     ref = features(test.images)
-    net, _ = feature_net()
-    with torch.no_grad():
-        f_fake = features(fake)
-        shares = torch.bincount(net.shape_head(f_fake).argmax(1), minlength=len(CLASSES)).float() / m
+    f_fake = features(fake)
     return {"fid": round(fid(ref, f_fake), 3), "fid_floor": round(fid(ref, features(train.images[idx])), 3),
             "fid_n": m, "fid_reference": f"{len(test)} held-out renders ({model.data_spec.name} test split)",
             "feature_extractor": describe_features(),
-            "class_shares": " ".join(f"{c}:{v:.2f}" for c, v in zip(CLASSES, shares.tolist()))}
+            # the held-out renders' shares, read by the same head, say which shapes a model over- or under-draws
+            "class_shares": shape_shares(f_fake), "class_shares_real": shape_shares(ref)}
+
+
+@torch.no_grad()
+def shape_shares(feats: torch.Tensor) -> str:
+    """The share of each shape class the FeatureNet's shape head reads in (N, 128) features, as text."""
+    net, _ = feature_net()
+    shares = torch.bincount(net.shape_head(feats).argmax(1), minlength=len(CLASSES)).float() / len(feats)
+    return " ".join(f"{c}:{v:.2f}" for c, v in zip(CLASSES, shares.tolist()))
