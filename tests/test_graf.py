@@ -146,6 +146,51 @@ def test_patches_stay_inside_the_image_and_match_grid_sample():
         R.sample_patch_params(4, 0.0, 1.0)
 
 
+def test_pixel_aligned_patches_read_the_images_own_pixels_and_their_rays_hit_pixel_centres():
+    """With pixel_patches a real patch is a strided crop of the image, exactly (no bilinear blur),
+    and a fake patch's rays are a subset of the full render's rays; the continuous draw blurs."""
+    g = torch.Generator().manual_seed(0)
+    size, k = 32, 16
+    img = torch.rand(400, 3, size, size)
+    pixel_centres = R.grid_uv(size, size)
+    for min_scale in (0.5, 0.9):
+        scale, shift = R.sample_pixel_patch_params(400, min_scale, size, k, generator=g)
+        uv = R.patch_uv(scale, shift, k)
+        assert uv.abs().max() <= 1 + 1e-5
+        pix = (uv + 1) * (size - 1) / 2  # pixel coordinates of every ray
+        assert torch.allclose(pix, pix.round(), atol=1e-4)
+        stride = (pix[:, 0, 1, 0] - pix[:, 0, 0, 0]).round().long()
+        first = pix[:, 0, 0].round().long()  # (x, y) of the top-left ray
+        crops = torch.stack([img[i, :, y:y + k * t:t, x:x + k * t:t]
+                             for i, ((x, y), t) in enumerate(zip(first.tolist(), stride.tolist()))])
+        assert torch.allclose(R.sample_image_patches(img, uv), crops, atol=1e-5)
+        # the rays are pixel centres of the full render, the one G draws at sampling time
+        gap = (uv.reshape(-1, 1, 2) - pixel_centres.reshape(1, -1, 2)).abs().amax(-1).amin(1)
+        assert gap.max() < 1e-5
+        strides = set(stride.tolist())
+        # the scale's draw decides the stride: rays 2 px apart cover the whole image (scale 0.97),
+        # 1 px apart a 16 px crop; min_scale 0.9 leaves only the whole image, 0.5 both
+        assert strides == ({1, 2} if min_scale == 0.5 else {2})
+    # the continuous draw reads between pixels: its patches are not the image's own values
+    scale, shift = R.sample_patch_params(400, 0.5, 1.0, generator=g)
+    uv = R.patch_uv(scale, shift, k)
+    pix = (uv + 1) * (size - 1) / 2
+    assert (pix - pix.round()).abs().max() > 0.4
+    with pytest.raises(ValueError, match="patch"):
+        R.sample_pixel_patch_params(4, 0.5, 8, 16)
+    m = tiny_graf(pixel_patches=True)  # 16 px data, K = 8: strides 1 and 2
+    m.min_scale = 0.5
+    small = img[:50, :, :16, :16]
+    torch.manual_seed(3)
+    uv = R.patch_uv(*m.patch_params(50, "cpu"), 8)
+    torch.manual_seed(3)
+    real = m.real_patches(small)
+    assert real.shape == (50, 3, 8, 8)  # the model's patches are its pixels: a nearest read gives the same
+    nearest = torch.nn.functional.grid_sample(small, uv, mode="nearest", align_corners=True)
+    assert torch.allclose(real, nearest, atol=1e-5)
+    assert m.fake_patches(2).shape == (2, 3, 8, 8)
+
+
 def test_real_and_fake_patches_share_the_annealed_sampler():
     m = tiny_graf()
     m.advance(0)

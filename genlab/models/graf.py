@@ -66,6 +66,9 @@ class GRAFConfig:
     scale_final: float = option(0.5, low=0.05, high=1.0, resumable=True)  # floor of min_scale (paper 0.25 at 64 px)
     anneal_steps: int = option(4000, low=1, resumable=True)  # steps to go from scale_start to scale_final
     anneal_every: int = option(250, low=1, resumable=True)  # min_scale changes in steps of this many iterations
+    # Rays of every patch through pixel centres (whole strides and offsets), so that a real patch
+    # is the image's own pixels rather than a bilinear read that blurs it (R.sample_pixel_patch_params).
+    pixel_patches: bool = option(False, resumable=True)
     noise_std: float = option(1.0, low=0.0, resumable=True)  # density noise at step 0 (paper raw_noise_std 1)
     noise_steps: int = option(2000, low=1, resumable=True)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
@@ -362,8 +365,7 @@ class GRAF(GenerativeModel):
         """G's K x K patches at random cameras, codes, scales and shifts: (N, 3, K, K) in [-1, 1]."""
         k = self.config.patch
         az, el, rad = self.random_cameras(n)
-        scale, shift = R.sample_patch_params(n, self.min_scale, 1.0, device=self.device)
-        uv = R.patch_uv(scale, shift, k)
+        uv = R.patch_uv(*self.patch_params(n, self.device), k)
         o, d = R.camera_rays(az, el, rad, self.camera.fov, self.data_spec.height, uv=uv, device=self.device)
         out = self.render_rays(o.reshape(n, -1, 3), d.reshape(n, -1, 3), self.prior(n), rad,
                                perturb=True, noise=self.noise)
@@ -371,9 +373,16 @@ class GRAF(GenerativeModel):
 
     def real_patches(self, images: torch.Tensor) -> torch.Tensor:
         """The same sampler on real images: independent (scale, shift) draws, bilinear reads."""
-        n = len(images)
-        scale, shift = R.sample_patch_params(n, self.min_scale, 1.0, device=images.device)
-        return R.sample_image_patches(images, R.patch_uv(scale, shift, self.config.patch))
+        return R.sample_image_patches(images, R.patch_uv(*self.patch_params(len(images), images.device),
+                                                          self.config.patch))
+
+    def patch_params(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift) of n patches at the current min_scale: continuous as in GRAF, or snapped
+        to the pixel grid (option pixel_patches)."""
+        if self.config.pixel_patches:
+            return R.sample_pixel_patch_params(n, self.min_scale, self.data_spec.height, self.config.patch,
+                                               device=device)
+        return R.sample_patch_params(n, self.min_scale, 1.0, device=device)
 
     def discriminator_loss(self, batch: dict):
         real = self.real_patches(batch["image"]).requires_grad_(self.config.r1 > 0)

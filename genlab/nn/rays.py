@@ -239,6 +239,28 @@ def sample_patch_params(n: int, min_scale: float, max_scale: float = 1.0,
     return scale, shift
 
 
+def sample_pixel_patch_params(n: int, min_scale: float, size: int, k: int,
+                              generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """GRAF's patch draw snapped to the pixel grid of a `size` x `size` image: a scale drawn as in
+    `sample_patch_params` is rounded to the nearest whole stride t (rays t pixels apart, 1 <= t
+    <= (size - 1) // (k - 1)), and the patch's first row and column to a whole pixel, so every
+    ray of the patch passes through a pixel centre. A real patch is then the image's own pixels
+    (every t-th of them), not a bilinear read between pixels: such reads blur the real patches
+    by up to a half-pixel box filter, D learns that blur as "real" and G copies it (stop 26 in
+    docs/models/graf.md: on the 32 px renders a random sub-pixel bilinear shift alone costs
+    the real images 50 FID points). Returns (scale, shift) for `patch_uv`, as the continuous draw."""
+    if k < 2 or size < k:
+        raise ValueError(f"pixel-aligned patches need 2 <= patch ({k}) <= image side ({size})")
+    scale, _ = sample_patch_params(n, min_scale, 1.0, generator=generator, device=device)
+    r = torch.rand(n, 2, generator=generator) if generator is not None else torch.rand(n, 2, device=device)
+    r = r.to(scale.device)
+    stride = (scale * (size - 1) / (k - 1)).round().clamp(1, (size - 1) // (k - 1))
+    span = stride * (k - 1)  # pixels between the patch's first and last ray
+    first = (r * (size - span[:, None])).floor()  # a whole pixel in 0 .. size - 1 - span
+    centre = first + span[:, None] / 2
+    return span / (size - 1), centre * 2 / (size - 1) - 1  # align_corners=True: pixel p sits at -1 + 2p / (size - 1)
+
+
 def patch_uv(scale: torch.Tensor, shift: torch.Tensor, k: int) -> torch.Tensor:
     """(N, K, K, 2) normalised (u, v) of a K x K patch of ray positions: a regular grid over
     [-1, 1]^2 scaled by `scale` and moved by `shift` (always inside [-1, 1]^2 for shifts
