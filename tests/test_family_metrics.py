@@ -200,3 +200,5 @@ def test_any_sampler_on_shapes3d_gets_fid_in_its_feature_space():
     assert list(real) == list(dict(kv.split(":") for kv in out["class_shares"].split()))
     assert len(real) == 6 and all(float(v) > 0.05 for v in real.values())
     assert abs(sum(float(v) for v in real.values()) - 1) < 0.02
+    # the second feature space: an untrained generator is far from the renders at both pyramid levels
+    assert out["swd_32"] > 2 * out["swd_32_floor"] and out["swd_16"] > 2 * out["swd_16_floor"]

@@ -110,9 +110,11 @@ def describe_features() -> str:
 
 def shapes_fid(model, n: int, seed: int = 0) -> dict:
     """FID of min(n, 1000) samples of a shapes3d model against the 1,000 held-out test renders,
-    in FeatureNet space; the floor is the same number for as many train renders (seeded)."""
+    in FeatureNet space, and their multi-scale SWD (`genlab.metrics.swd`) against the same renders; each
+    floor is the same figure for as many train renders (seeded)."""
     from genlab.data import load_dataset
     from genlab.metrics.distances import fid
+    from genlab.metrics.swd import swd
 
     m = min(n, FID_MAX_N)
     size = model.data_spec.height
@@ -124,7 +126,10 @@ def shapes_fid(model, n: int, seed: int = 0) -> dict:
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:m]
     ref = features(test.images)
     f_fake = features(fake)
+    # the same samples in a second feature space that no network learnt: ProGAN's multi-scale SWD
+    swd_model, swd_floor = swd(test.images, fake, seed=seed), swd(test.images, train.images[idx], seed=seed)
     return {"fid": round(fid(ref, f_fake), 3), "fid_floor": round(fid(ref, features(train.images[idx])), 3),
+            **swd_model, **{f"{k}_floor": v for k, v in swd_floor.items()},
             "fid_n": m, "fid_reference": f"{len(test)} held-out renders ({model.data_spec.name} test split)",
             "feature_extractor": describe_features(),
             # the held-out renders' shares, read by the same head, say which shapes a model over- or under-draws

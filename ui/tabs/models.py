@@ -35,8 +35,8 @@ GENERIC = {"fid", "kid", "precision", "recall", "coverage", "density", "confiden
            "sampling_seconds", "kid_std", "nll_nats", "nll_bits_per_dim", "nll_nats_sem", "nll_seconds",
            "nll_exact", "nll_test_set", "nll_iwae_k", "bits_per_dim", "data", "family", "reference",
            "feature_extractor", "prior_mmd_n", "prior_mmd_permutations", "prior_mmd_p_value"}
-OWN_FIRST = ("code_accuracy_real", "component_accuracy", "prior_mmd2")  # a family's own, best known first
-LABELS = {"nll_nats": "NLL (nats)", "nll_bits_per_dim": "bits/dim", "fid": "FID", "kid": "KID ×1000",
+OWN_FIRST = ("code_accuracy_real", "component_accuracy", "prior_mmd2", "swd_mean")  # a family's own, best known first
+LABELS = {"swd_mean": "SWD ×1000 (pyramid mean)", "nll_nats": "NLL (nats)", "nll_bits_per_dim": "bits/dim", "fid": "FID", "kid": "KID ×1000",
           "precision": "precision", "recall": "recall", "code_accuracy_real": "code accuracy (real digits)",
           "component_accuracy": "component accuracy", "prior_mmd2": "prior MMD²"}
 MAX_FIGURES = 4
