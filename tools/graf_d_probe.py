@@ -1,6 +1,7 @@
 """Can a discriminator tell this GRAF generator's patches from real ones at all? (issue 27)
 
-    python tools/graf_d_probe.py [CHECKPOINT] [--fake 2048] [--steps 1500] [--threads 1]
+    python tools/graf_d_probe.py [CHECKPOINT] [--fake 1024] [--steps 600] [--pixel-patches]
+        [--variants 1,2] [--threads 1]
 
 Every GRAF run here ends with D near chance (D(x) ~ 0.52 by step 10,000), and a fresh D
 started against the shipped generator stayed at 0.50 for 2,000 steps, while the FID still
@@ -12,7 +13,8 @@ discriminators of the recipe's shape on the bank, with and without what holds th
 prints each D's accuracy on held-out patches (real test renders, fresh fake patches) after
 every quarter of its steps. A D that reaches high accuracy here shows the signal is in the
 patches and the recipe's D does not pick it up; one that stays near 50% shows the patches
-carry too little of the difference.
+carry too little of the difference. --pixel-patches draws both banks with pixel-aligned
+patches (option pixel_patches: the real patch is the image's own pixels, not a bilinear read).
 """
 from __future__ import annotations
 
@@ -49,6 +51,13 @@ def without_spectral_norm(d: PatchDiscriminator) -> PatchDiscriminator:
     return d
 
 
+def without_instance_norm(d: PatchDiscriminator) -> PatchDiscriminator:
+    for i, m in enumerate(d.body):
+        if isinstance(m, torch.nn.InstanceNorm2d):
+            d.body[i] = torch.nn.Identity()
+    return d
+
+
 def accuracy(d, real, fake) -> float:
     with torch.no_grad():
         return 0.5 * ((d(real) > 0).float().mean() + (d(fake) < 0).float().mean()).item()
@@ -78,15 +87,18 @@ def train_d(d, opt, r1: float, real, fake, real_test, fake_test, steps: int, bat
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoint", nargs="?", default="graf-shapes")
-    ap.add_argument("--fake", type=int, default=2048, help="generator patches to train on (as many real)")
+    ap.add_argument("--fake", type=int, default=1024, help="generator patches to train on (as many real)")
     ap.add_argument("--test", type=int, default=512, help="held-out patches of each kind")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--pixel-patches", action="store_true", help="pixel-aligned patches in both banks")
+    ap.add_argument("--variants", default="", help="the Ds to train, by number in the list (e.g. 1,2); default all")
     ap.add_argument("--min-scale", type=float, default=None, help="default: the checkpoint's")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load(a.checkpoint).eval()
     model.noise = 0.0
+    model.config.pixel_patches = a.pixel_patches
     if a.min_scale is not None:
         model.min_scale = a.min_scale
     c = model.config
@@ -97,20 +109,24 @@ def main() -> None:
     fake, fake_test = fake_bank(model, a.fake, 1), fake_bank(model, a.test, 2)
     real, real_test = real_bank(model, train, a.fake, 1), real_bank(model, test, a.test, 2)
     print(f"{a.checkpoint}: {a.fake} + {a.test} patches of {c.patch} px a kind, scales in "
-          f"[{model.min_scale:.2f}, 1], drawn in {time.perf_counter() - t:.0f} s; D width {c.d_width}, "
+          f"[{model.min_scale:.2f}, 1]{', pixel-aligned' if a.pixel_patches else ''}, drawn in {time.perf_counter() - t:.0f} s; D width {c.d_width}, "
           f"{a.steps} steps of 32 + 32\n")
-    variants = [  # (label, spectral norm, optimiser, lr, R1 gamma)
-        (f"the recipe's: spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, "rmsprop", lr_d, c.r1),
-        (f"spectral norm, RMSprop 1e-3, R1 {c.r1:g}", True, "rmsprop", 1e-3, c.r1),
-        (f"no spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", False, "rmsprop", lr_d, c.r1),
-        ("no spectral norm, Adam 2e-4 (0.5, 0.999), no R1", False, "adam", 2e-4, 0.0),
+    variants = [  # (label, spectral norm, instance norm, optimiser, lr, R1 gamma)
+        (f"the recipe's: spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, True, "rmsprop", lr_d, c.r1),
+        (f"no instance norm, spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, False, "rmsprop", lr_d, c.r1),
+        (f"spectral norm, RMSprop 1e-3, R1 {c.r1:g}", True, True, "rmsprop", 1e-3, c.r1),
+        (f"no spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", False, True, "rmsprop", lr_d, c.r1),
+        ("no spectral norm, Adam 2e-4 (0.5, 0.999), no R1", False, True, "adam", 2e-4, 0.0),
     ]
     print("| D | held-out accuracy after 1/4, 1/2, 3/4, all steps | seconds |\n|---|---|---|")
-    for label, sn, kind, lr, r1 in variants:
+    chosen = [v for i, v in enumerate(variants, 1) if not a.variants or str(i) in a.variants.split(",")]
+    for label, sn, inorm, kind, lr, r1 in chosen:
         torch.manual_seed(0)
         d = PatchDiscriminator(c.patch, c.d_width, model.data_spec.channels)
         if not sn:
             d = without_spectral_norm(d)
+        if not inorm:
+            d = without_instance_norm(d)
         opt = (torch.optim.RMSprop(d.parameters(), lr=lr) if kind == "rmsprop"
                else torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999)))
         t = time.perf_counter()
