@@ -189,6 +189,8 @@ def test_pixel_aligned_patches_read_the_images_own_pixels_and_their_rays_hit_pix
     nearest = torch.nn.functional.grid_sample(small, uv, mode="nearest", align_corners=True)
     assert torch.allclose(real, nearest, atol=1e-5)
     assert m.fake_patches(2).shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"pixel_patches needs patch \(32\) <= the image side \(16\)"):
+        tiny_graf(pixel_patches=True, patch=32)  # refused when the model is built, not at its first step
 
 
 def test_real_and_fake_patches_share_the_annealed_sampler():

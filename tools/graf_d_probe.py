@@ -22,12 +22,12 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
 from genlab.checkpoint import load_checkpoint
 from genlab.data import load_dataset
 from genlab.models.graf import PatchDiscriminator
+from genlab.nn import gan_losses
 from genlab.registry import load, resolve_checkpoint
 
 
@@ -70,7 +70,7 @@ def train_d(d, opt, r1: float, real, fake, real_test, fake_test, steps: int, bat
         xr = real[torch.randint(len(real), (batch,), generator=g)].requires_grad_(r1 > 0)
         xf = fake[torch.randint(len(fake), (batch,), generator=g)]
         lr_, lf = d(xr), d(xf)
-        loss = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        loss = gan_losses.discriminator_loss(lr_, lf)  # the recipe's non-saturating loss
         if r1 > 0:
             grad, = torch.autograd.grad(lr_.sum(), xr, create_graph=True)
             loss = loss + r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
@@ -108,9 +108,10 @@ def main() -> None:
     test = load_dataset(model.data_spec.name, "test", image_size=model.data_spec.height).images
     fake, fake_test = fake_bank(model, a.fake, 1), fake_bank(model, a.test, 2)
     real, real_test = real_bank(model, train, a.fake, 1), real_bank(model, test, a.test, 2)
+    aligned = ", pixel-aligned" if a.pixel_patches else ""
     print(f"{a.checkpoint}: {a.fake} + {a.test} patches of {c.patch} px a kind, scales in "
-          f"[{model.min_scale:.2f}, 1]{', pixel-aligned' if a.pixel_patches else ''}, drawn in {time.perf_counter() - t:.0f} s; D width {c.d_width}, "
-          f"{a.steps} steps of 32 + 32\n")
+          f"[{model.min_scale:.2f}, 1]{aligned}, drawn in {time.perf_counter() - t:.0f} s; "
+          f"D width {c.d_width}, {a.steps} steps of 32 + 32\n")
     variants = [  # (label, spectral norm, instance norm, optimiser, lr, R1 gamma)
         (f"the recipe's: spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, True, "rmsprop", lr_d, c.r1),
         (f"no instance norm, spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, False, "rmsprop", lr_d, c.r1),

@@ -198,6 +198,9 @@ class GRAF(GenerativeModel):
         if config.scale_final > config.scale_start:
             raise ValueError(f"option scale_final ({config.scale_final}) must not exceed scale_start "
                              f"({config.scale_start})")
+        if config.pixel_patches and config.patch > data_spec.height:
+            raise ValueError(f"option pixel_patches needs patch ({config.patch}) <= the image side "
+                             f"({data_spec.height}): a pixel-aligned patch reads whole pixels, at least one a ray")
         self.camera = data_spec.camera
         self.latent_dim = config.shape_dim + config.appearance_dim
         self.generator = RadianceField(config)
@@ -372,7 +375,8 @@ class GRAF(GenerativeModel):
         return (out["colour"] * 2 - 1).reshape(n, k, k, 3).permute(0, 3, 1, 2)
 
     def real_patches(self, images: torch.Tensor) -> torch.Tensor:
-        """The same sampler on real images: independent (scale, shift) draws, bilinear reads."""
+        """The same sampler on real images: independent (scale, shift) draws, bilinear reads (with
+        pixel_patches every read lands on a pixel centre, so the patch is the image's own pixels)."""
         return R.sample_image_patches(images, R.patch_uv(*self.patch_params(len(images), images.device),
                                                           self.config.patch))
 
