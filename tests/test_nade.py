@@ -20,11 +20,11 @@ def params(d=20, h=6, dtype=torch.float64, seed=0):
     return [t.requires_grad_(True) for t in (W, c, V, b)]
 
 
-def logits_by_definition(x, W, c, V, b):
+def logits_by_definition(x, W, c, V, b, upper=lambda h: h):
     """Eq. 1-3 computed the slow way, O(HD^2): h_d from scratch for every d."""
     out = []
     for d in range(x.shape[1]):
-        h = torch.sigmoid(c + x[:, :d] @ W[:, :d].T)  # (N, H): only x_<d
+        h = upper(torch.sigmoid(c + x[:, :d] @ W[:, :d].T))  # (N, H): only x_<d
         out.append(b[d] + h @ V[d])
     return torch.stack(out, 1)
 
@@ -41,6 +41,48 @@ def test_running_sum_equals_the_definition_and_blocked_path_equals_it():
     g_fast = torch.autograd.grad(fast.square().sum(), p)
     for a, b in zip(g_ref, g_fast):
         assert torch.allclose(a, b, atol=1e-9)
+
+
+def test_deep_nade_paths_equal_the_definition_values_and_gradients():
+    """Depth 3 (DeepNADE's shared ReLU layers above the running sum): the same three paths agree."""
+    g = torch.Generator().manual_seed(1)
+    U1, e1 = torch.randn(5, 6, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    U2, e2 = torch.randn(4, 5, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    W, c, _, b = params()
+    V = torch.randn(20, 4, generator=g, dtype=torch.float64).requires_grad_(True)
+    deep = [U1.requires_grad_(True), e1.requires_grad_(True), U2.requires_grad_(True), e2.requires_grad_(True)]
+
+    def upper(h):
+        return torch.relu(torch.relu(h @ U1.T + e1) @ U2.T + e2)
+
+    x = torch.randint(0, 2, (3, 20)).double()
+    slow = logits_by_definition(x, W, c, V, b, upper)
+    ref = nade_logits_reference(x, W, c, V, b, upper)
+    fast = nade_logits_blocked(x, W, c, V, b, block=5, upper=upper)
+    assert torch.allclose(ref, slow, atol=1e-10) and torch.allclose(fast, ref, atol=1e-10)
+    every = [W, c, V, b, *deep]
+    for a, b_ in zip(torch.autograd.grad(ref.square().sum(), every), torch.autograd.grad(fast.square().sum(), every)):
+        assert torch.allclose(a, b_, atol=1e-9)
+
+
+def test_deep_nade_hides_the_future_and_its_sampler_gives_the_network_logits():
+    torch.manual_seed(0)
+    m = build("nade", {"hidden": 7, "depth": 3, "upper_hidden": 5}, BINARY).eval()
+    assert m.V.shape == (20, 5) and len(m.upper_layers) == 2
+    with torch.no_grad():
+        m.b.normal_()
+        m.c.normal_()
+    x = torch.randint(0, 2, (3, 1, 4, 5)).float() * 2 - 1
+    full = m.network(x)
+    step = m.fast_sampler(None)
+    for d in range(20):
+        i, j = divmod(d, 5)
+        assert torch.allclose(step(x, i, j, 0)[:, 0], full[:, 0, i, j], atol=1e-5)
+        y = x.clone()
+        y[:, 0, i, j] *= -1  # flip pixel d: its own and every earlier logit stay
+        assert torch.equal(m.network(y).flatten(1)[:, :d + 1], full.flatten(1)[:, :d + 1])
+    with pytest.raises(GenlabError, match="option depth must be >= 1, got 0"):
+        build("nade", {"depth": 0}, BINARY)
 
 
 def test_perturbing_pixel_d_changes_only_later_conditionals():
