@@ -130,10 +130,25 @@ def test_keep_every_keeps_the_checkpoint_of_those_steps(tmp_path):
 
 
 def test_ema_asked_of_a_family_without_one_is_refused(tmp_path):
-    """A recipe's ema_decay on a family with no EMA modules (the VAE, the AAE, the
-    autoregressive models) must not be silently ignored."""
+    """A recipe's ema_decay on a family with no EMA modules (the VAE, the AAE) must not be
+    silently ignored."""
     with pytest.raises(GenlabError, match=r"ema_decay = 0.99.*'vae' keeps no EMA.*set ema_decay = 0"):
         Trainer(make_recipe("vae", steps=1, overrides=["batch_size=8", "ema_decay=0.99"]), tmp_path, progress=False)
+
+
+def test_an_autoregressive_model_averages_every_weight_and_loads_the_average(tmp_path):
+    """Polyak averaging (ema_modules = ("",)): the EMA covers the whole NADE, moves between the
+    initial and the live weights, and is what genlab.load gives for a run's checkpoint."""
+    import genlab
+    trainer = run(tmp_path, "nade", steps=4, data="mnist-dynbin",
+                  overrides=["hidden=8", "depth=2", "batch_size=4", "ema_decay=0.5", "sample_every=1000",
+                             "grid_size=4", "log_every=2"])
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert set(state["ema"]) == set(state["model"]) and state["ema"]
+    assert any(not torch.equal(state["ema"][k], state["model"][k]) for k in state["model"])
+    loaded = genlab.load(tmp_path / "latest.pt").state_dict()
+    assert all(torch.equal(loaded[k], state["ema"][k]) for k in state["ema"])
+    assert trainer.step == 4
 
 
 def test_warmup_scales_the_learning_rate(tmp_path):

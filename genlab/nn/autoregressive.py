@@ -180,6 +180,9 @@ class LikelihoodOptim:
 class AutoregressiveModel(GenerativeModel):
     Optim = LikelihoodOptim
     log_prob_is_exact = True
+    # with ema_decay > 0, an average of every weight (Polyak averaging: PixelCNN++, Salimans et al.
+    # 2017, evaluates with decay 0.9995) is what samples, scores and ships
+    ema_modules = ("",)
     ordering: ClassVar[str] = "raster"  # rows top->bottom, columns left->right, channels R->G->B
     tiny_config: ClassVar[dict] = {}  # overrides for a tiny CPU model (contract tests)
     head: BernoulliHead | CategoricalHead

@@ -19,8 +19,9 @@ from torch import nn
 
 class EMA:
     def __init__(self, model: nn.Module, module_names: tuple[str, ...], decay: float):
+        """`module_names`: the sub-modules to average; "" stands for the whole model."""
         self.decay = decay
-        prefixes = tuple(f"{name}." for name in module_names)
+        prefixes = tuple(f"{name}." if name else "" for name in module_names)
         self.param_names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
         saved = set(model.state_dict())  # non-persistent buffers (derived tensors) are not averaged or saved
         self.buffer_names = [n for n, _ in model.named_buffers() if n.startswith(prefixes) and n in saved]
