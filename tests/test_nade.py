@@ -65,22 +65,9 @@ def test_deep_nade_paths_equal_the_definition_values_and_gradients():
         assert torch.allclose(a, b_, atol=1e-9)
 
 
-def test_deep_nade_hides_the_future_and_its_sampler_gives_the_network_logits():
-    torch.manual_seed(0)
-    m = build("nade", {"hidden": 7, "depth": 3, "upper_hidden": 5}, BINARY).eval()
+def test_deep_nade_has_its_upper_layers_and_refuses_depth_0():
+    m = build("nade", {"hidden": 7, "depth": 3, "upper_hidden": 5}, BINARY)
     assert m.V.shape == (20, 5) and len(m.upper_layers) == 2
-    with torch.no_grad():
-        m.b.normal_()
-        m.c.normal_()
-    x = torch.randint(0, 2, (3, 1, 4, 5)).float() * 2 - 1
-    full = m.network(x)
-    step = m.fast_sampler(None)
-    for d in range(20):
-        i, j = divmod(d, 5)
-        assert torch.allclose(step(x, i, j, 0)[:, 0], full[:, 0, i, j], atol=1e-5)
-        y = x.clone()
-        y[:, 0, i, j] *= -1  # flip pixel d: its own and every earlier logit stay
-        assert torch.equal(m.network(y).flatten(1)[:, :d + 1], full.flatten(1)[:, :d + 1])
     with pytest.raises(GenlabError, match="option depth must be >= 1, got 0"):
         build("nade", {"depth": 0}, BINARY)
 
@@ -111,9 +98,10 @@ def test_mnist_size_has_the_papers_parameter_count():
     assert m.ordering == "raster"
 
 
-def test_incremental_sampler_gives_the_network_logits():
+@pytest.mark.parametrize("config", [{"hidden": 7}, {"hidden": 7, "depth": 3, "upper_hidden": 5}])
+def test_incremental_sampler_gives_the_network_logits_and_the_future_stays_hidden(config):
     torch.manual_seed(0)
-    m = build("nade", {"hidden": 7}, BINARY).eval()
+    m = build("nade", config, BINARY).eval()
     with torch.no_grad():
         m.b.normal_()
         m.c.normal_()
@@ -123,6 +111,9 @@ def test_incremental_sampler_gives_the_network_logits():
     for d in range(20):
         i, j = divmod(d, 5)
         assert torch.allclose(step(x, i, j, 0)[:, 0], full[:, 0, i, j], atol=1e-5)
+        y = x.clone()
+        y[:, 0, i, j] *= -1  # flip pixel d: its own and every earlier logit stay
+        assert torch.equal(m.network(y).flatten(1)[:, :d + 1], full.flatten(1)[:, :d + 1])
 
 
 def test_eight_bit_and_colour_data_are_refused():

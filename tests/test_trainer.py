@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+import genlab
 import toy_models  # noqa: F401  (registers the 'toy' family)
 from genlab.errors import GenlabError, TrainingDiverged
 from genlab.training import make_recipe
@@ -137,9 +138,8 @@ def test_ema_asked_of_a_family_without_one_is_refused(tmp_path):
 
 
 def test_an_autoregressive_model_averages_every_weight_and_loads_the_average(tmp_path):
-    """Polyak averaging (ema_modules = ("",)): the EMA covers the whole NADE, moves between the
-    initial and the live weights, and is what genlab.load gives for a run's checkpoint."""
-    import genlab
+    """Polyak averaging (ema_modules = ("",)): the EMA covers every weight of the NADE, differs
+    from the live weights, and is what genlab.load gives for a run's checkpoint."""
     trainer = run(tmp_path, "nade", steps=4, data="mnist-dynbin",
                   overrides=["hidden=8", "depth=2", "batch_size=4", "ema_decay=0.5", "sample_every=1000",
                              "grid_size=4", "log_every=2"])

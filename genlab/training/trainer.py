@@ -103,7 +103,7 @@ class Trainer:
         if tc.ema_decay > 0:
             if not self.model.ema_modules:  # say so rather than train without the EMA the recipe asked for
                 raise GenlabError(f"ema_decay = {tc.ema_decay}, but family {self.model.family!r} keeps no EMA of "
-                                  "its weights (its ema_modules are empty); set ema_decay = 0")
+                                  "its weights; set ema_decay = 0")
             self.ema = EMA(self.model, self.model.ema_modules, tc.ema_decay)
             if start is not None and start.get("ema"):  # a shipped file's EMA is folded into its weights
                 self.ema.load_state_dict({k: v.float() for k, v in start["ema"].items()})
