@@ -79,6 +79,19 @@ def test_bad_schedules_are_named(tmp_path):
         Trainer(make_recipe("toy", overrides=["schedule.gen.kind='cosine'"]), tmp_path, progress=False)
 
 
+def test_a_decay_longer_than_the_run_decays_over_the_whole_run(tmp_path, capsys):
+    # A pilot of a long recipe (--steps 100 on decay_steps 5000) must start at the full rate, not
+    # 98% of the way down the ramp, and say what it did.
+    sched = ["schedule.kind='linear_decay'", "schedule.decay_steps=5000"]
+    trainer = Trainer(make_recipe("toy", steps=100, overrides=["batch_size=8", *sched]), tmp_path, progress=False)
+    lr = trainer.learning_rate
+    assert lr("critic", 0) == pytest.approx(1e-2)
+    assert lr("critic", 50) == pytest.approx(1e-2 * 0.5)
+    assert "decay_steps 5000 is longer than the 100-step run" in capsys.readouterr().err
+    assert Schedule("linear_decay", warmup_steps=20, decay_steps=500).decay_length(100) == 80
+    assert Schedule("linear_decay", decay_steps=30).decay_length(100) == 30
+
+
 # ----- optimiser settings belong to the recipe --------------------------------------------------------
 def test_a_resume_may_change_the_learning_rate_and_logs_it(tmp_path):
     tiny = ["width=8", "latent_dim=8", "batch_size=16", "log_every=2", "checkpoint_every=2", "sample_every=1000",

@@ -39,13 +39,20 @@ class Schedule:
         if not 0.0 <= self.min_factor <= 1.0:
             raise GenlabError(f"{where}: min_factor must be in [0, 1], got {self.min_factor}")
 
+    def decay_length(self, total_steps: int) -> int:
+        """Steps of linear decay: decay_steps, but never more than the steps after warm-up, so that a
+        run shortened with --steps (a pilot of a long recipe) decays over all of it instead of
+        starting part-way down the ramp."""
+        after_warmup = max(1, total_steps - self.warmup_steps)
+        return min(self.decay_steps, after_warmup) if self.decay_steps else after_warmup
+
     def factor(self, step: int, total_steps: int) -> float:
         """Multiplier of the base learning rate for 0-based training step `step`."""
         warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
         if self.kind in ("constant", "warmup"):
             return warm
         if self.kind == "linear_decay":
-            length = self.decay_steps or max(1, total_steps - self.warmup_steps)
+            length = self.decay_length(total_steps)
             start = total_steps - length
             if step < start:
                 return warm

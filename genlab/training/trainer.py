@@ -99,6 +99,11 @@ class Trainer:
             self._lay_in_weights_of(start)
         self._bind(set())
         self.schedules = phase_schedules(recipe.schedule, [p.name for p in self.phases])
+        for name, sched in self.schedules.items():
+            if sched.kind == "linear_decay" and sched.decay_steps > sched.decay_length(tc.steps):
+                print(f"genlab: [schedule] decay_steps {sched.decay_steps} is longer than the {tc.steps}-step run "
+                      f"after its warm-up; phase {name} decays over its last {sched.decay_length(tc.steps)} steps",
+                      file=sys.stderr)
         self.ema = None
         if tc.ema_decay > 0:
             if not self.model.ema_modules:  # say so rather than train without the EMA the recipe asked for
