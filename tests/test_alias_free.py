@@ -285,6 +285,46 @@ def test_the_metric_rewards_equivariance_and_catches_a_wrong_sign():
     assert still["eqt_int_db"] < 25 and flipped["eqt_int_db"] < 25, (still, flipped)
 
 
+def _periodic_image(side: int, max_freq: int, shift=(0.0, 0.0), seed: int = 0) -> torch.Tensor:
+    """A sum of sinusoids with whole cycles per image up to `max_freq` (band-limited and periodic
+    on the side x side grid), evaluated with its content moved by `shift` pixels (x, y)."""
+    gen = torch.Generator().manual_seed(seed)
+    freqs = torch.randint(-max_freq, max_freq + 1, (8, 2), generator=gen).double()
+    phases = torch.rand(8, generator=gen, dtype=torch.float64)
+    pos = torch.arange(side, dtype=torch.float64)
+    yy, xx = torch.meshgrid(pos, pos, indexing="ij")
+    img = sum(torch.sin(2 * math.pi * (f[0] * (xx - shift[0]) + f[1] * (yy - shift[1])) / side + 2 * math.pi * p)
+              for f, p in zip(freqs, phases)) / 8
+    return img[None, None].float()
+
+
+def test_the_fourier_shift_is_exact_and_shows_the_lanczos_reference_ceiling():
+    """fourier_translation moves a band-limited periodic image exactly; Lanczos-3, EQ-T_frac's
+    reference, is near exact at low frequencies and far from it near Nyquist, where a 32 px
+    digit's strokes are: that gap is the metric's ceiling (translation_ceiling)."""
+    side, tx, ty = 32, 0.37 / 32, -1.61 / 32
+    for max_freq in (3, 15):
+        x = _periodic_image(side, max_freq)
+        moved = _periodic_image(side, max_freq, shift=(0.37, -1.61))
+        assert (eq.fourier_translation(x, tx, ty) - moved).abs().max() < 1e-4
+    low, high = _periodic_image(side, 3), _periodic_image(side, 15)
+    assert eq.translation_ceiling(low) > 50 > 35 > eq.translation_ceiling(high)
+
+
+def test_the_metric_reports_an_exact_frac_figure_above_the_lanczos_one_for_a_perfect_renderer():
+    """A perfectly equivariant renderer of a sharp (near-Nyquist) periodic image scores far higher
+    against the exact shift than against Lanczos-3, and its Lanczos score is the ceiling."""
+    side = 32
+
+    def render(z, t):
+        shift = (0.0, 0.0) if t is None else (-float(t[0, 2]) * side, -float(t[1, 2]) * side)
+        return _periodic_image(side, 14, shift=shift).repeat(len(z), 1, 1, 1)
+
+    got = eq.equivariance(render, torch.zeros(8, 1), side, seed=0, batch_size=4, kinds=("frac",))
+    assert got["eqt_frac_exact_db"] > 80, got
+    assert got["eqt_frac_db"] < 40 and abs(got["eqt_frac_db"] - got["eqt_frac_ceiling_db"]) < 0.01, got
+
+
 def test_undo_transform_brings_back_a_rotated_then_shifted_image():
     """undo_transform inverts what inverse_transform asks of a generator (rotate, then shift), also
     both at once (it used to undo the rotation first: 22 dB for 15 degrees and 3.5 px): a

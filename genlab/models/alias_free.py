@@ -22,8 +22,10 @@ discriminator phase, as the official loop), never when sampling or evaluating.
 
 Controls (app and CLI): `shift_x`, `shift_y` (output translation in pixels, sub-pixel steps) and
 `rotate` (degrees) for sampling and decoding, grouped as "transform"; `truncation` for sampling.
-`extra_metrics` gives EQ-T (integer and sub-pixel) and EQ-R in dB, and how the samples' average
-power spectrum compares with the real digits'.
+`extra_metrics` gives EQ-T (integer and sub-pixel) and EQ-R in dB, EQ-T sub-pixel's ceiling (what
+the metric's Lanczos-3 reference allows a perfect generator, on these samples and on the real
+digits) and the generator against an exact shift, and how the samples' average power spectrum
+compares with the real digits'.
 
 Deviations from the paper, for a CPU and 32x32 digits: 6 synthesis layers instead of 14, at most
 32 channels (config R 64), one w for all layers (no style mixing), a plain DCGAN-shaped
@@ -392,6 +394,7 @@ class _AliasFreeFamily(GenerativeModel):
         k = min(n, SPECTRUM_MAX)
         samples = self.sample(k, generator=torch.Generator().manual_seed(seed + 1))
         real, _ = test_images(self.data_spec)
+        figures["real_eqt_frac_ceiling_db"] = eq.translation_ceiling(real[:m], seed=seed)  # in [-1, 1], as samples
         figures.update(eq.spectrum_figures(samples, real[:k]))
         return figures
 
