@@ -38,6 +38,10 @@ def test_the_shipped_pair_opens_side_by_side_and_the_alias_free_one_holds_still(
     # One latent at one shift: 6 dB is a quarter of the baseline's error power. (Stop 20's file holds
     # 31.8 dB against 22.8 here; over 250 latents its EQ-T is 33.4 against 17.2, eval's figure.)
     assert float(held["alias_free-mnist"]) > float(held["alias_free_baseline-mnist"]) + 6, text
+    # what a perfect generator would score at this shift, beside each (the undo's own limit)
+    ceilings = dict(re.findall(r"(alias_free\S*-mnist) [\d.]+ dB \(at most ([\d.]+)\)", text))
+    assert set(ceilings) == set(SHIPPED) and float(ceilings["alias_free_baseline-mnist"]) > float(
+        held["alias_free_baseline-mnist"]), text
     page.wait_for_function("[...document.querySelectorAll('#eq-left-image img, #eq-right-image img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
     shot(page, "equivariance-shipped")

@@ -5,6 +5,7 @@ already equivariant to integer shifts (EQ-T ~100 dB) and far more so than the ba
 sub-pixel ones, which is what the page shows."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -105,6 +106,26 @@ def test_a_sub_pixel_shift_moves_the_baseline_more_than_the_alias_free_under_und
     assert "same z" in about
     assert af.still_db > base.still_db + 20  # measured: ~70 vs ~25 dB
     assert still_error(af, af0.shown) * 10 < still_error(base, base0.shown)
+
+
+def test_a_sub_pixel_shift_says_what_a_perfect_generator_would_score(ctx):
+    """The Lanczos undo is exact for whole pixels (no ceiling shown) and not near Nyquist: a sharp
+    periodic image moved exactly by a sub-pixel amount comes back at under 40 dB, a smooth one
+    at over 50; the page states the figure beside each generator's."""
+    from ui.tabs.equivariance import summary, undo_ceiling, views
+
+    side = 32
+    pos = torch.arange(side, dtype=torch.float64)
+    yy, xx = torch.meshgrid(pos, pos, indexing="ij")
+    sharp = (torch.sin(2 * math.pi * (14 * xx + 13 * yy) / side) * 0.8)[None, None].float()
+    smooth = (torch.sin(2 * math.pi * (2 * xx + 1 * yy) / side) * 0.8)[None, None].float()
+    assert undo_ceiling(sharp, (2.0, -1.0)) is None
+    assert undo_ceiling(sharp, (0.4, -0.3)) < 40 < 50 < undo_ceiling(smooth, (0.4, -0.3))
+    vs, about = views(ctx, "af", "base", 1, 0.35, -0.6, undo=True)
+    assert all(v.ceiling_db is not None for v in vs)
+    assert "at most" in summary(vs, about, True)
+    vs, about = views(ctx, "af", "base", 1, 1.0, -2.0, undo=True)
+    assert all(v.ceiling_db is None for v in vs) and "at most" not in summary(vs, about, True)
 
 
 def test_a_rotation_generator_holds_still_under_rotation_and_shift_the_baseline_does_not(ctx):

@@ -85,6 +85,7 @@ class View:
     shown: torch.Tensor     # (1, C, H, W): the render, or the render brought back with undo
     render: torch.Tensor    # the transformed render itself
     still_db: float | None  # PSNR of the undone render against the untransformed one (None: no transform)
+    ceiling_db: float | None = None  # what an exactly equivariant generator would score there (sub-pixel shifts)
 
 
 def shared_controls(left, right) -> dict:
@@ -126,7 +127,19 @@ def render_view(key: str, model, z: torch.Tensor, transform: dict, undo: bool) -
     undone, mask = eq.undo_transform(image, shift, angle, with_mask=True)
     still = _decode(model, z, {})
     db = eq.psnr(float(((undone - still).square() * mask).double().sum()), float(mask.double().sum()))
-    return View(key, undone if undo else image, image, db)
+    return View(key, undone if undo else image, image, db, undo_ceiling(still, shift) if not angle else None)
+
+
+def undo_ceiling(still: torch.Tensor, shift) -> float | None:
+    """The PSNR a perfectly equivariant generator would get for a sub-pixel shift: its render would
+    be the exact (Fourier) shift of `still`, and the Lanczos undo brings that back only up to
+    its own error, large near Nyquist where thin strokes live. None for whole-pixel shifts (exact)."""
+    if float(shift[0]).is_integer() and float(shift[1]).is_integer():
+        return None
+    h, w = still.shape[-2:]
+    perfect = eq.fourier_translation(still, shift[0] / w, shift[1] / h)
+    back, mask = eq.undo_transform(perfect, shift, 0.0, with_mask=True)
+    return eq.psnr(float(((back - still).square() * mask).double().sum()), float(mask.double().sum()))
 
 
 def latents(left, right, seed) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -159,9 +172,14 @@ def summary(vs: list[View], about: str, undo: bool) -> str:
     if all(v.still_db is None for v in vs):
         lines.append("No transform yet: move a slider.")
     else:
-        held = " · ".join(f"**{v.key}** {v.still_db:.1f} dB" for v in vs)
+        held = " · ".join(f"**{v.key}** {v.still_db:.1f} dB" + (f" (at most {v.ceiling_db:.1f})" if v.ceiling_db else "")
+                          for v in vs)
         lines.append(f"Brought back vs untransformed (PSNR over the pixels the undo defines; higher = stiller, "
                      f"an exactly equivariant generator does not change at all): {held}.")
+        if any(v.ceiling_db for v in vs):
+            lines.append("At a sub-pixel shift the undo (a Lanczos-3 filter, as the paper's EQ-T metric) is not exact "
+                         "for detail near the pixel grid's limit, so even a perfectly equivariant generator would "
+                         "score only the 'at most' figure.")
     lines.append("Shown: the renders **brought back** (an equivariant generator's image holds still)."
                  if undo else "Shown: the renders as drawn, transformed.")
     return "  \n".join(lines)
