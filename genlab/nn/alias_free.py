@@ -198,27 +198,39 @@ class LayerSpec:
 
 def layer_schedule(resolution: int, channels_out: int, num_layers: int = 6, num_critical: int = 2,
                    first_cutoff: float = 2.0, first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3,
-                   margin: int = 10, channel_base: int = 512, channel_max: int = 32) -> list[LayerSpec]:
+                   margin: int = 10, channel_base: int = 512, channel_max: int = 32,
+                   final_cutoff: float = 0.0) -> list[LayerSpec]:
     """The schedule of the input (index 0) and the `num_layers` synthesis layers and ToRGB
     (indices 1..num_layers+1 are the layers' outputs; index 0 is also layer 0's input):
 
     f_c[i] = f_c,0 (f_c,N / f_c,0)^e_i and f_t[i] likewise, e_i = min(i / (N - num_critical), 1),
     f_c,N = res/2, f_t,N = f_c,N 2^0.3; s[i] = 2^ceil(log2 min(2 f_t[i], res));
     f_h[i] = max(f_t[i], s[i]/2) - f_c[i]; size = s + 2 margin, the last two exactly res;
-    channels = min(round(channel_base / 2 / f_c), channel_max), the last = image channels."""
+    channels = min(round(channel_base / 2 / f_c), channel_max), the last = image channels.
+
+    `final_cutoff` (0: the paper's f_c,N = res/2): the last `num_critical` layers' cutoff instead,
+    with their stopband at res/2. The paper's critical layers put the stopband above Nyquist
+    (f_t,N = res/2 2^0.3), so the nonlinearity's harmonics between res/2 and f_t,N fold back:
+    the sharpest image, at the cost of sub-pixel equivariance. Below res/2 nothing folds back
+    (docs/models/alias_free.md, "Stop 29"). Channel counts stay the paper's."""
     if num_layers <= num_critical:
         raise ValueError(f"num_layers ({num_layers}) must exceed num_critical ({num_critical})")
+    if final_cutoff and not 0 < final_cutoff < resolution / 2:
+        raise ValueError(f"final_cutoff ({final_cutoff}) must lie between 0 and half the resolution "
+                         f"({resolution / 2:g} cycles per image), or be 0 for the paper's critical sampling")
     last_cutoff = resolution / 2
     last_stopband = last_cutoff * last_stopband_rel
     e = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1.0)
     cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** e
     stopbands = first_stopband * (last_stopband / first_stopband) ** e
     rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, resolution))))
+    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+    channels[-1] = channels_out
+    if final_cutoff:
+        cutoffs[e >= 1], stopbands[e >= 1] = final_cutoff, resolution / 2
     half_widths = np.maximum(stopbands, rates / 2) - cutoffs
     sizes = rates + margin * 2
     sizes[-2:] = resolution
-    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
-    channels[-1] = channels_out
     return [LayerSpec(float(cutoffs[i]), float(stopbands[i]), int(rates[i]), float(half_widths[i]), int(sizes[i]),
                       int(channels[i]), bool(i >= num_layers - num_critical)) for i in range(num_layers + 1)]
 
@@ -417,9 +429,12 @@ class SynthesisLayer(nn.Module):
         self.radial = radial and not spec_out.critical
         self.cutoffs = (spec_in.cutoff, spec_out.cutoff)
         self.tmp_rate = tmp_rate
-        self.register_buffer("up_filter", lowpass_filter(up_taps, spec_in.cutoff, spec_in.half_width * 2, tmp_rate))
+        # Derived from the schedule, so not stored: a checkpoint's copy must never override the
+        # config's (a warm start may change the schedule, e.g. final_cutoff).
+        self.register_buffer("up_filter", lowpass_filter(up_taps, spec_in.cutoff, spec_in.half_width * 2, tmp_rate),
+                             persistent=False)
         self.register_buffer("down_filter", lowpass_filter(down_taps, spec_out.cutoff, spec_out.half_width * 2,
-                                                           tmp_rate, radial=self.radial))
+                                                           tmp_rate, radial=self.radial), persistent=False)
         # Padding so that the output has out_size samples, centred (the symmetric interpretation
         # of the sample grid: pixel centres at half-integers, official code's Appendix C.3 shift).
         total = (self.out_size - 1) * self.down + 1
@@ -438,8 +453,9 @@ class SynthesisLayer(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Checkpoints of the first runs carried the resampling matrices (then non-persistent
-        # buffers that the trainer's EMA copied); they are rebuilt from the filters, so drop them.
-        for name in ("up_matrix", "down_matrix"):
+        # buffers that the trainer's EMA copied), and those before stop 29 the filters; all are
+        # rebuilt from the schedule, so drop them.
+        for name in ("up_matrix", "down_matrix", "up_filter", "down_filter"):
             state_dict.pop(prefix + name, None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -531,11 +547,12 @@ class SynthesisNetwork(nn.Module):
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
                  magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
                  fourier_features: int = 0, fourier_input: bool = False, magnitude_warmup: bool = False,
-                 pose_lr_mul: float = 1.0):
+                 pose_lr_mul: float = 1.0, final_cutoff: float = 0.0):
         super().__init__()
         self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
                                     first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
-                                    margin=margin, channel_base=channel_base, channel_max=channel_max)
+                                    margin=margin, channel_base=channel_base, channel_max=channel_max,
+                                    final_cutoff=final_cutoff)
         self.filtered, self.output_scale, self.resolution = filtered, output_scale, resolution
         first = self.specs[0]
         if filtered or fourier_input:  # the baseline's layers may take it too: a rung of the card's ladder
