@@ -63,6 +63,11 @@ def psnr(sq_err_sum: float, count: float, peak: float = 2.0) -> float:
     return float(20 * math.log10(peak) - 10 * math.log10(max(mse, 1e-30)))
 
 
+def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """PSNR of a against b over the pixels where mask is 1 (images in [-1, 1])."""
+    return psnr(float(((a - b).square() * mask).double().sum()), float(mask.double().sum()))
+
+
 # ----- the image operators -------------------------------------------------------------------------
 def integer_translation(x: torch.Tensor, tx: float, ty: float) -> tuple[torch.Tensor, torch.Tensor]:
     """x shifted by round(tx * W), round(ty * H) pixels (zeros shifted in) and the mask of the
@@ -242,20 +247,15 @@ def equivariance(render, latents: torch.Tensor, resolution: int, translate_max: 
     return {names[k]: round(psnr(*v), 2) for k, v in sums.items()}
 
 
-@torch.no_grad()
 def translation_ceiling(images: torch.Tensor, translate_max: float = 0.125, seed: int = 0, batch_size: int = 50) -> float:
-    """EQ-T_frac's ceiling on `images` in dB: the PSNR between their Lanczos-3 and exact shifts,
-    drawn as `equivariance` draws them; what a perfectly equivariant generator whose images
-    looked like these would score (e.g. on the real test digits)."""
-    gen = torch.Generator().manual_seed(seed)
-    err = count = 0.0
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].float()
-        t = ((torch.rand(2, generator=gen, dtype=torch.float64) * 2 - 1) * translate_max).tolist()
-        ref, mask = fractional_translation(x, t[0], t[1])
-        err += float(((ref - fourier_translation(x, t[0], t[1])).square() * mask).double().sum())
-        count += float(mask.double().sum())
-    return round(psnr(err, count), 2)
+    """EQ-T_frac's ceiling on `images` in dB: the score of a perfectly equivariant renderer whose
+    unmoved output is `images` (it moves them by the exact shift), with `equivariance`'s draws;
+    what a generator whose images looked like these could score at best (e.g. the real digits)."""
+    def perfect(x, transform):  # the inverse transform holds minus the shift, in image widths
+        return x if transform is None else fourier_translation(x, -float(transform[0, 2]), -float(transform[1, 2]))
+
+    return equivariance(perfect, images.float(), images.shape[-1], translate_max, seed=seed, batch_size=batch_size,
+                        kinds=("frac",))["eqt_frac_db"]
 
 
 def power_spectrum(images: torch.Tensor, beta: float = 8.0) -> np.ndarray:

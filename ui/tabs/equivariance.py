@@ -126,7 +126,7 @@ def render_view(key: str, model, z: torch.Tensor, transform: dict, undo: bool) -
         return View(key, image, image, None)
     undone, mask = eq.undo_transform(image, shift, angle, with_mask=True)
     still = _decode(model, z, {})
-    db = eq.psnr(float(((undone - still).square() * mask).double().sum()), float(mask.double().sum()))
+    db = eq.masked_psnr(undone, still, mask)
     return View(key, undone if undo else image, image, db, undo_ceiling(still, shift) if not angle else None)
 
 
@@ -139,7 +139,7 @@ def undo_ceiling(still: torch.Tensor, shift) -> float | None:
     h, w = still.shape[-2:]
     perfect = eq.fourier_translation(still, shift[0] / w, shift[1] / h)
     back, mask = eq.undo_transform(perfect, shift, 0.0, with_mask=True)
-    return eq.psnr(float(((back - still).square() * mask).double().sum()), float(mask.double().sum()))
+    return eq.masked_psnr(back, still, mask)
 
 
 def latents(left, right, seed) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -172,11 +172,11 @@ def summary(vs: list[View], about: str, undo: bool) -> str:
     if all(v.still_db is None for v in vs):
         lines.append("No transform yet: move a slider.")
     else:
-        held = " · ".join(f"**{v.key}** {v.still_db:.1f} dB" + (f" (at most {v.ceiling_db:.1f})" if v.ceiling_db else "")
+        held = " · ".join(f"**{v.key}** {v.still_db:.1f} dB" + (f" (at most {v.ceiling_db:.1f})" if v.ceiling_db is not None else "")
                           for v in vs)
         lines.append(f"Brought back vs untransformed (PSNR over the pixels the undo defines; higher = stiller, "
                      f"an exactly equivariant generator does not change at all): {held}.")
-        if any(v.ceiling_db for v in vs):
+        if any(v.ceiling_db is not None for v in vs):
             lines.append("At a sub-pixel shift the undo (a Lanczos-3 filter, as the paper's EQ-T metric) is not exact "
                          "for detail near the pixel grid's limit, so even a perfectly equivariant generator would "
                          "score only the 'at most' figure.")
