@@ -15,9 +15,10 @@ import scipy.signal
 import torch
 
 import genlab
+from genlab.errors import GenlabError
 from genlab.metrics import equivariance as eq
 from genlab.model import DataSpec
-from genlab.nn.alias_free import (BaselineLayer, FourierInput, SynthesisLayer, SynthesisNetwork, filtered_lrelu,
+from genlab.nn.alias_free import (BaselineLayer, FourierInput, SynthesisLayer, SynthesisNetwork, band_limit, filtered_lrelu,
                                   frequency_response, inverse_transform, layer_schedule, lowpass_filter,
                                   resample_matrix, upfirdn2d, upfirdn2d_reference)
 
@@ -505,6 +506,36 @@ def test_d_hidden_adds_a_dense_layer_reading_the_whole_4x4_map():
     assert plain.fc is None and plain.out.in_features == (128 + 1) * 16  # 32 -> 64 -> 128 channels at 4x4, + mbstd
     assert (dense.fc.in_features, dense.fc.out_features, dense.out.in_features) == ((128 + 1) * 16, 24, 24)
     assert dense(torch.randn(8, 1, 32, 32)).shape == (8,)
+
+
+def test_d_input_cutoff_shows_d_only_the_band_g_can_draw_real_and_fake_alike():
+    """d_input_cutoff 12.5 on 32 px: D's view keeps a 4-cycle grating, removes the Nyquist checkerboard
+    (G under final_cutoff 12.5 cannot draw it), leaves a flat background flat (no frame from the
+    border), and is applied to the reals, the fakes in D's loss and the fakes in G's loss."""
+    model = genlab.build("alias_free", {"d_input_cutoff": 12.5}, PAD32).eval()
+    x = torch.arange(32.0)
+    grating = torch.cos(2 * math.pi * 4 * x / 32).expand(32, 32)[None, None]
+    checker = torch.cos(math.pi * (x[:, None] + x[None, :]))[None, None]
+    flat = torch.full((1, 1, 32, 32), -1.0)
+    inner = (slice(None), slice(None), slice(8, 24), slice(8, 24))  # away from the border
+    assert torch.allclose(model.discriminator_view(grating)[inner], grating[inner], atol=0.01)
+    assert model.discriminator_view(checker)[inner].abs().max() < 0.02  # a 12.5 -> 16 transition: -38 dB at 16
+    assert torch.allclose(model.discriminator_view(flat), flat, atol=1e-6)
+    assert genlab.build("alias_free", {}, PAD32).d_input_filter is None  # off by default: D sees it all
+    seen = []
+    model.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    model.advance(1)
+    model.discriminator_loss({"image": checker.expand(2, 1, 32, 32).contiguous()})
+    model.generator_loss({"image": checker.expand(2, 1, 32, 32)})
+    nyquist = lambda img: float(torch.fft.fft2(img)[..., 16, 16].abs().max() / 32 ** 2)  # the checkerboard's bin
+    assert len(seen) == 3 and nyquist(seen[0]) < 0.02  # the reals, band-limited
+    torch.manual_seed(0)
+    raw = model.fake(2)
+    torch.manual_seed(0)
+    assert torch.allclose(model.discriminator_view(model.fake(2)), band_limit(raw, model.d_input_filter), atol=1e-5)
+    for bad in (16.0, 20.0):
+        with pytest.raises(GenlabError, match=r"d_input_cutoff \(%g\) must lie between 0 and half" % bad):
+            genlab.build("alias_free", {"d_input_cutoff": bad}, PAD32)
 
 
 def test_wgan_gp_loss_is_a_critic_with_a_lazy_penalty_on_mixes():

@@ -42,7 +42,7 @@ from torch import nn
 
 from genlab.model import Control, DataSpec, GenerativeModel, Phase, option
 from genlab.nn import gan_losses
-from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, inverse_transform
+from genlab.nn.alias_free import MappingNetwork, SynthesisNetwork, band_limit, inverse_transform, lowpass_filter
 from genlab.nn.diffaugment import HELP as AUGMENT_HELP, DiffAugment
 from genlab.nn.progressive import MinibatchStddev
 from genlab.nn.resolution import PAD32_HINT, check_square, square_sides
@@ -85,6 +85,11 @@ class AliasFreeBaseConfig:
     magnitude_warmup: bool = option(False, help="the magnitude EMAs' decay rises from 0.1 to magnitude_ema_beta as "
                                     "the weight EMA's does, so the first batches set each layer's gain (the "
                                     "filtered layers' inputs start near 0.1-0.5, not at the initial 1)")
+    d_input_cutoff: float = option(0.0, low=0.0, resumable=True,
+                                   help="low-pass D's input, real and fake alike, to this many cycles per image with "
+                                        "the stopband at Nyquist (0: D sees the full band). Set it to final_cutoff so "
+                                        "that D judges only the band G can draw (as config R blurs D's input); it "
+                                        "shapes no weight, so a warm start or resume may change it")
     output_scale: float = 0.25
 
 
@@ -216,9 +221,28 @@ class _AliasFreeFamily(GenerativeModel):
         self.discriminator = Discriminator(data_spec.height, data_spec.channels, config.d_width, config.mbstd_group,
                                            config.d_hidden)
         self.augment = DiffAugment(config.augment)  # what D sees, real and fake alike
+        self.register_buffer("d_input_filter", self._d_input_filter(config.d_input_cutoff, data_spec.width),
+                             persistent=False)  # derived from the config, never taken from a checkpoint
         self._teacher = None  # loaded on first use, kept out of the state dict (see teacher_images)
         self.train_step = 0
         self._r1_now, self._last_r1 = False, None  # this step is a lazy-R1 step; the last R1 measured
+
+    @staticmethod
+    def _d_input_filter(cutoff: float, side: int) -> torch.Tensor | None:
+        """D's input low-pass (option d_input_cutoff): 13 Kaiser-windowed taps at the image's rate,
+        passband to `cutoff`, stopband at Nyquist, like G's last layers under final_cutoff."""
+        if not cutoff:
+            return None
+        if not 0 < cutoff < side / 2:
+            raise ValueError(f"option d_input_cutoff ({cutoff:g}) must lie between 0 and half the image side "
+                             f"({side / 2:g} cycles per image), or be 0 for none")
+        return lowpass_filter(13, cutoff, 2 * (side / 2 - cutoff), side)
+
+    def discriminator_view(self, images: torch.Tensor) -> torch.Tensor:
+        """What D is shown of real or generated images: band-limited (d_input_cutoff), then augmented."""
+        if self.d_input_filter is not None:
+            images = band_limit(images, self.d_input_filter.to(images.dtype))
+        return self.augment(images)
 
     @classmethod
     def supported_shapes(cls) -> str:
@@ -294,7 +318,7 @@ class _AliasFreeFamily(GenerativeModel):
         real = batch["image"]
         with torch.no_grad():
             fake = self.fake(len(real), update_emas=True)  # the only place the magnitude/w EMAs move
-        real, fake = self.augment(real), self.augment(fake)
+        real, fake = self.discriminator_view(real), self.discriminator_view(fake)
         if self.config.loss == "wgan-gp":
             return self._critic_loss(real, fake)
         r1 = self._r1_now
@@ -369,7 +393,7 @@ class _AliasFreeFamily(GenerativeModel):
     def generator_loss(self, batch: dict):
         z = self.prior(len(batch["image"]))
         fake = self.generator(z)
-        fake_logits = self.discriminator(self.augment(fake))
+        fake_logits = self.discriminator(self.discriminator_view(fake))
         loss = -fake_logits.mean() if self.config.loss == "wgan-gp" else gan_losses.generator_loss(fake_logits)
         logs = {}
         if self.config.teacher:  # logged every step, also once its weight has fallen to 0

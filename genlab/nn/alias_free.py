@@ -81,6 +81,15 @@ def frequency_response(taps: torch.Tensor, fs: float, n: int = 4096) -> tuple[np
     return w, np.abs(h)
 
 
+def band_limit(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """`x` through the separable zero-phase FIR `taps` (odd length) at its own rate, the border
+    repeated so that a flat background stays flat (zeros would draw a frame round every image)."""
+    if taps.numel() % 2 == 0:
+        raise ValueError(f"band_limit needs an odd number of taps (zero phase), got {taps.numel()}")
+    half = taps.numel() // 2
+    return upfirdn2d(F.pad(x, [half] * 4, mode="replicate"), taps)
+
+
 # ----- up/FIR/down ------------------------------------------------------------------------------
 def _zero_insert_and_pad(x: torch.Tensor, up: int, padding) -> torch.Tensor:
     px0, px1, py0, py1 = padding
