@@ -529,6 +529,15 @@ def test_d_input_cutoff_shows_d_only_the_band_g_can_draw_real_and_fake_alike():
     model.generator_loss({"image": checker.expand(2, 1, 32, 32)})
     nyquist = lambda img: float(torch.fft.fft2(img)[..., 16, 16].abs().max() / 32 ** 2)  # the checkerboard's bin
     assert len(seen) == 3 and nyquist(seen[0]) < 0.02  # the reals, band-limited
+    # A generator that draws the checkerboard: the fakes D sees in both losses are band-limited too.
+    draws_checker = genlab.build("alias_free", {"d_input_cutoff": 12.5}, PAD32).eval()
+    draws_checker.generator.forward = lambda z, **kw: checker.expand(len(z), 1, 32, 32).clone()
+    fakes = []
+    draws_checker.discriminator.register_forward_pre_hook(lambda module, args: fakes.append(args[0].detach()))
+    draws_checker.advance(1)
+    draws_checker.discriminator_loss({"image": flat.expand(2, 1, 32, 32).contiguous()})
+    draws_checker.generator_loss({"image": flat.expand(2, 1, 32, 32)})
+    assert len(fakes) == 3 and nyquist(fakes[1]) < 0.02 and nyquist(fakes[2]) < 0.02, [nyquist(f) for f in fakes]
     torch.manual_seed(0)
     raw = model.fake(2)
     torch.manual_seed(0)

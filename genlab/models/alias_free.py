@@ -88,8 +88,8 @@ class AliasFreeBaseConfig:
     d_input_cutoff: float = option(0.0, low=0.0, resumable=True,
                                    help="low-pass D's input, real and fake alike, to this many cycles per image with "
                                         "the stopband at Nyquist (0: D sees the full band). Set it to final_cutoff so "
-                                        "that D judges only the band G can draw (as config R blurs D's input); it "
-                                        "shapes no weight, so a warm start or resume may change it")
+                                        "that D judges only the band G can draw (StyleGAN3-R blurs D's input too, but only early in "
+                                        "training); it shapes no weight, so a warm start or resume may change it")
     output_scale: float = 0.25
 
 
