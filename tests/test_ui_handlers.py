@@ -1265,3 +1265,71 @@ def test_noise_tab_and_sampling_work_with_a_colour_ddpm(tmp_path):
         assert len(tiles) == 4 and tiles[3].shape[-1] == 3 and "4 samples" in line
     finally:
         c.close()
+
+
+def _page_open_pair(fn, outputs: int):
+    """on_open_and_change on a bare Blocks: its page-open and trigger handlers, as Gradio holds them."""
+    from types import SimpleNamespace
+
+    from ui.common import on_open_and_change
+
+    with gr.Blocks() as demo:
+        picked = gr.Textbox()
+        shown = [gr.Textbox() for _ in range(outputs)]
+        on_open_and_change(SimpleNamespace(demo=demo), [picked.change], fn, picked,
+                           shown if outputs > 1 else shown[0], "pair")
+    by_name = {f.api_name: f.fn for f in demo.fns.values()}
+    return by_name["pair_on_load"], by_name["pair"]
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_a_page_open_run_finishing_after_the_users_own_run_sends_nothing(outputs):
+    """A trigger cancels the page-open run only while it is queued. One already executing on a
+    busy server could land after the user's own run (CI saw "16 samples" after a request for 12),
+    so it sends nothing once a trigger of the same browser session has started, and a session
+    that has triggered nothing still gets its first view."""
+    import threading
+
+    from gradio.helpers import special_args
+
+    release = threading.Event()
+
+    def view(value):
+        if value == "page open":
+            assert release.wait(10)  # still executing when the user's run starts and ends
+        return (value,) * outputs if outputs > 1 else value
+
+    on_load, on_pick = _page_open_pair(view, outputs)
+    # Gradio injects the request by its annotation: the handlers take it after the inputs
+    args, *_ = special_args(on_load, ["x"], request=gr.Request(session_hash="s"))
+    assert args[0] == "x" and args[1].session_hash == "s"
+
+    landed = {}
+    first = threading.Thread(target=lambda: landed.update(
+        a=on_load("page open", gr.Request(session_hash="a"))))
+    first.start()
+    assert on_pick("the user's pick", gr.Request(session_hash="a")) == view("the user's pick")
+    release.set()
+    first.join(10)
+    skipped = landed["a"] if outputs > 1 else (landed["a"],)
+    assert len(skipped) == outputs and all(u == gr.skip() for u in skipped), landed
+    # another session, which has picked nothing, gets its page-open view
+    assert on_load("page open", gr.Request(session_hash="b")) == view("page open")
+    # and a later page-open run in session a is skipped before it starts
+    assert on_load("again", gr.Request(session_hash="a")) == (gr.skip() if outputs == 1 else (gr.skip(),) * 2)
+
+
+def test_a_streamed_page_open_run_stops_once_the_user_has_started_their_own():
+    """The same guard for a handler that streams frames (step-by-step views)."""
+    state = {"on_pick": None}
+
+    def frames(value):
+        for i in range(4):
+            if value == "page open" and i == 2:  # the user picks while the page-open run streams
+                list(state["on_pick"]("pick", gr.Request(session_hash="a")))
+            yield f"{value} {i}"
+
+    on_load, state["on_pick"] = _page_open_pair(frames, 1)
+    assert inspect.isgeneratorfunction(on_load) and inspect.isgeneratorfunction(state["on_pick"])
+    assert list(on_load("page open", gr.Request(session_hash="a"))) == ["page open 0", "page open 1"]
+    assert list(on_load("page open", gr.Request(session_hash="b")))[-1] == "page open 3"

@@ -9,6 +9,8 @@ import inspect
 import logging
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -138,13 +140,93 @@ def work(kind: str) -> dict:
     return {"concurrency_id": kind, "concurrency_limit": WORK_LIMITS[kind]}
 
 
+class _TriggeredSessions:
+    """The browser sessions in which a user has already fired one of a pair's triggers. For them
+    the page-open run's result is stale: it must not land over what the user asked for. Bounded
+    (oldest sessions forgotten first), so a long-running server does not grow with its visitors."""
+
+    def __init__(self, most: int = 10_000):
+        self._sessions: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._most = most
+
+    def mark(self, request: gr.Request | None) -> None:
+        session = getattr(request, "session_hash", None)
+        if session is None:
+            return
+        with self._lock:
+            self._sessions[session] = None
+            self._sessions.move_to_end(session)
+            while len(self._sessions) > self._most:
+                self._sessions.popitem(last=False)
+
+    def has(self, request: gr.Request | None) -> bool:
+        session = getattr(request, "session_hash", None)
+        with self._lock:
+            return session is not None and session in self._sessions
+
+
+def _with_request(fn, n_inputs: int, call):
+    """A handler taking `n_inputs` values and Gradio's request (injected by its annotation), which
+    runs call(request, *values); a generator when `fn` is one, so Gradio still streams its frames."""
+    if inspect.isgeneratorfunction(fn):  # also sees through functools.partial
+        def handler(*args):
+            yield from call(args[-1], *args[:-1])
+    else:
+        def handler(*args):
+            return call(args[-1], *args[:-1])
+    params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n_inputs)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+    handler.__signature__ = inspect.Signature(params)
+    handler.__annotations__ = {"request": gr.Request}
+    handler.__name__ = getattr(fn, "__name__", getattr(getattr(fn, "func", None), "__name__", "handler"))
+    return handler
+
+
+def _count(components) -> int:
+    return 0 if components is None else len(components) if isinstance(components, (list, tuple)) else 1
+
+
 def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, api_name: str | bool, **kwargs):
-    """Run `fn` when the page opens and on each of `triggers` (a model picked, a button). A trigger cancels
-    the page-open run if that is still queued or running: when a class opens the app at once,
-    the first run waits behind the others' and could otherwise land after the user's own pick,
-    showing the first model's controls beside the model now picked. Returns the triggers' event."""
-    first = ctx.demo.load(fn, inputs, outputs, api_name=f"{api_name}_on_load" if api_name else False, **kwargs)
-    return gr.on(triggers, fn, inputs, outputs, api_name=api_name, cancels=[first], **kwargs)
+    """Run `fn` when the page opens and on each of `triggers` (a model picked, a button). Returns the
+    triggers' event.
+
+    When a class opens the app at once, the page-open run waits behind the others' and could land
+    after the user's own pick or click, showing the first model's controls beside the model now
+    picked, or 16 samples where the user asked for 12. Two guards: a trigger cancels the
+    page-open run while it is still queued, and a page-open run that finds, when it starts or
+    finishes, that a trigger of the same browser session has started sends nothing (gr.skip()),
+    since cancelling cannot stop a run already executing."""
+    triggered = _TriggeredSessions()
+    n_out = _count(outputs)
+    unchanged = gr.skip() if not isinstance(outputs, (list, tuple)) else tuple(gr.skip() for _ in range(n_out))
+
+    if inspect.isgeneratorfunction(fn):
+        def on_open(request, *values):
+            for frame in fn(*values):
+                if triggered.has(request):  # the user's own run has taken over these outputs
+                    return
+                yield frame
+
+        def on_trigger(request, *values):
+            triggered.mark(request)
+            yield from fn(*values)
+    else:
+        def on_open(request, *values):
+            if triggered.has(request):
+                return unchanged
+            result = fn(*values)
+            return unchanged if triggered.has(request) else result
+
+        def on_trigger(request, *values):
+            triggered.mark(request)
+            return fn(*values)
+
+    n_in = _count(inputs)
+    first = ctx.demo.load(_with_request(fn, n_in, on_open), inputs, outputs,
+                          api_name=f"{api_name}_on_load" if api_name else False, **kwargs)
+    return gr.on(triggers, _with_request(fn, n_in, on_trigger), inputs, outputs, api_name=api_name,
+                 cancels=[first], **kwargs)
 
 
 def keep_pad_usable(event, pad) -> None:
