@@ -179,12 +179,8 @@ def _with_request(fn, n_inputs: int, call):
     params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
     handler.__signature__ = inspect.Signature(params)
     handler.__annotations__ = {"request": gr.Request}
-    handler.__name__ = getattr(fn, "__name__", getattr(getattr(fn, "func", None), "__name__", "handler"))
+    handler.__name__ = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__name__", "handler")
     return handler
-
-
-def _count(components) -> int:
-    return 0 if components is None else len(components) if isinstance(components, (list, tuple)) else 1
 
 
 def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, api_name: str | bool, **kwargs):
@@ -198,8 +194,7 @@ def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, a
     finishes, that a trigger of the same browser session has started sends nothing (gr.skip()),
     since cancelling cannot stop a run already executing."""
     triggered = _TriggeredSessions()
-    n_out = _count(outputs)
-    unchanged = gr.skip() if not isinstance(outputs, (list, tuple)) else tuple(gr.skip() for _ in range(n_out))
+    unchanged = tuple(gr.skip() for _ in outputs) if isinstance(outputs, (list, tuple)) else gr.skip()
 
     if inspect.isgeneratorfunction(fn):
         def on_open(request, *values):
@@ -222,7 +217,7 @@ def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, a
             triggered.mark(request)
             return fn(*values)
 
-    n_in = _count(inputs)
+    n_in = len(inputs) if isinstance(inputs, (list, tuple)) else int(inputs is not None)
     first = ctx.demo.load(_with_request(fn, n_in, on_open), inputs, outputs,
                           api_name=f"{api_name}_on_load" if api_name else False, **kwargs)
     return gr.on(triggers, _with_request(fn, n_in, on_trigger), inputs, outputs, api_name=api_name,
