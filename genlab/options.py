@@ -8,7 +8,8 @@ import typing
 from dataclasses import field
 
 
-def option(default, *, low=None, high=None, choices=None, help: str = "", resumable: bool = False):
+def option(default, *, low=None, high=None, choices=None, help: str = "", resumable: bool = False,
+           shapes: str = ""):
     """A config field with its accepted values, checked when a model is built:
 
         width: int = option(64, low=8)
@@ -18,14 +19,23 @@ def option(default, *, low=None, high=None, choices=None, help: str = "", resuma
 
     Fields declared plainly follow `check_config`'s defaults (ints >= 1, floats finite).
     `resumable` marks a loss weight or a training schedule that shapes no weight tensor: a resumed
-    or warm-started run may change it (a [model] value is otherwise fixed for the life of a run)."""
+    or warm-started run may change it (a [model] value is otherwise fixed for the life of a run).
+    `shapes` names the one sub-module whose weights the option shapes, where that is a module only
+    training uses (a GAN's discriminator): a warm start from a shipped file that left the module out
+    builds it fresh, so it may build it to another shape."""
     return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help,
-                                            "resumable": resumable})
+                                            "resumable": resumable, "shapes": shapes})
 
 
 def resumable_options(config_class) -> set[str]:
     """The [model] options a resumed or warm-started run may change (`option(..., resumable=True)`)."""
     return {f.name for f in dataclasses.fields(config_class) if f.metadata.get("resumable")}
+
+
+def fresh_module_options(config_class, dropped_modules) -> set[str]:
+    """The [model] options a warm start may change because they shape only a module the start file
+    left out (`option(..., shapes=...)`; see `genlab.checkpoint.slim_for_release`)."""
+    return {f.name for f in dataclasses.fields(config_class) if f.metadata.get("shapes") in set(dropped_modules or ())}
 
 
 def check_config(family: str, config) -> None:

@@ -58,7 +58,7 @@ class GRAFConfig:
     samples: int = option(32, low=4)  # stratified samples per ray (paper 64)
     importance: int = option(0, low=0)  # hierarchical sampling: this many more per ray from the coarse weights
     clip_rays: bool = False  # sample only the part of each ray inside the sphere of radius `bound`
-    patch: int = option(16, low=4)  # K: rays per patch side
+    patch: int = option(16, low=4, shapes="discriminator")  # K: rays per patch side
     # The patch-scale and density-noise schedule shapes no tensor: a resume or a warm start may change
     # it (a warm start from a trained file sets scale_start = scale_final and noise_std = 0, so the
     # annealing does not begin again at step 0).
@@ -72,7 +72,7 @@ class GRAFConfig:
     noise_std: float = option(1.0, low=0.0, resumable=True)  # density noise at step 0 (paper raw_noise_std 1)
     noise_steps: int = option(2000, low=1, resumable=True)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
-    d_width: int = 64  # channels of D's first layer
+    d_width: int = option(64, low=1, shapes="discriminator")  # channels of D's first layer
     d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step
     r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
 

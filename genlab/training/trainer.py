@@ -34,7 +34,7 @@ from genlab.data import load_dataset
 from genlab.errors import CheckpointError, GenlabError, TrainingDiverged
 from genlab.grids import save_grid
 from genlab.model import DataSpec, GenerativeModel, Phase
-from genlab.options import resumable_options
+from genlab.options import fresh_module_options, resumable_options
 from genlab.registry import build, check_fits_in_memory, get_family, load_weights, make_config, resolve_checkpoint
 from genlab.training import distributed as D
 from genlab.training.batches import make_batches
@@ -192,7 +192,7 @@ class Trainer:
         stored network (loss weights and schedules, `_resumable`, may change)."""
         wanted = dataclasses.asdict(make_config(self.recipe.family, self.recipe.model))
         saved = dataclasses.asdict(make_config(self.recipe.family, state["config"]))
-        free = self._resumable()
+        free = self._resumable(state)
         return [(k, saved[k], wanted[k]) for k in wanted
                 if k in self.recipe.model and wanted[k] != saved[k] and k not in free]
 
@@ -235,13 +235,15 @@ class Trainer:
         print(f"genlab: starting from the weights of {start['path']} (step {start['step']})"
               + (f"; {', '.join(dropped)} left out of it start(s) fresh" if dropped else ""), file=sys.stderr)
 
-    def _resumable(self) -> set[str]:
-        """The [model] options a resume or a warm start may change: loss weights and schedules, not the network."""
-        return resumable_options(get_family(self.recipe.family).Config)
+    def _resumable(self, state: dict | None = None) -> set[str]:
+        """The [model] options a resume or a warm start from `state` may change: loss weights and
+        schedules, not the network; and the shape of a module `state` left out (a shipped GAN's D)."""
+        config_class = get_family(self.recipe.family).Config
+        return resumable_options(config_class) | fresh_module_options(config_class, (state or {}).get("dropped_modules"))
 
     def _resumed_config(self, state: dict) -> dict:
         """The stored network config, with the loss weights the recipe may change on a resume."""
-        free = self._resumable()
+        free = self._resumable(state)
         return {**state["config"], **{k: v for k, v in self.recipe.model.items() if k in free}}
 
     def _restore(self, state: dict) -> None:
