@@ -136,3 +136,31 @@ def test_the_cli_takes_family_network_and_data_from_the_checkpoint(trained, tmp_
                  "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert 'family = "dcgan"' in printed and 'data = "mnist"' in printed and f'init_from = "{trained}"' in printed
+
+
+TINY_GRAF = ["width=8", "depth=2", "shape_dim=4", "appearance_dim=4", "samples=4", "patch=4", "d_width=8",
+             "pos_freqs=2", "dir_freqs=1", "batch_size=2", "ema_decay=0", "sample_every=100", "grid_size=4",
+             "threads=1"]
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_a_warm_start_may_reshape_the_discriminator_only_where_the_file_left_it_out(tmp_path, capsys, drop):
+    """GRAF's patch size K and D's width shape D alone: from a shipped file without D, the new run
+    builds its fresh D to the recipe's K (the field keeps the file's weights); from a file that
+    holds D, the file's D and K are kept, and the run says so."""
+    source = tmp_path / "source"
+    trainer(source, steps=1, family="graf", overrides=TINY_GRAF).fit()
+    start = tmp_path / "start.pt"
+    save_checkpoint(slim_for_release(load_checkpoint(source / "latest.pt"), drop=("discriminator",) if drop else ()),
+                    start)
+    t = trainer(tmp_path / "run", family="graf", dry_run=True,
+                overrides=TINY_GRAF + ["patch=8", "d_width=4", "width=16", f'init_from="{start}"'])
+    assert t.model.config.width == 8, "the field is the file's"
+    assert (t.model.config.patch, t.model.config.d_width) == ((8, 4) if drop else (4, 8))
+    assert t.model.fake_patches(2).shape[-1] == t.model.config.patch
+    field = {k: v for k, v in load_checkpoint(start)["model"].items() if k.startswith("generator.")}
+    mine = t.model.state_dict()
+    for k, v in field.items():
+        assert torch.equal(mine[k], v.to(mine[k].dtype)), k
+    err = capsys.readouterr().err
+    assert "width 8 (not 16)" in err and (("patch" in err) != drop)
