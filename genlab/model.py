@@ -45,6 +45,14 @@ capability's methods; `capabilities` compares its methods with the stubs.
                    radius, fov)`); `split(z) -> (shape code, appearance code)`,
                    z being their concatenation; the camera's ranges and defaults
                    are the `decode` controls of those four names
+``ray_profile``    `views`, and `ray_profile(z, row, col, azimuth=None, elevation=None,
+                   radius=None, fov=None, size=None)` -> what one pixel's ray
+                   meets: 1-D tensors over its S samples "distance" (increasing),
+                   "density" (>= 0), "weight" (its share of the pixel, summing to
+                   the opacity) and "colour" (S, 3) in [0, 1], and the pixel's
+                   composited "pixel" (3,), "opacity" and "depth"; z is (1, D),
+                   the camera as in `render_views`, (row, col) a pixel of the
+                   S x S render (an out-of-range pixel raises ValueError)
 ``sample_steps``   `sample_steps(n, generator=None, **kw)` yields intermediate
                    images (denoising steps, pixels filled in, resolutions)
 ``complete``       `complete(given, keep_rows, generator=None, **controls)`: the
@@ -105,6 +113,7 @@ CAPABILITY_METHODS = {
     "pixel_log_prob": "pixel_log_prob",
     "translate": "translate",
     "views": "render_views",
+    "ray_profile": "ray_profile",
     "sample_steps": "sample_steps",
     "complete": "complete",
     "noise": "add_noise",
@@ -149,6 +158,8 @@ class GenerativeModel(nn.Module):
                                 f"but not {', '.join(missing)}")
         if implements(cls, "render_views") and not implements(cls, "decode"):
             raise TypeError(f"{cls.__name__} renders views but has no latent space (prior, decode)")
+        if implements(cls, "ray_profile") and not implements(cls, "render_views"):
+            raise TypeError(f"{cls.__name__} profiles rays but renders no views (render_views)")
 
     def __init__(self, config, data_spec: DataSpec):
         super().__init__()
@@ -334,6 +345,11 @@ class GenerativeModel(nn.Module):
     def split(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """views: a latent as (shape code, appearance code)."""
         raise self._lacks("views")
+
+    def ray_profile(self, z: torch.Tensor, row: int, col: int, azimuth=None, elevation=None, radius=None,
+                    fov=None, size: int | None = None) -> dict:
+        """ray_profile: density, weight and colour along the ray through one pixel of a view."""
+        raise self._lacks("ray_profile")
 
     def sample_steps(self, n: int, generator: torch.Generator | None = None, **kw) -> Iterator:
         """sample_steps: yields the intermediate images of drawing n samples."""

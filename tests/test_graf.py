@@ -257,6 +257,34 @@ def test_views_contract(which):
         m.render_views(z, radius=0.0)
 
 
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_a_ray_profile_is_the_pixel_it_renders(which):
+    """genlab.model's ``ray_profile``: the samples along one pixel's ray, whose weights composite
+    to that pixel of `render_views` (colour over the white background, opacity and depth); a
+    pixel outside the view is refused with the accepted range."""
+    m = tiny_graf(importance=4, clip_rays=True).eval() if which == "tiny" else _shipped_graf()
+    assert "ray_profile" in m.capabilities
+    side = m.data_spec.height
+    z = m.prior(1, torch.Generator().manual_seed(3))
+    out = m.render_views(z, azimuth=120.0, elevation=35.0, radius=None)
+    for row, col in ((side // 2, side // 2), (1, side - 2), (side - 1, 0)):
+        p = m.ray_profile(z, row, col, azimuth=120.0, elevation=35.0)
+        n = len(p["distance"])
+        assert p["density"].shape == p["weight"].shape == (n,) and p["colour"].shape == (n, 3)
+        assert (p["distance"].diff() >= 0).all() and (p["density"] >= 0).all() and (p["weight"] >= 0).all()
+        assert torch.allclose(p["weight"].sum(), p["opacity"], atol=1e-5)
+        composited = (p["weight"][:, None] * p["colour"]).sum(0) + (1 - p["opacity"])
+        assert torch.allclose(composited, p["pixel"], atol=1e-5)
+        assert torch.allclose(p["pixel"] * 2 - 1, out["colour"][0, :, row, col], atol=1e-4)
+        assert torch.allclose(p["opacity"], out["opacity"][0, 0, row, col], atol=1e-5)
+        assert torch.allclose(p["depth"], out["depth"][0, 0, row, col], atol=1e-4)
+    for bad in (-1, side, 2.5):
+        with pytest.raises(ValueError, match=rf"pixel row must be a whole number in \[0, {side - 1}\]"):
+            m.ray_profile(z, bad, 0)
+    with pytest.raises(ValueError, match="elevation must lie in the trained range"):
+        m.ray_profile(z, 0, 0, elevation=89.0)
+
+
 def test_appearance_code_cannot_move_depth():
     from genlab.metrics.multiview import appearance_depth_change
 

@@ -124,3 +124,34 @@ def test_camera_moves_orbit_and_swap_in_the_browser(page):
     page.wait_for_timeout(500)  # the toast fades in
     shot(page, "view3d-bad-elevation", full_page=False)  # the toast sits in the viewport's corner
     assert page.external == [], page.external
+
+
+def test_a_click_on_the_colour_picture_probes_that_pixels_ray(page):
+    """A real mouse click on the shown colour picture: the row and column under the pointer fill
+    in, and the plot of density and weights along that ray appears with its caption; the
+    numbers and the button probe another pixel."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="3-D view").click()
+    expect(page.locator("#view3d-caption")).to_contain_text("azimuth 45°", timeout=60_000)
+    expect(page.locator("#view3d-probe-button")).to_be_visible()  # offered: the model has ray_profile
+    img = page.locator("#view3d-colour img")
+    page.wait_for_function("document.querySelector('#view3d-colour img')?.naturalWidth > 0", timeout=10_000)
+    box = img.bounding_box()
+    natural = page.evaluate("document.querySelector('#view3d-colour img').naturalWidth")
+    # the middle of model pixel (row 15, column 17) of the 32 px view, shown 8x
+    img.click(position={"x": (17.5 * 8) * box["width"] / natural, "y": (15.5 * 8) * box["height"] / natural})
+    caption = page.locator("#view3d-probe-caption")
+    expect(caption).to_contain_text("Pixel row 15, column 17", timeout=30_000)
+    expect(caption).to_contain_text("opacity")
+    assert page.locator("#view3d-probe-row input").input_value() == "15"
+    assert page.locator("#view3d-probe-col input").input_value() == "17"
+    expect(page.locator("#view3d-probe-plot img, #view3d-probe-plot svg").first).to_be_visible(timeout=10_000)
+    page.locator("#view3d-probe-plot").scroll_into_view_if_needed()
+    shot(page, "view3d-ray-probe")
+
+    page.locator("#view3d-probe-row input").fill("0")
+    page.locator("#view3d-probe-col input").fill("0")
+    page.locator("#view3d-probe-button").click()
+    expect(caption).to_contain_text("Pixel row 0, column 0", timeout=30_000)
+    assert page.external == [], page.external

@@ -1,11 +1,12 @@
 """The 3-D view tab's handlers as plain functions, on the shipped radiance-field checkpoint
 (checkpoints/graf-shapes.pt) beside a model without views: camera ranges from the model, colour,
 depth and opacity pictures, shape and appearance moved apart, the orbit GIF, the swap, and bad
-camera values refused with the accepted range."""
+camera values refused with the accepted range, and the ray probe."""
 from __future__ import annotations
 
 import statistics
 import time
+import warnings
 
 import gradio as gr
 import numpy as np
@@ -161,4 +162,33 @@ def test_the_tab_builds_with_its_api(ctx):
         ctx.demo = demo
         view3d.build(ctx)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
-    assert {"view3d", "view3d_model", "view3d_orbit", "view3d_swap"} <= names
+    assert {"view3d", "view3d_model", "view3d_orbit", "view3d_swap", "view3d_probe"} <= names
+
+
+def test_the_ray_probe_shows_where_a_pixels_colour_comes_from(ctx):
+    """Through the object's centre the ray meets a surface (opacity near 1, a depth inside the
+    sampled span); through a corner it meets empty space. The caption's colour is the rendered
+    pixel's, and a click on the 8x enlarged picture probes the pixel under it."""
+    from matplotlib.figure import Figure
+    from ui.tabs.view3d import probe, probe_click
+
+    shown = pic(view(ctx)[0])
+    fig, caption = probe(ctx, KEY, *CODES, *CAMERA, 16, 16)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    r, g, b = shown[16 * 8 + 4, 16 * 8 + 4]
+    assert f"Pixel row 16, column 16: colour ({r}, {g}, {b})" in caption  # the picture's own pixel
+    assert "the surface at distance" in caption and "24 samples" in caption
+    opacity = float(caption.split("opacity ")[1].split(",")[0])
+    assert opacity > 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a figure with a sane axis, also for a ray that meets nothing
+        _, corner = probe(ctx, KEY, *CODES, *CAMERA, 0, 0)
+    assert "opacity 0.00, a ray that misses the volume" in corner
+    row, col, fig2, caption2 = probe_click(ctx, KEY, (16 * 8 + 7, 16 * 8), *CODES, *CAMERA)
+    assert (row, col) == (16, 16) and caption2 == caption
+    for bad, message in (((32, 0), r"pixel row must be a whole number in \[0, 31\]"),
+                         ((0, 1.5), r"pixel column must be a whole number in \[0, 31\]")):
+        with pytest.raises(gr.Error, match=message):
+            probe(ctx, KEY, *CODES, *CAMERA, *bad)
+    with pytest.raises(gr.Error, match="no 'ray_profile' capability"):
+        probe(ctx, "dcgan-mnist", *CODES, *CAMERA, 0, 0)

@@ -301,7 +301,7 @@ class GRAF(GenerativeModel):
         it). With importance > 0, `samples` stratified depths are a coarse pass (density only,
         no gradient) whose weights draw `importance` more; the field is rendered at all of
         them, sorted (NeRF's hierarchical sampling with one network). colour is in [0, 1] over
-        a white background."""
+        a white background; "distance", "sigma" and "rgb" are the samples along each ray."""
         c = self.config
         field = field or self.generator
         z_s, z_a = self.split(z)
@@ -319,7 +319,7 @@ class GRAF(GenerativeModel):
             t = torch.sort(torch.cat([t, fine], -1), -1).values
         points = origins[:, :, None] + t[..., None] * dirs[:, :, None]
         sigma, rgb = field(points, dirs, z_s, z_a, noise=noise)
-        return R.volume_render(sigma, rgb, t, far=far, background=1.0)
+        return {**R.volume_render(sigma, rgb, t, far=far, background=1.0), "distance": t, "sigma": sigma, "rgb": rgb}
 
     def render(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
                size: int | None = None, chunk: int = 8) -> dict:
@@ -351,6 +351,32 @@ class GRAF(GenerativeModel):
                      size: int | None = None) -> dict:
         """The ``views`` capability (genlab.model): `render` at any camera, without gradients."""
         return self.render(z, azimuth, elevation, radius, fov, size=size)
+
+    @torch.no_grad()
+    def ray_profile(self, z: torch.Tensor, row: int, col: int, azimuth=None, elevation=None, radius=None,
+                    fov=None, size: int | None = None) -> dict:
+        """The ``ray_profile`` capability (genlab.model): the samples of the ray through pixel
+        (row, col) of `render`'s view, with the quadrature's weights (NeRF eq. 3: w_i = T_i
+        (1 - exp(-sigma_i delta_i))), so a user sees where along the ray the pixel's colour comes from."""
+        self.check_camera(azimuth, elevation, radius, fov)
+        size = size or self.data_spec.height
+        if z.ndim != 2 or len(z) != 1:
+            raise ValueError(f"ray_profile takes one latent, shape (1, {self.latent_dim}); got {tuple(z.shape)}")
+        for name, v in (("row", row), ("col", col)):
+            if not (isinstance(v, int) or (torch.is_tensor(v) and v.ndim == 0)) or not 0 <= int(v) < size:
+                raise ValueError(f"pixel {name} must be a whole number in [0, {size - 1}] (the view is "
+                                 f"{size} x {size}); got {v!r}")
+        view = self.default_view
+        cam = [torch.as_tensor(view[k] if v is None else v, dtype=torch.float32).reshape(1)
+               for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
+        o, d = R.camera_rays(*cam, float(view["fov"] if fov is None else fov), size, device=self.device)
+        i = int(row) * size + int(col)
+        out = self.render_rays(o.reshape(1, -1, 3)[:, i:i + 1], d.reshape(1, -1, 3)[:, i:i + 1],
+                               z.to(self.device), cam[2])
+        return {"distance": out["distance"][0, 0].float(), "density": out["sigma"][0, 0].float(),
+                "weight": out["weights"][0, 0].float(), "colour": out["rgb"][0, 0].float(),
+                "pixel": out["colour"][0, 0].float(), "opacity": out["opacity"][0, 0].float(),
+                "depth": out["depth"][0, 0].float()}
 
     @staticmethod
     def depth_image(out: dict, near: float | None = None, far: float | None = None) -> torch.Tensor:

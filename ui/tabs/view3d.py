@@ -5,8 +5,10 @@ seed (the shape, or the appearance, part of the prior draw for that seed) times 
 so the shape can change while the appearance stays, and back. The camera sliders (azimuth,
 elevation, distance) take their ranges and defaults from the model's declared `decode`
 controls of those names; a move re-renders colour, depth (a colour map, near = bright) and
-opacity (grey) side by side. Also: an orbit GIF at the current elevation and distance, and
-two samples A and B with their shapes and appearances swapped.
+opacity (grey) side by side. Also: an orbit GIF at the current elevation and distance, two
+samples A and B with their shapes and appearances swapped, and, for models with `ray_profile`,
+a ray probe: click a pixel of the colour picture to see the density, weight and colour of the
+samples along its ray, i.e. where in depth that pixel's colour comes from.
 
 Nothing here names a family, a data set or an image size: all of it comes from the model's
 `views` contract (genlab.model) and its data spec.
@@ -17,7 +19,9 @@ import functools
 import time
 
 import gradio as gr
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from genlab.errors import GenlabError
 from genlab.grids import save_gif
@@ -188,6 +192,78 @@ def swap(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, ap
         f"depth change {moved:.2g}.")
 
 
+def _pixel(value, name: str, size: int) -> int:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (v.is_integer() and 0 <= v < size):
+        raise ValueError(f"pixel {name} must be a whole number in [0, {size - 1}] (the view is {size} x {size}); "
+                         f"got {value!r}")
+    return int(v)
+
+
+def ray_figure(profile: dict, near_far: tuple[float, float]) -> Figure:
+    """Density along the ray (top) and each sample's share of the pixel, as a bar in the sample's
+    own colour (bottom), over the distance from the camera; the dashed line is the pixel's depth."""
+    t = profile["distance"].numpy()
+    gaps = np.diff(t, append=near_far[1])
+    fig = Figure(figsize=(6.4, 3.2), dpi=100)
+    top, bottom = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    top.plot(t, profile["density"].numpy(), "o-", ms=3, lw=1.2, color="0.25")
+    top.set_ylabel("density σ", fontsize=8)
+    bottom.bar(t, profile["weight"].numpy(), width=np.maximum(gaps, 1e-3), align="edge",
+               color=profile["colour"].clamp(0, 1).numpy(), edgecolor="0.4", linewidth=0.4)
+    bottom.set_ylim(0, max(1.05 * float(profile["weight"].max()), 0.05))
+    bottom.set_ylabel("weight w", fontsize=8)
+    bottom.set_xlabel("distance from the camera (each bar: one sample, in its colour)", fontsize=8)
+    missed = near_far[1] - near_far[0] < 1e-6  # a ray that misses the model's drawing volume
+    for ax in (top, bottom):
+        ax.set_xlim(near_far[0] - missed, near_far[1] + missed)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if float(profile["opacity"]) > 0.5:
+            ax.axvline(float(profile["depth"]), ls="--", lw=1, color="tab:red")
+    fig.tight_layout()
+    return fig
+
+
+@user_errors
+def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
+          azimuth, elevation, radius, row, col) -> tuple[Figure, str]:
+    """-> (the ray_figure of the pixel (row, col) of the current view, a caption)."""
+    model = ctx.catalog.model(key, need="ray_profile")
+    size = model.data_spec.height
+    row, col = _pixel(row, "row", size), _pixel(col, "column", size)
+    z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
+    azimuth, elevation, radius = camera_values(azimuth, elevation, radius)
+    with torch.inference_mode():
+        p = {k: v.float().cpu() for k, v in model.ray_profile(z, row, col, azimuth, elevation, radius).items()}
+    t = p["distance"]
+    near_far = (float(t[0]), float(t[-1] + (t[-1] - t[-2] if len(t) > 1 else 0)))
+    r, g, b = (int(round(255 * float(c))) for c in p["pixel"].clamp(0, 1))
+    opacity = float(p["opacity"])
+    head = f"Pixel row {row}, column {col}: colour ({r}, {g}, {b}), opacity {opacity:.2f}, "
+    if near_far[1] - near_far[0] < 1e-6:
+        caption = head + "a ray that misses the volume the model draws in: nothing lies along it, the background shows."
+    else:
+        hit = (f"the surface at distance {float(p['depth']):.2f} (dashed line)" if opacity > 0.5
+               else "mostly empty space: the white background shows through")
+        caption = (head + f"{hit}. {len(t)} samples between distance {near_far[0]:.2f} and {near_far[1]:.2f}; "
+                   f"the weights (w = T·(1 − e^(−σδ)), the light that reaches the camera from each sample) sum "
+                   f"to the opacity.")
+    return ray_figure(p, near_far), caption
+
+
+def probe_click(ctx: AppContext, key: str, index, *values) -> list:
+    """A click at (x, y) of the shown colour picture: the model's pixel under it, then `probe`.
+    -> [row, column, figure, caption]."""
+    model = ctx.catalog.model(key, need="ray_profile")
+    scale = display_scale(model.data_spec.height, SHOWN)
+    x, y = (int(v) // scale for v in index)
+    return [y, x, *probe(ctx, key, *values, y, x)]
+
+
 def build(ctx: AppContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -231,6 +307,16 @@ def build(ctx: AppContext) -> None:
                                        interactive=False, elem_id="view3d-swap", elem_classes=["pixelated"],
                                        height=280)
                     swap_caption = gr.Markdown(elem_id="view3d-swap-caption")
+            with gr.Group(visible=False, elem_id="view3d-probe") as probe_group:
+                gr.Markdown("**Ray probe**: click a pixel of the colour picture, or give its row and column, to see "
+                            "what its ray meets: the density of the field at each sample along it, and how much "
+                            "of the pixel's colour each sample gives.")
+                with gr.Row():
+                    probe_row = gr.Number(0, label="row", precision=0, minimum=0, elem_id="view3d-probe-row")
+                    probe_col = gr.Number(0, label="column", precision=0, minimum=0, elem_id="view3d-probe-col")
+                    go_probe = gr.Button("Probe this pixel's ray", elem_id="view3d-probe-button")
+                probe_plot = gr.Plot(label="along the ray", elem_id="view3d-probe-plot")
+                probe_caption = gr.Markdown(elem_id="view3d-probe-caption")
     code_sliders = [shape_seed, shape_scale, app_seed, app_scale]
     inputs = [picker, *code_sliders, *camera]
     shown = [*pictures, caption]
@@ -245,3 +331,22 @@ def build(ctx: AppContext) -> None:
                    **work("fast"))
     go_swap.click(functools.partial(swap, ctx), [*inputs, seed_b], [swapped, swap_caption], api_name="view3d_swap",
                   **work("fast"))
+
+    def clicked(key, shape_seed, shape_scale, appearance_seed, appearance_scale, azimuth, elevation, radius,
+                evt: gr.SelectData):  # a plain function: Gradio reads the annotation to pass the click
+        return probe_click(ctx, key, evt.index, shape_seed, shape_scale, appearance_seed, appearance_scale,
+                           azimuth, elevation, radius)
+
+    def show_probe(key):
+        """The probe is offered for models with `ray_profile`, starting at the centre pixel."""
+        model = ctx.catalog.model(key, need="views") if key else None
+        has = model is not None and "ray_profile" in model.capabilities
+        centre = model.data_spec.height // 2 if model is not None else 0
+        return gr.update(visible=has), centre, centre
+
+    picker.change(show_probe, picker, [probe_group, probe_row, probe_col], api_name=False, queue=False)
+    ctx.demo.load(show_probe, picker, [probe_group, probe_row, probe_col], api_name=False, queue=False)
+    probed = [probe_plot, probe_caption]
+    pictures[0].select(clicked, inputs, [probe_row, probe_col, *probed], api_name=False, **work("fast"))
+    go_probe.click(functools.partial(probe, ctx), [*inputs, probe_row, probe_col], probed,
+                   api_name="view3d_probe", **work("fast"))
