@@ -605,3 +605,32 @@ def test_interpolation_and_translate_upload_the_file_itself(page, tmp_path):
     expect(page.get_by_text("pick a model first")).to_be_visible(timeout=30_000)
     shot(page, "translate-upload")
 
+
+
+def test_a_link_opens_a_tab_with_a_model_and_the_cards_link_to_the_tabs(page, app_url):
+    """`?tab=latent&model=vae-mnist` opens the Latent explorer with vae-mnist picked and drawn
+    (its encoder's drawing pad shows: the vae's own controls); a link to a tab the app lacks
+    says which tabs there are; a card's "open in" link reloads the page on that tab and model."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}?tab=latent&model=vae-mnist")
+    tab = page.get_by_role("tab", name="Latent explorer")
+    expect(tab).to_have_attribute("aria-selected", "true", timeout=90_000)
+    expect(page.locator("#latent-model input")).to_have_value(re.compile("vae-mnist"), timeout=30_000)
+    expect(page.locator("#latent-pad")).to_be_visible(timeout=30_000)  # vae-mnist encodes: its pad shows
+    expect(page.locator("#latent-info")).to_contain_text("|z| =", timeout=30_000)
+    shot(page, "link-latent-vae")
+
+    page.goto(f"{app_url}?tab=nosuch")
+    toast = page.locator("[data-testid='toast-body']")
+    expect(toast.first).to_contain_text("the link names no tab 'nosuch'; tabs: sample, latent", timeout=60_000)
+    expect(page.get_by_role("tab", name="Sample")).to_have_attribute("aria-selected", "true")
+
+    open_tab(page, "Models")
+    card = page.locator("#models-cards [data-key='dcgan-mnist']")
+    expect(card.locator(".genlab-open-in")).to_contain_text("Sample", timeout=20_000)
+    card.locator(".genlab-open-in").get_by_role("link", name="Interpolation").click()
+    expect(page.get_by_role("tab", name="Interpolation")).to_have_attribute("aria-selected", "true", timeout=90_000)
+    expect(page.locator("#interp-model input")).to_have_value(re.compile("dcgan-mnist"), timeout=30_000)
+    assert "tab=interpolate&model=dcgan-mnist" in page.url
+    assert page.external == [], page.external

@@ -27,7 +27,8 @@ import gradio as gr  # noqa: E402
 from genlab.paths import CHECKPOINT_DIR  # noqa: E402
 from genlab.checkpoint import RUNS_DIR  # noqa: E402
 from ui.catalog import Catalog  # noqa: E402
-from ui.common import AppContext  # noqa: E402
+from ui.common import AppContext, work  # noqa: E402
+from ui.links import LinkTab, opener  # noqa: E402
 from genlab.results import CARD_DIR  # noqa: E402
 from ui.tabs.models import card_page  # noqa: E402
 from ui.tabs import noising  # noqa: E402
@@ -93,16 +94,24 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path 
     with gr.Blocks(title="genlab", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         ctx.demo = demo
         gr.Markdown(INTRO)
-        with gr.Tabs():
+        link_tabs = []
+        with gr.Tabs() as tabs:
             for tab in TABS:
-                before = len(ctx.tab_selected)
-                with gr.Tab(tab.TITLE, id=tab.__name__.rsplit(".", 1)[-1],
-                            elem_id=f"tab-{tab.__name__.rsplit('.', 1)[-1]}") as page:
+                before, pickers_before = len(ctx.tab_selected), len(ctx.pickers)
+                tab_id = tab.__name__.rsplit(".", 1)[-1]
+                with gr.Tab(tab.TITLE, id=tab_id, elem_id=f"tab-{tab_id}") as page:
                     tab.build(ctx)
                 for view, fn in ctx.tab_selected[before:]:
                     page.select(fn, None, view, show_progress="hidden", concurrency_id="fast")
+                # a link's model goes to the tab's first picker (ui/links.py)
+                picker, capability = (ctx.pickers[pickers_before:] or [(None, None)])[0]
+                link_tabs.append(LinkTab(tab_id, tab.TITLE, picker, capability))
+        ctx.link_tabs = link_tabs  # the Models tab's cards link to them
         pickers = [dd for dd, _ in ctx.pickers]
         outputs = pickers + [view for view, _ in ctx.views]
+        # queued (its messages are toasts, which need the queue), with the light work: it only looks up names
+        demo.load(opener(link_tabs, ctx.catalog, pickers), None, [tabs, *pickers], api_name=False,
+                  show_progress="hidden", **work("fast"))
         demo.load(ctx.refresh, pickers, outputs, api_name="refresh_models")
         gr.on(ctx.models_changed, ctx.refresh, pickers, outputs, api_name="refresh_models_after_change")
     demo.genlab_context = ctx  # for tests and benchmarks

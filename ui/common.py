@@ -241,6 +241,7 @@ class AppContext:
     models_changed: list = field(default_factory=list)  # event triggers after which pickers refresh
     views: list = field(default_factory=list)  # (component, fn() -> new value) also redrawn then
     tab_selected: list = field(default_factory=list)  # (component(s), fn()) redrawn when its tab is opened
+    link_tabs: list = field(default_factory=list)  # ui.links.LinkTab per tab: what links may open (ui.app)
     demo: gr.Blocks | None = None
     train_queue: object | None = None  # ui.tabs.train.TrainQueue: one training at a time for the app
 

@@ -24,7 +24,8 @@ from PIL import Image
 
 from genlab.errors import GenlabError
 from genlab.results import CARD_DIR, current_figures, family_doc, read_rows
-from ui.catalog import Entry, use_threads
+from ui import links
+from ui.catalog import Entry, matches, use_threads
 from ui.common import AppContext, work
 from ui.images import to_picture
 
@@ -172,8 +173,10 @@ def card_page(family: str) -> str | None:
     return html_page(f"{family}: genlab model card", body)
 
 
-def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "", row: dict | None = None) -> str:
-    """`row`: the checkpoint's results.csv row (shipped ones), read once per page by `cards`."""
+def card(entry: Entry, model=None, error: str | None = None, thumb: str | None = "", row: dict | None = None,
+         open_in: tuple = ()) -> str:
+    """`row`: the checkpoint's results.csv row (shipped ones), read once per page by `cards`;
+    `open_in`: the tabs (ui.links.LinkTab) whose picker offers the model, linked from the card."""
     where = "shipped" if entry.shipped else "your run"
     head = f"<h3>{html.escape(entry.key)} <small>({where})</small></h3>"
     if error is not None:
@@ -204,6 +207,10 @@ def card(entry: Entry, model=None, error: str | None = None, thumb: str | None =
     doc = family_doc(model.family, entry.key)  # pixelrnn.md is the card of two families
     link = (f"<p><a href='/card/{html.escape(doc.stem)}' target='_blank'>"  # card_page, served by ui.app.serve
             f"model card: docs/models/{html.escape(doc.name)}</a></p>" if doc is not None else "")
+    if open_in:  # links that reload the page on that tab with this model picked (ui/links.py)
+        link += ("<p class='genlab-open-in'>open in: " + " · ".join(
+            f"<a href='{html.escape(links.link(t.id, entry.key))}'>{html.escape(t.title)}</a>" for t in open_in)
+            + "</p>")
     about = (f"{html.escape(' · '.join(filter(None, [model.family, model.paper])))}<br>"
              f"{html.escape(spec.name)} · {ck.get('step', '?')} steps"
              + (f" · {secs / 60:.1f} min on {html.escape(str(ck.get('device', '?')))}" if secs else "")
@@ -227,7 +234,9 @@ def cards(ctx: AppContext) -> str:
         except (GenlabError, OSError) as e:
             out.append(card(entry, error=str(e)))
             continue
-        out.append(card(entry, model, thumb=thumbnail(ctx, entry, model), row=rows.get(entry.key)))
+        open_in = [t for t in ctx.link_tabs if t.picker is not None and not t.picker.multiselect
+                   and matches(model, t.capability)]
+        out.append(card(entry, model, thumb=thumbnail(ctx, entry, model), row=rows.get(entry.key), open_in=open_in))
     if not out:
         return "<p>No checkpoints yet: train one in the Train tab, or ship one into checkpoints/.</p>"
     return f"<div class='genlab-cards'>{''.join(out)}</div>"
