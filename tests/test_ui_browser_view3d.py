@@ -135,13 +135,14 @@ def test_a_click_on_the_colour_picture_probes_that_pixels_ray(page):
     page.get_by_role("tab", name="3-D view").click()
     expect(page.locator("#view3d-caption")).to_contain_text("azimuth 45°", timeout=60_000)
     expect(page.locator("#view3d-probe-button")).to_be_visible()  # offered: the model has ray_profile
+    caption = page.locator("#view3d-probe-caption")
+    expect(caption).to_contain_text("Pixel row 16, column 16 (azimuth 45°", timeout=30_000)  # opened on the centre
     img = page.locator("#view3d-colour img")
     page.wait_for_function("document.querySelector('#view3d-colour img')?.naturalWidth > 0", timeout=10_000)
     box = img.bounding_box()
     natural = page.evaluate("document.querySelector('#view3d-colour img').naturalWidth")
     # the middle of model pixel (row 15, column 17) of the 32 px view, shown 8x
     img.click(position={"x": (17.5 * 8) * box["width"] / natural, "y": (15.5 * 8) * box["height"] / natural})
-    caption = page.locator("#view3d-probe-caption")
     expect(caption).to_contain_text("Pixel row 15, column 17", timeout=30_000)
     expect(caption).to_contain_text("opacity")
     assert page.locator("#view3d-probe-row input").input_value() == "15"

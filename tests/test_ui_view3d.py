@@ -162,7 +162,7 @@ def test_the_tab_builds_with_its_api(ctx):
         ctx.demo = demo
         view3d.build(ctx)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
-    assert {"view3d", "view3d_model", "view3d_orbit", "view3d_swap", "view3d_probe"} <= names
+    assert {"view3d", "view3d_model", "view3d_orbit", "view3d_swap", "view3d_probe", "view3d_probe_model"} <= names
 
 
 def test_the_ray_probe_shows_where_a_pixels_colour_comes_from(ctx):
@@ -176,7 +176,8 @@ def test_the_ray_probe_shows_where_a_pixels_colour_comes_from(ctx):
     fig, caption = probe(ctx, KEY, *CODES, *CAMERA, 16, 16)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     r, g, b = shown[16 * 8 + 4, 16 * 8 + 4]
-    assert f"Pixel row 16, column 16: colour ({r}, {g}, {b})" in caption  # the picture's own pixel
+    assert (f"Pixel row 16, column 16 (azimuth 90°, elevation 30°, distance 4.5): colour ({r}, {g}, {b})"
+            in caption)  # the picture's own pixel
     assert "the surface at distance" in caption and "24 samples" in caption
     opacity = float(caption.split("opacity ")[1].split(",")[0])
     assert opacity > 0.9
@@ -192,3 +193,11 @@ def test_the_ray_probe_shows_where_a_pixels_colour_comes_from(ctx):
             probe(ctx, KEY, *CODES, *CAMERA, *bad)
     with pytest.raises(gr.Error, match="no 'ray_profile' capability"):
         probe(ctx, "dcgan-mnist", *CODES, *CAMERA, 0, 0)
+
+
+def test_picking_the_model_probes_its_centre_pixel_from_the_default_camera(ctx):
+    from ui.tabs.view3d import open_probe
+
+    shown, row, col, fig, caption = open_probe(ctx, KEY, *CODES)
+    assert shown["visible"] and (row, col) == (16, 16) and fig is not None
+    assert caption.startswith("Pixel row 16, column 16 (azimuth 45°, elevation 42.5°, distance 4)")

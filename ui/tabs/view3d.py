@@ -243,7 +243,8 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
     near_far = (float(t[0]), float(t[-1] + (t[-1] - t[-2] if len(t) > 1 else 0)))
     r, g, b = (int(round(255 * float(c))) for c in p["pixel"].clamp(0, 1))
     opacity = float(p["opacity"])
-    head = f"Pixel row {row}, column {col}: colour ({r}, {g}, {b}), opacity {opacity:.2f}, "
+    head = (f"Pixel row {row}, column {col} (azimuth {azimuth:g}°, elevation {elevation:g}°, distance {radius:g}): "
+            f"colour ({r}, {g}, {b}), opacity {opacity:.2f}, ")
     if near_far[1] - near_far[0] < 1e-6:
         caption = head + "a ray that misses the volume the model draws in: nothing lies along it, the background shows."
     else:
@@ -253,6 +254,20 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
                    f"the weights (w = T·(1 − e^(−σδ)), the light that reaches the camera from each sample) sum "
                    f"to the opacity.")
     return ray_figure(p, near_far), caption
+
+
+@user_errors
+def open_probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale) -> list:
+    """A model is picked: the probe is offered if it has `ray_profile`, showing the centre pixel's
+    ray from the model's default camera (the one `setup` puts on the sliders).
+    -> [probe group visibility, row, column, figure, caption]."""
+    model = ctx.catalog.model(key, need="views") if key else None
+    if model is None or "ray_profile" not in model.capabilities:
+        return [gr.update(visible=False), 0, 0, None, ""]
+    centre = model.data_spec.height // 2
+    camera = [c.default for c in camera_controls(model).values()]
+    return [gr.update(visible=True), centre, centre,
+            *probe(ctx, key, shape_seed, shape_scale, appearance_seed, appearance_scale, *camera, centre, centre)]
 
 
 def probe_click(ctx: AppContext, key: str, index, *values) -> list:
@@ -293,6 +308,16 @@ def build(ctx: AppContext) -> None:
                             for name, label in (("colour", "colour"), ("depth", "depth (near = bright)"),
                                                 ("opacity", "opacity"))]
             caption = gr.Markdown(elem_id="view3d-caption")
+            with gr.Group(visible=False, elem_id="view3d-probe") as probe_group:
+                gr.Markdown("**Ray probe**: click a pixel of the colour picture, or give its row and column, to see "
+                            "what its ray meets: the density of the field at each sample along it, and how much "
+                            "of the pixel's colour each sample gives.")
+                with gr.Row():
+                    probe_row = gr.Number(0, label="row", precision=0, minimum=0, elem_id="view3d-probe-row")
+                    probe_col = gr.Number(0, label="column", precision=0, minimum=0, elem_id="view3d-probe-col")
+                    go_probe = gr.Button("Probe this pixel's ray", elem_id="view3d-probe-button")
+                probe_plot = gr.Plot(label="along the ray", elem_id="view3d-probe-plot")
+                probe_caption = gr.Markdown(elem_id="view3d-probe-caption")
             with gr.Row():
                 with gr.Column():
                     go_orbit = gr.Button("Orbit", elem_id="view3d-orbit-button")
@@ -307,16 +332,6 @@ def build(ctx: AppContext) -> None:
                                        interactive=False, elem_id="view3d-swap", elem_classes=["pixelated"],
                                        height=280)
                     swap_caption = gr.Markdown(elem_id="view3d-swap-caption")
-            with gr.Group(visible=False, elem_id="view3d-probe") as probe_group:
-                gr.Markdown("**Ray probe**: click a pixel of the colour picture, or give its row and column, to see "
-                            "what its ray meets: the density of the field at each sample along it, and how much "
-                            "of the pixel's colour each sample gives.")
-                with gr.Row():
-                    probe_row = gr.Number(0, label="row", precision=0, minimum=0, elem_id="view3d-probe-row")
-                    probe_col = gr.Number(0, label="column", precision=0, minimum=0, elem_id="view3d-probe-col")
-                    go_probe = gr.Button("Probe this pixel's ray", elem_id="view3d-probe-button")
-                probe_plot = gr.Plot(label="along the ray", elem_id="view3d-probe-plot")
-                probe_caption = gr.Markdown(elem_id="view3d-probe-caption")
     code_sliders = [shape_seed, shape_scale, app_seed, app_scale]
     inputs = [picker, *code_sliders, *camera]
     shown = [*pictures, caption]
@@ -337,16 +352,9 @@ def build(ctx: AppContext) -> None:
         return probe_click(ctx, key, evt.index, shape_seed, shape_scale, appearance_seed, appearance_scale,
                            azimuth, elevation, radius)
 
-    def show_probe(key):
-        """The probe is offered for models with `ray_profile`, starting at the centre pixel."""
-        model = ctx.catalog.model(key, need="views") if key else None
-        has = model is not None and "ray_profile" in model.capabilities
-        centre = model.data_spec.height // 2 if model is not None else 0
-        return gr.update(visible=has), centre, centre
-
-    picker.change(show_probe, picker, [probe_group, probe_row, probe_col], api_name=False, queue=False)
-    ctx.demo.load(show_probe, picker, [probe_group, probe_row, probe_col], api_name=False, queue=False)
     probed = [probe_plot, probe_caption]
+    on_open_and_change(ctx, [picker.change], functools.partial(open_probe, ctx), [picker, *code_sliders],
+                       [probe_group, probe_row, probe_col, *probed], "view3d_probe_model", **work("fast"))
     pictures[0].select(clicked, inputs, [probe_row, probe_col, *probed], api_name=False, **work("fast"))
     go_probe.click(functools.partial(probe, ctx), [*inputs, probe_row, probe_col], probed,
                    api_name="view3d_probe", **work("fast"))
