@@ -35,6 +35,11 @@ def test_a_tab_by_id_or_title_and_a_model_it_offers(tabs):
     assert (tab.id, model, messages) == ("models", None, [])
 
 
+def test_a_tab_whose_picker_takes_several_models_takes_the_linked_one(tabs):
+    tab, model, messages = resolve({"tab": "interpolate", "model": "dcgan-mnist"}, tabs, FakeCatalog())
+    assert (tab.id, model, messages) == ("interpolate", "dcgan-mnist", [])
+
+
 def test_a_model_alone_opens_the_first_tab_that_offers_it(tabs):
     tab, model, messages = resolve({"model": "graf-shapes"}, tabs, FakeCatalog())
     assert (tab.id, model, messages) == ("sample", "graf-shapes", [])
@@ -51,8 +56,7 @@ def test_no_link_changes_nothing(tabs):
     ({"model": "nade-mnist"}, None, "the link's model 'nade-mnist' is offered by no tab with a model picker"),
     ({"tab": "view3d", "model": "dcgan-mnist"}, "view3d",
      "the 3-D view tab has no model 'dcgan-mnist'; models there: graf-shapes"),
-    ({"tab": "interpolate", "model": "dcgan-mnist"}, "interpolate",
-     "the Interpolation tab does not take a model from a link"),
+    ({"tab": "models", "model": "dcgan-mnist"}, "models", "the Models tab does not take a model from a link"),
 ])
 def test_what_a_link_cannot_have_is_said_and_the_rest_opens(tabs, query, opens, message):
     tab, model, messages = resolve(query, tabs, FakeCatalog())

@@ -3,7 +3,8 @@
 A teacher can hand a class one address that opens every student's page on the same view; the
 Models tab's cards link each model to the tabs that can show it. `tab` is a tab's id (the module
 name in ui/tabs/, e.g. `view3d`) or its title (`3-D view`, any case); `model` a catalogue key.
-Either may come alone: a model without a tab opens the first tab that offers it. A value the app
+Either may come alone: a model without a tab opens the first tab that offers it; a tab whose
+picker takes several models (Likelihood) opens with the linked one alone. A value the app
 does not know is said in a message naming what it accepts, and the page opens as it would
 without it.
 """
@@ -51,8 +52,7 @@ def resolve(query: dict, tabs: list[LinkTab], catalog) -> tuple[LinkTab | None, 
             messages.append(str(e))
     if not model:
         return tab, None, messages
-    offering = [t for t in tabs if t.picker is not None and not t.picker.multiselect
-                and model in (k for _, k in catalog.choices(t.capability))]
+    offering = [t for t in tabs if t.picker is not None and model in (k for _, k in catalog.choices(t.capability))]
     if tab is None and not messages:
         if offering:
             return offering[0], model, messages
@@ -61,7 +61,7 @@ def resolve(query: dict, tabs: list[LinkTab], catalog) -> tuple[LinkTab | None, 
         messages.append(f"the link's model {model!r} {what}; models: {', '.join(known) or 'none yet'}")
         return None, None, messages
     if tab is not None and tab not in offering:
-        if tab.picker is None or tab.picker.multiselect:
+        if tab.picker is None:
             messages.append(f"the {tab.title} tab does not take a model from a link; it opens as it is")
         else:
             there = [k for _, k in catalog.choices(tab.capability)]
@@ -78,8 +78,9 @@ def opener(tabs: list[LinkTab], catalog, pickers: list[gr.Dropdown]):
         tab, model, messages = resolve(query, tabs, catalog)
         for m in messages:
             gr.Warning(m)
-        updates = [gr.update(value=model) if tab is not None and model and p is tab.picker else gr.skip()
-                   for p in pickers]
+        # a picker of several models (the Likelihood tab's) gets the linked one alone
+        updates = [gr.update(value=[model] if p.multiselect else model) if tab is not None and model and p is tab.picker
+                   else gr.skip() for p in pickers]
         return [gr.Tabs(selected=tab.id) if tab is not None else gr.skip(), *updates]
 
     return open_link

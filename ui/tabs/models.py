@@ -234,8 +234,7 @@ def cards(ctx: AppContext) -> str:
         except (GenlabError, OSError) as e:
             out.append(card(entry, error=str(e)))
             continue
-        open_in = [t for t in ctx.link_tabs if t.picker is not None and not t.picker.multiselect
-                   and matches(model, t.capability)]
+        open_in = [t for t in ctx.link_tabs if t.picker is not None and matches(model, t.capability)]
         out.append(card(entry, model, thumb=thumbnail(ctx, entry, model), row=rows.get(entry.key), open_in=open_in))
     if not out:
         return "<p>No checkpoints yet: train one in the Train tab, or ship one into checkpoints/.</p>"
