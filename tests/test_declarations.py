@@ -55,6 +55,10 @@ def test_a_capability_comes_whole_or_the_class_is_refused():
 
             def split(self, z):
                 return z, z
+    with pytest.raises(TypeError, match="profiles rays but renders no views"):
+        class _RaysOnly(_Plain):
+            def ray_profile(self, z, row, col, azimuth=None, elevation=None, radius=None, fov=None, size=None):
+                return {}
 
 
 def test_log_prob_options_are_what_the_family_declares():
