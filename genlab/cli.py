@@ -270,7 +270,7 @@ def _cmd_plots(args) -> int:
         has = (f"its latent space has {model.latent_dim} dimensions and no encoder"
                if "latent" in model.capabilities else "it has no latent space")
         raise GenlabError(f"{model.family}: nothing to plot, {has} (plots need `encode`, "
-                          "or a 2-D latent space for the manifold)")
+                          "a 2-D latent space for the manifold, or `ray_profile` for rays)")
     for name, path in save_plots(model, Path(args.out), n=args.n, seed=args.seed).items():
         print(f"{name:20s} {path}")
     return 0
@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a control for every model that declares it (repeatable), e.g. steps=10 for a sampler")
     g.set_defaults(func=_cmd_gallery)
 
-    pl = sub.add_parser("plots", help="latent maps, posterior vs prior, reconstructions, decoded manifold")
+    pl = sub.add_parser("plots", help="latent maps, posterior vs prior, reconstructions, decoded manifold; "
+                                      "a radiance field's rays")
     pl.add_argument("checkpoint")
     pl.add_argument("--out", required=True, help="folder for the PNGs")
     pl.add_argument("--n", type=int, default=1000, help="test images to encode")

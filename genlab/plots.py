@@ -1,4 +1,4 @@
-"""Matplotlib figures of latent spaces, for the CLI (`python -m genlab plots`) and the app.
+"""Matplotlib figures of latent spaces (and of a radiance field's rays), for the CLI (`python -m genlab plots`) and the app.
 
 Every function takes a model (and optionally data) and returns a
 `matplotlib.figure.Figure`, built without pyplot so that concurrent callers (the
@@ -12,6 +12,8 @@ latent_map          encode                       test digits' posterior means, b
 posterior_vs_prior  encode + latent              q(z) codes over p(z) draws, MMD test
 reconstructions     encode + latent              test images above their reconstructions
 manifold            latent with latent_dim == 2  decoded images on a grid over z
+rays                ray_profile                  one view, and what two of its pixels'
+                                                 rays meet: density, weights, colours
 ==================  ===========================  ======================================
 
 Latent spaces with more than two dimensions are drawn in the plane of their
@@ -24,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from genlab.errors import GenlabError
 
-PLOTS = ("latent_map", "posterior_vs_prior", "reconstructions", "manifold")
+PLOTS = ("latent_map", "posterior_vs_prior", "reconstructions", "manifold", "rays")
 
 
 def available_plots(model) -> list[str]:
@@ -39,6 +42,8 @@ def available_plots(model) -> list[str]:
             out += ["posterior_vs_prior", "reconstructions"]
     if "latent" in caps and model.latent_dim == 2:
         out.append("manifold")
+    if "ray_profile" in caps:
+        out.append("rays")
     return out
 
 
@@ -214,6 +219,73 @@ def manifold(model, n: int = 20) -> Figure:
     return fig
 
 
+def ray_span(profile: dict) -> tuple[float, float]:
+    """(near, far) of the stretch of a ray its samples cover (the last sample's interval included)."""
+    t = profile["distance"]
+    return float(t[0]), float(t[-1] + (t[-1] - t[-2] if len(t) > 1 else 0))
+
+
+def draw_ray_profile(top, bottom, profile: dict) -> None:
+    """One ray (a `ray_profile` result) on two axes: the density at each sample (top), and each
+    sample's weight w_i = T_i (1 - exp(-sigma_i delta_i)) as a bar in the sample's own colour
+    (bottom), over the distance from the camera; the dashed line is the pixel's depth."""
+    near, far = ray_span(profile)
+    t = profile["distance"].float().numpy()
+    top.plot(t, profile["density"].float().numpy(), "o-", ms=3, lw=1.2, color="0.25")
+    top.set_ylabel("density σ", fontsize=8)
+    bottom.bar(t, profile["weight"].float().numpy(), width=np.maximum(np.diff(t, append=far), 1e-3), align="edge",
+               color=profile["colour"].float().clamp(0, 1).numpy(), edgecolor="0.4", linewidth=0.4)
+    bottom.set_ylim(0, max(1.05 * float(profile["weight"].max()), 0.05))
+    bottom.set_ylabel("weight w", fontsize=8)
+    missed = far - near < 1e-6  # a ray that misses the model's drawing volume: an axis of width 2
+    for ax in (top, bottom):
+        ax.set_xlim(near - missed, far + missed)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if float(profile["opacity"]) > 0.5:
+            ax.axvline(float(profile["depth"]), ls="--", lw=1, color="tab:red")
+
+
+def ray_profile_figure(profile: dict) -> Figure:
+    """One pixel's ray (the app's 3-D view draws this when a pixel is clicked)."""
+    fig = Figure(figsize=(6.4, 3.2), dpi=100)
+    top, bottom = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    draw_ray_profile(top, bottom, profile)
+    bottom.set_xlabel("distance from the camera (each bar: one sample, in its colour)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rays(model, seed: int = 0) -> Figure:
+    """The prior draw for `seed` from the model's default camera, two pixels marked on it (the
+    centre, and the first pixel of the centre row, from the left, that is neither empty nor
+    solid: the object's soft edge), and what each one's ray meets."""
+    from genlab.model import seeded
+
+    z = model.prior(1, generator=seeded(seed)).float()
+    size = model.data_spec.height
+    with torch.no_grad():
+        out = model.render_views(z)
+        row = size // 2
+        soft = ((out["opacity"][0, 0, row] > 0.05) & (out["opacity"][0, 0, row] < 0.95)).nonzero().flatten()
+        pixels = [(row, size // 2), (row, int(soft[0]) if len(soft) else size // 4)]
+        profiles = [model.ray_profile(z, r, c) for r, c in pixels]
+    fig = Figure(figsize=(9.6, 5.6), dpi=100)
+    grid = fig.add_gridspec(2 * len(pixels), 2, width_ratios=(1, 1.8))
+    ax = fig.add_subplot(grid[:, 0])
+    ax.imshow(((out["colour"][0].permute(1, 2, 0).float() + 1) / 2).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_title(_title(model, f"seed {seed}, default camera"), fontsize=9)
+    for i, ((r, c), p, colour) in enumerate(zip(pixels, profiles, ("tab:red", "tab:orange"))):
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2, edgecolor=colour))
+        top, bottom = fig.add_subplot(grid[2 * i, 1]), fig.add_subplot(grid[2 * i + 1, 1])
+        draw_ray_profile(top, bottom, p)
+        top.set_title(f"pixel row {r}, column {c}: opacity {float(p['opacity']):.2f}", fontsize=8, color=colour)
+    bottom.set_xlabel("distance from the camera (each bar: one sample, in its colour)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def make_plot(model, name: str, images=None, labels=None, n: int = 1000, seed: int = 0) -> Figure:
     if name not in PLOTS:
         raise ValueError(f"unknown plot {name!r}; choose one of {', '.join(PLOTS)}")
@@ -225,6 +297,8 @@ def make_plot(model, name: str, images=None, labels=None, n: int = 1000, seed: i
         return posterior_vs_prior(model, images, labels, n, seed)
     if name == "reconstructions":
         return reconstructions(model, images)
+    if name == "rays":
+        return rays(model, seed)
     return manifold(model)
 
 
@@ -234,7 +308,7 @@ def save_plots(model, out_dir: str | Path, n: int = 1000, seed: int = 0) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     names = available_plots(model)
     images = labels = None
-    if any(p != "manifold" for p in names):
+    if any(p not in ("manifold", "rays") for p in names):
         images, labels = test_data(model, n)
     written = {}
     for name in names:

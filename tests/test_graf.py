@@ -285,6 +285,19 @@ def test_a_ray_profile_is_the_pixel_it_renders(which):
         m.ray_profile(z, 0, 0, elevation=89.0)
 
 
+def test_the_rays_plot_marks_two_pixels_and_draws_their_rays(tmp_path):
+    """`genlab plots` on a model with ray_profile: one view and two rays (density over weights)."""
+    from genlab.plots import available_plots, save_plots
+
+    m = tiny_graf(importance=4, clip_rays=True).eval()
+    assert available_plots(m) == ["rays"]
+    path = save_plots(m, tmp_path)["rays"]
+    assert path.exists() and path.stat().st_size > 10_000
+    from genlab.plots import rays
+    fig = rays(m, seed=1)
+    assert len(fig.axes) == 5 and len(fig.axes[0].patches) == 2  # the view with two marks, two rays x 2 axes
+
+
 def test_appearance_code_cannot_move_depth():
     from genlab.metrics.multiview import appearance_depth_change
 

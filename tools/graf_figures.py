@@ -3,7 +3,8 @@
     python tools/graf_figures.py checkpoints/graf-shapes.pt docs/models/figures
 
 samples at random cameras beside real renders, colour | depth | opacity of a few codes, an orbit
-(GIF, and a strip of 8 azimuths), shape and appearance swapped between codes."""
+(GIF, and a strip of 8 azimuths), shape and appearance swapped between codes, and two pixels'
+rays (genlab.plots.rays: density and weights along each)."""
 import argparse
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from genlab.data import load_dataset
 from genlab.grids import save_gif, save_grid
+from genlab.plots import rays
 from genlab.registry import load
 
 torch.set_num_threads(2)
@@ -39,4 +41,5 @@ with torch.no_grad():
     grid = [m.render(torch.cat([zs[i:i + 1, :ds], zs[j:j + 1, ds:]], 1), azimuth=45.0)["colour"]
             for i in range(4) for j in range(4)]  # row: shape of code i, column: appearance of code j
     save_grid(torch.cat(grid), out / "graf_shape_x_appearance.png", nrow=4, scale=3)
+rays(m, seed=0).savefig(out / "graf_rays.png")
 print("wrote", *sorted(p.name for p in out.glob("graf_*")))

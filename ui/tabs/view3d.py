@@ -19,10 +19,10 @@ import functools
 import time
 
 import gradio as gr
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from genlab import plots
 from genlab.errors import GenlabError
 from genlab.grids import save_gif
 from genlab.model import seeded
@@ -203,35 +203,10 @@ def _pixel(value, name: str, size: int) -> int:
     return int(v)
 
 
-def ray_figure(profile: dict, near_far: tuple[float, float]) -> Figure:
-    """Density along the ray (top) and each sample's share of the pixel, as a bar in the sample's
-    own colour (bottom), over the distance from the camera; the dashed line is the pixel's depth."""
-    t = profile["distance"].numpy()
-    gaps = np.diff(t, append=near_far[1])
-    fig = Figure(figsize=(6.4, 3.2), dpi=100)
-    top, bottom = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
-    top.plot(t, profile["density"].numpy(), "o-", ms=3, lw=1.2, color="0.25")
-    top.set_ylabel("density σ", fontsize=8)
-    bottom.bar(t, profile["weight"].numpy(), width=np.maximum(gaps, 1e-3), align="edge",
-               color=profile["colour"].clamp(0, 1).numpy(), edgecolor="0.4", linewidth=0.4)
-    bottom.set_ylim(0, max(1.05 * float(profile["weight"].max()), 0.05))
-    bottom.set_ylabel("weight w", fontsize=8)
-    bottom.set_xlabel("distance from the camera (each bar: one sample, in its colour)", fontsize=8)
-    missed = near_far[1] - near_far[0] < 1e-6  # a ray that misses the model's drawing volume
-    for ax in (top, bottom):
-        ax.set_xlim(near_far[0] - missed, near_far[1] + missed)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if float(profile["opacity"]) > 0.5:
-            ax.axvline(float(profile["depth"]), ls="--", lw=1, color="tab:red")
-    fig.tight_layout()
-    return fig
-
-
 @user_errors
 def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
           azimuth, elevation, radius, row, col) -> tuple[Figure, str]:
-    """-> (the ray_figure of the pixel (row, col) of the current view, a caption)."""
+    """-> (the ray of the pixel (row, col) of the current view, drawn by genlab.plots, a caption)."""
     model = ctx.catalog.model(key, need="ray_profile")
     size = model.data_spec.height
     row, col = _pixel(row, "row", size), _pixel(col, "column", size)
@@ -239,8 +214,7 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
     azimuth, elevation, radius = camera_values(azimuth, elevation, radius)
     with torch.inference_mode():
         p = {k: v.float().cpu() for k, v in model.ray_profile(z, row, col, azimuth, elevation, radius).items()}
-    t = p["distance"]
-    near_far = (float(t[0]), float(t[-1] + (t[-1] - t[-2] if len(t) > 1 else 0)))
+    t, near_far = p["distance"], plots.ray_span(p)
     r, g, b = (int(round(255 * float(c))) for c in p["pixel"].clamp(0, 1))
     opacity = float(p["opacity"])
     head = (f"Pixel row {row}, column {col} (azimuth {azimuth:g}°, elevation {elevation:g}°, distance {radius:g}): "
@@ -253,7 +227,7 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
         caption = (head + f"{hit}. {len(t)} samples between distance {near_far[0]:.2f} and {near_far[1]:.2f}; "
                    f"the weights (w = T·(1 − e^(−σδ)), the light that reaches the camera from each sample) sum "
                    f"to the opacity.")
-    return ray_figure(p, near_far), caption
+    return plots.ray_profile_figure(p), caption
 
 
 @user_errors
