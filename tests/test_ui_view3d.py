@@ -169,12 +169,12 @@ def test_the_ray_probe_shows_where_a_pixels_colour_comes_from(ctx):
     """Through the object's centre the ray meets a surface (opacity near 1, a depth inside the
     sampled span); through a corner it meets empty space. The caption's colour is the rendered
     pixel's, and a click on the 8x enlarged picture probes the pixel under it."""
-    from matplotlib.figure import Figure
     from ui.tabs.view3d import probe, probe_click
 
     shown = pic(view(ctx)[0])
     fig, caption = probe(ctx, KEY, *CODES, *CAMERA, 16, 16)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert pic(fig).shape[:2] == (320, 640)  # genlab.plots.ray_profile_figure, 6.4 x 3.2 in at 100 dpi
+    assert probe(ctx, KEY, *CODES, *CAMERA, 16, 16)[0] == fig  # the same ray: the same file, drawn once
     r, g, b = shown[16 * 8 + 4, 16 * 8 + 4]
     assert (f"Pixel row 16, column 16 (azimuth 90°, elevation 30°, distance 4.5): colour ({r}, {g}, {b})"
             in caption)  # the picture's own pixel

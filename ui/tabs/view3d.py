@@ -20,7 +20,6 @@ import time
 
 import gradio as gr
 import torch
-from matplotlib.figure import Figure
 
 from genlab import plots
 from genlab.errors import GenlabError
@@ -205,8 +204,10 @@ def _pixel(value, name: str, size: int) -> int:
 
 @user_errors
 def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, appearance_scale,
-          azimuth, elevation, radius, row, col) -> tuple[Figure, str]:
-    """-> (the ray of the pixel (row, col) of the current view, drawn by genlab.plots, a caption)."""
+          azimuth, elevation, radius, row, col) -> tuple[str, str]:
+    """-> (a PNG of the ray of the pixel (row, col) of the current view, drawn by genlab.plots, a
+    caption). The picture is drawn once per ray and shared: a class opening the tab at once asks
+    for the same default ray (see AppContext.save_png)."""
     model = ctx.catalog.model(key, need="ray_profile")
     size = model.data_spec.height
     row, col = _pixel(row, "row", size), _pixel(col, "column", size)
@@ -227,7 +228,10 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
         caption = (head + f"{hit}. {len(t)} samples between distance {near_far[0]:.2f} and {near_far[1]:.2f}; "
                    f"the weights (w = T·(1 − e^(−σδ)), the light that reaches the camera from each sample) sum "
                    f"to the opacity.")
-    return plots.ray_profile_figure(p), caption
+    png = ctx.scratch_path(_stem(key, "ray"), b"".join(v.numpy().tobytes() for v in p.values()), ".png")
+    if not png.exists():
+        ctx.write_atomically(png, lambda tmp: plots.ray_profile_figure(p).savefig(tmp))
+    return str(png), caption
 
 
 @user_errors
@@ -290,7 +294,8 @@ def build(ctx: AppContext) -> None:
                     probe_row = gr.Number(0, label="row", precision=0, minimum=0, elem_id="view3d-probe-row")
                     probe_col = gr.Number(0, label="column", precision=0, minimum=0, elem_id="view3d-probe-col")
                     go_probe = gr.Button("Probe this pixel's ray", elem_id="view3d-probe-button")
-                probe_plot = gr.Plot(label="along the ray", elem_id="view3d-probe-plot")
+                probe_plot = gr.Image(label="along the ray", format="png", interactive=False,
+                                      elem_id="view3d-probe-plot", show_label=True)
                 probe_caption = gr.Markdown(elem_id="view3d-probe-caption")
             with gr.Row():
                 with gr.Column():
