@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from ui.links import LinkTab, link, resolve
+from ui.links import LinkTab, link, opener, resolve
 
 
 class FakeCatalog:
@@ -67,3 +67,21 @@ def test_what_a_link_cannot_have_is_said_and_the_rest_opens(tabs, query, opens, 
 def test_link_writes_the_query_string():
     assert link("view3d", "graf-shapes") == "?tab=view3d&model=graf-shapes"
     assert link(model="a b&c") == "?model=a+b%26c"
+
+
+def test_the_page_load_handler_selects_the_tab_and_sets_only_its_picker(tabs):
+    """What the page gets: the Tabs' selection, the linked model on the tab's picker (alone, in a
+    list, for a picker of several models) and a skip for every other picker."""
+    class Request:
+        def __init__(self, **query):
+            self.query_params = query
+
+    pickers = [t.picker for t in tabs if t.picker is not None]
+    handler = opener(tabs, FakeCatalog(), pickers)
+    selected, *updates = handler(Request(tab="interpolate", model="dcgan-mnist"))
+    assert selected.selected == "interpolate"
+    assert updates[2] == {"__type__": "update", "value": ["dcgan-mnist"]}
+    assert all(u == gr.skip() for u in updates[:2])
+    selected, *updates = handler(Request(model="graf-shapes"))
+    assert selected.selected == "sample" and updates[0] == {"__type__": "update", "value": "graf-shapes"}
+    assert handler(Request()) == [gr.skip()] * 4
