@@ -248,6 +248,7 @@ def open_probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_se
             *probe(ctx, key, shape_seed, shape_scale, appearance_seed, appearance_scale, *camera, centre, centre)]
 
 
+@user_errors
 def probe_click(ctx: AppContext, key: str, index, *values) -> list:
     """A click at (x, y) of the shown colour picture: the model's pixel under it, then `probe`.
     -> [row, column, figure, caption]."""
