@@ -251,3 +251,21 @@ def test_training_works_after_sampling_under_inference_mode():
     (phase,) = m.train().bind_phases()
     loss, _ = phase.loss({"image": torch.ones(2, 1, 5, 5), "label": None})
     loss.backward()  # an inference tensor in the cached plan would raise here
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_dropout_works_in_training_only_and_keeps_the_mask(family):
+    """Dropout on the residual branches: two training passes differ, evaluation is the very network
+    without it (the samplers' cell-by-cell path included), and no output sees the future."""
+    m = model(family, 6, 6, layers=2, dropout=0.5)
+    plain = model(family, 6, 6, layers=2)
+    plain.load_state_dict(m.state_dict())
+    x = torch.randint(0, 2, (3, 1, 6, 6), generator=torch.Generator().manual_seed(2)).double() * 2 - 1
+    assert torch.equal(m.network(x), plain.network(x))  # eval: dropout off
+    m.train()
+    a, b = m.network(x), m.network(x)
+    assert not torch.equal(a, b)
+    assert not dependencies(m).triu().any()
+    m.eval()
+    fast = m.sample(2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(fast, plain.sample(2, generator=torch.Generator().manual_seed(3)))
