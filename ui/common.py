@@ -132,6 +132,11 @@ WORK_LIMITS = {
     "steps": 2,     # step-by-step runs (autoregressive sampling, one pixel at a time)
     "score": 2,     # likelihoods, completions, interpolation through every model
     "train": 8,     # training: one at a time for the app (TrainQueue); others wait inside, told their place
+    # gr.render (the per-model control panels): one at a time for the app. Gradio's render of a
+    # session rewrites that session's block table while another render of the same session may be
+    # walking it ("dictionary changed size during iteration": a tab's controls then never appear);
+    # a render only builds widgets, so queueing them costs milliseconds
+    "render": 1,
 }
 
 

@@ -19,6 +19,7 @@ import gradio as gr
 
 from genlab.errors import GenlabError
 from genlab.model import Control, GenerativeModel
+from ui.common import work
 
 if TYPE_CHECKING:  # only for annotations: ui.common's AppContext holds the catalogue the panel reads
     from ui.common import AppContext
@@ -132,7 +133,7 @@ def controls_panel(ctx: "AppContext", picker: gr.Dropdown, use: str, prefix: str
     # defaults); the same model again (a refresh of the choices) keeps them.
     picker.change(None, [picker, values], values, js=KEEP_OWN_VALUES_JS, queue=False)
 
-    @gr.render(inputs=[picker])
+    @gr.render(inputs=[picker], **work("render"))
     def panel(key):
         if not key:
             return
