@@ -321,17 +321,21 @@ class GRAF(GenerativeModel):
         sigma, rgb = field(points, dirs, z_s, z_a, noise=noise)
         return {**R.volume_render(sigma, rgb, t, far=far, background=1.0), "distance": t, "sigma": sigma, "rgb": rgb}
 
+    def cameras(self, n: int, azimuth=None, elevation=None, radius=None, fov=None) -> tuple[list, float]:
+        """([azimuth, elevation, radius] as (n,) tensors, fov) of n views, checked (None: the default view)."""
+        self.check_camera(azimuth, elevation, radius, fov)
+        view = self.default_view
+        cams = [torch.as_tensor(view[k] if v is None else v, dtype=torch.float32).expand(n).clone()
+                for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
+        return cams, float(view["fov"] if fov is None else fov)
+
     def render(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
                size: int | None = None, chunk: int = 8) -> dict:
         """Full images of latents z at the given cameras (numbers or (N,) tensors; None: the
         default view). Returns ``colour`` (N, 3, S, S) in [-1, 1], ``depth`` (N, 1, S, S) the
         expected distance along each ray (far where empty) and ``opacity`` (N, 1, S, S)."""
-        self.check_camera(azimuth, elevation, radius, fov)
-        view = self.default_view
         n = len(z)
-        cams = [torch.as_tensor(view[k] if v is None else v, dtype=torch.float32).expand(n).clone()
-                for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
-        fov = float(view["fov"] if fov is None else fov)
+        cams, fov = self.cameras(n, azimuth, elevation, radius, fov)
         size = size or self.data_spec.height
         z = z.to(self.device)
         outs = []
@@ -358,18 +362,15 @@ class GRAF(GenerativeModel):
         """The ``ray_profile`` capability (genlab.model): the samples of the ray through pixel
         (row, col) of `render`'s view, with the quadrature's weights (NeRF eq. 3: w_i = T_i
         (1 - exp(-sigma_i delta_i))), so a user sees where along the ray the pixel's colour comes from."""
-        self.check_camera(azimuth, elevation, radius, fov)
+        cam, fov = self.cameras(1, azimuth, elevation, radius, fov)
         size = size or self.data_spec.height
         if z.ndim != 2 or len(z) != 1:
             raise ValueError(f"ray_profile takes one latent, shape (1, {self.latent_dim}); got {tuple(z.shape)}")
-        for name, v in (("row", row), ("col", col)):
+        for name, v in (("row", row), ("column", col)):
             if not (isinstance(v, int) or (torch.is_tensor(v) and v.ndim == 0)) or not 0 <= int(v) < size:
                 raise ValueError(f"pixel {name} must be a whole number in [0, {size - 1}] (the view is "
                                  f"{size} x {size}); got {v!r}")
-        view = self.default_view
-        cam = [torch.as_tensor(view[k] if v is None else v, dtype=torch.float32).reshape(1)
-               for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
-        o, d = R.camera_rays(*cam, float(view["fov"] if fov is None else fov), size, device=self.device)
+        o, d = R.camera_rays(*cam, fov, size, device=self.device)
         i = int(row) * size + int(col)
         out = self.render_rays(o.reshape(1, -1, 3)[:, i:i + 1], d.reshape(1, -1, 3)[:, i:i + 1],
                                z.to(self.device), cam[2])

@@ -191,15 +191,10 @@ def swap(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, ap
         f"depth change {moved:.2g}.")
 
 
-def _pixel(value, name: str, size: int) -> int:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if not (v.is_integer() and 0 <= v < size):
-        raise ValueError(f"pixel {name} must be a whole number in [0, {size - 1}] (the view is {size} x {size}); "
-                         f"got {value!r}")
-    return int(v)
+def _whole(value):
+    """A pixel index from a number box (a float): as an int where it is whole; anything else goes to
+    the model as it came, whose `ray_profile` refuses it naming the accepted range."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @user_errors
@@ -209,8 +204,7 @@ def probe(ctx: AppContext, key: str, shape_seed, shape_scale, appearance_seed, a
     caption). The picture is drawn once per ray and shared: a class opening the tab at once asks
     for the same default ray (see AppContext.save_png)."""
     model = ctx.catalog.model(key, need="ray_profile")
-    size = model.data_spec.height
-    row, col = _pixel(row, "row", size), _pixel(col, "column", size)
+    row, col = _whole(row), _whole(col)
     z = codes(model, shape_seed, shape_scale, appearance_seed, appearance_scale)
     azimuth, elevation, radius = camera_values(azimuth, elevation, radius)
     with torch.inference_mode():
