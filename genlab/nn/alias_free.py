@@ -408,15 +408,14 @@ def track_magnitude(layer: nn.Module, x: torch.Tensor) -> None:
     layer.magnitude_ema.copy_(current.lerp(layer.magnitude_ema, beta))
 
 
-class SynthesisLayer(nn.Module):
-    """One alias-free layer: magnitude-EMA input gain, modulated conv (`kernel` x `kernel`, full
-    padding: the map grows by kernel - 1), then the filtered nonlinearity at twice
-    max(s_in, s_out) with filters designed from the schedule. The ToRGB layer is a 1x1
-    unmodulated-demodulation linear layer with no filtering."""
+class ModulatedLayer(nn.Module):
+    """What an alias-free layer and its baseline share: the style affine (bias 1, so styles start
+    at 1), the conv weight and bias, and the magnitude-EMA input gain; `modulated_conv` applies
+    them (StyleGAN2's modulation/demodulation, Karras et al. 2020 eqs. 1-3). ToRGB (`torgb`) is a
+    1 x 1 layer without demodulation, its styles scaled by 1/sqrt(fan-in) instead."""
 
-    def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int = 3,
-                 torgb: bool = False, radial: bool = False, filter_size: int = 6, lrelu_upsampling: int = 2,
-                 clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999, magnitude_warmup: bool = False):
+    def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int,
+                 torgb: bool, clamp: float | None, magnitude_ema_beta: float, magnitude_warmup: bool):
         super().__init__()
         self.torgb, self.clamp, self.magnitude_ema_beta = torgb, clamp, magnitude_ema_beta
         self.cin, self.cout = cin, cout
@@ -429,6 +428,28 @@ class SynthesisLayer(nn.Module):
         self.magnitude_warmup = magnitude_warmup
         if magnitude_warmup:
             self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
+
+    def modulated_conv(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool, padding: int) -> torch.Tensor:
+        if update_emas:
+            track_magnitude(self, x)
+        styles = self.affine(w)
+        if self.torgb:
+            styles = styles / math.sqrt(self.cin * self.kernel ** 2)
+        return modulated_conv2d(x, self.weight, styles, demodulate=not self.torgb, padding=padding,
+                                input_gain=self.magnitude_ema.rsqrt())
+
+
+class SynthesisLayer(ModulatedLayer):
+    """One alias-free layer: magnitude-EMA input gain, modulated conv (`kernel` x `kernel`, full
+    padding: the map grows by kernel - 1), then the filtered nonlinearity at twice
+    max(s_in, s_out) with filters designed from the schedule. The ToRGB layer is a 1x1
+    unmodulated-demodulation linear layer with no filtering."""
+
+    def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int = 3,
+                 torgb: bool = False, radial: bool = False, filter_size: int = 6, lrelu_upsampling: int = 2,
+                 clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999, magnitude_warmup: bool = False):
+        super().__init__(w_dim, cin, cout, spec_in, spec_out, kernel, torgb, clamp, magnitude_ema_beta,
+                         magnitude_warmup)
 
         tmp_rate = max(spec_in.sampling_rate, spec_out.sampling_rate) * (1 if torgb else lrelu_upsampling)
         self.up = int(round(tmp_rate / spec_in.sampling_rate))
@@ -476,14 +497,7 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False,
                 reference: bool = False) -> torch.Tensor:
         """`reference`: take the upfirdn2d path even where the matrix path exists (tests)."""
-        if update_emas:
-            track_magnitude(self, x)
-        gain = self.magnitude_ema.rsqrt()
-        styles = self.affine(w)
-        if self.torgb:
-            styles = styles / math.sqrt(self.cin * self.kernel ** 2)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.torgb, padding=self.kernel - 1,
-                             input_gain=gain)
+        x = self.modulated_conv(x, w, update_emas, padding=self.kernel - 1)  # full padding: the map grows
         if self.matrices and not reference:  # the same arithmetic as filtered_lrelu below, resampling as matrix products
             x = x + self.bias.to(x.dtype).view(1, -1, 1, 1)
             # The gain sqrt 2 rides in the (linear) down matrix: clamp(lrelu(x) sqrt 2, c) = sqrt 2 clamp(lrelu(x), c / sqrt 2).
@@ -504,7 +518,7 @@ class SynthesisLayer(nn.Module):
 BINOMIAL = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8.0  # StyleGAN2's resampling filter (unit DC gain)
 
 
-class BaselineLayer(nn.Module):
+class BaselineLayer(ModulatedLayer):
     """The ordinary counterpart: the same modulated conv (same-size padding), bias, leaky ReLU
     at the native rate with no low-pass, StyleGAN2's [1, 3, 3, 1] filter when the rate doubles,
     a centre crop where the map shrinks (the margin)."""
@@ -512,28 +526,12 @@ class BaselineLayer(nn.Module):
     def __init__(self, w_dim: int, cin: int, cout: int, spec_in: LayerSpec, spec_out: LayerSpec, kernel: int = 3,
                  torgb: bool = False, clamp: float | None = 256.0, magnitude_ema_beta: float = 0.999,
                  magnitude_warmup: bool = False):
-        super().__init__()
-        self.torgb, self.clamp, self.magnitude_ema_beta = torgb, clamp, magnitude_ema_beta
-        self.cin, self.cout = cin, cout
-        self.kernel = 1 if torgb else kernel
-        self.in_size, self.out_size = spec_in.size, spec_out.size
+        super().__init__(w_dim, cin, cout, spec_in, spec_out, kernel, torgb, clamp, magnitude_ema_beta,
+                         magnitude_warmup)
         self.up = int(round(spec_out.sampling_rate / spec_in.sampling_rate))
-        self.affine = FullyConnected(w_dim, cin, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
-        self.bias = nn.Parameter(torch.zeros(cout))
-        self.register_buffer("magnitude_ema", torch.ones([]))
-        self.magnitude_warmup = magnitude_warmup
-        if magnitude_warmup:
-            self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
-        if update_emas:
-            track_magnitude(self, x)
-        styles = self.affine(w)
-        if self.torgb:
-            styles = styles / math.sqrt(self.cin * self.kernel ** 2)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.torgb, padding=self.kernel // 2,
-                             input_gain=self.magnitude_ema.rsqrt())
+        x = self.modulated_conv(x, w, update_emas, padding=self.kernel // 2)  # same-size padding
         x = x + self.bias.view(1, -1, 1, 1)
         if not self.torgb:
             x = F.leaky_relu(x, 0.2) * SQRT2
