@@ -393,21 +393,6 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     return y
 
 
-def track_magnitude(layer: nn.Module, x: torch.Tensor) -> None:
-    """Move `layer.magnitude_ema`, the running mean square of its input (StyleGAN3's magnitude EMA),
-    towards this batch's. With a `magnitude_ema_updates` buffer (the warm-up option) the decay
-    starts low and rises to beta as the trainer's weight EMA does, so the first batches replace the
-    initial 1: a filtered layer's input starts near 0.1-0.5 (the low-pass removes the harmonics the
-    leaky ReLU made), and at beta 0.999 the gain would stay wrong for a thousand steps."""
-    current = x.detach().float().square().mean()
-    beta = layer.magnitude_ema_beta
-    if layer.magnitude_warmup:  # the decay as a tensor: no device sync in G's training forward
-        n = layer.magnitude_ema_updates.float()
-        beta = ((1 + n) / (10 + n)).clamp(max=beta)
-        layer.magnitude_ema_updates += 1
-    layer.magnitude_ema.copy_(current.lerp(layer.magnitude_ema, beta))
-
-
 class ModulatedLayer(nn.Module):
     """What an alias-free layer and its baseline share: the style affine (bias 1, so styles start
     at 1), the conv weight and bias, and the magnitude-EMA input gain; `modulated_conv` applies
@@ -429,9 +414,23 @@ class ModulatedLayer(nn.Module):
         if magnitude_warmup:
             self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
 
+    def track_magnitude(self, x: torch.Tensor) -> None:
+        """Move `magnitude_ema`, the running mean square of the input (StyleGAN3's magnitude EMA),
+        towards this batch's. With a `magnitude_ema_updates` buffer (the warm-up option) the decay
+        starts low and rises to beta as the trainer's weight EMA does, so the first batches replace
+        the initial 1: a filtered layer's input starts near 0.1-0.5 (the low-pass removes the
+        harmonics the leaky ReLU made), and at beta 0.999 the gain would stay wrong for a thousand steps."""
+        current = x.detach().float().square().mean()
+        beta = self.magnitude_ema_beta
+        if self.magnitude_warmup:  # the decay as a tensor: no device sync in G's training forward
+            n = self.magnitude_ema_updates.float()
+            beta = ((1 + n) / (10 + n)).clamp(max=beta)
+            self.magnitude_ema_updates += 1
+        self.magnitude_ema.copy_(current.lerp(self.magnitude_ema, beta))
+
     def modulated_conv(self, x: torch.Tensor, w: torch.Tensor, update_emas: bool, padding: int) -> torch.Tensor:
         if update_emas:
-            track_magnitude(self, x)
+            self.track_magnitude(x)
         styles = self.affine(w)
         if self.torgb:
             styles = styles / math.sqrt(self.cin * self.kernel ** 2)
