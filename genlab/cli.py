@@ -170,8 +170,11 @@ def _cmd_eval(args) -> int:
             pass
     except OSError as e:
         raise GenlabError(f"--out {out} cannot be written: {e.strerror or e}") from None
+    n = PROTOCOL["n"] if args.n is None else args.n
+    if args.seeds:
+        return _eval_spread(model, n, args.seeds, out)
     _seeded(args.seed)  # a seed out of range is refused now, not after sampling
-    results = evaluate(model, n=PROTOCOL["n"] if args.n is None else args.n, seed=args.seed, iwae_k=args.iwae_k)
+    results = evaluate(model, n=n, seed=args.seed, iwae_k=args.iwae_k)
     out.write_text(json.dumps(results, indent=2) + "\n")
     own = results.get("family_metrics", [])
     width = max([28, *map(len, own)])
@@ -191,9 +194,39 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _parse_seeds(text: str) -> list[int]:
+    """--seeds 0,1,2: at least two different seeds, each one a generator accepts."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+        for seed in seeds:
+            _seeded(seed)  # out of range: refused now, not after minutes of sampling
+    except (ValueError, GenlabError) as e:
+        detail = str(e).removeprefix("--seed: ") if isinstance(e, GenlabError) else "not an integer"
+        raise argparse.ArgumentTypeError(f"takes comma-separated integers such as 0,1,2; {text!r}: {detail}") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"needs at least two different seeds, such as 0,1; got {text!r}")
+    return seeds
+
+
+def _eval_spread(model, n: int, seeds: list[int], out: Path) -> int:
+    from genlab.metrics import SPREAD_KEYS, seed_spread
+
+    results = seed_spread(model, n, seeds)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    keys = [k for k in SPREAD_KEYS if f"{k}_mean" in results]
+    print("| seed | " + " | ".join(keys) + " |\n|---" * (len(keys) + 1) + "|")
+    for seed, figures in results["per_seed"].items():
+        print(f"| {seed} | " + " | ".join(f"{figures[k]:.4g}" for k in keys) + " |")
+    print("| mean +- sd | " + " | ".join(f"{results[k + '_mean']:.4g} +- {results[k + '_std']:.2g}" for k in keys) + " |")
+    print(f"wrote {out}")
+    return 0
+
+
 def _eval_all(args) -> int:
     from genlab.results import RESULTS_CSV, RESULTS_PROTOCOL, evaluate_all
 
+    if args.seeds:
+        raise GenlabError("--seeds goes with one CHECKPOINT, not --all (results.csv keeps the protocol's one seed)")
     if args.checkpoint or args.out:
         raise GenlabError("--all scores every shipped checkpoint into --results; give no CHECKPOINT or --out "
                           "(--only NAME[,NAME] for some of them)")
@@ -343,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"generated samples (the real floor uses as many train digits); default {PROTOCOL['n']}, "
                         f"with --all {RESULTS_PROTOCOL['n']}")
     e.add_argument("--seed", type=int, default=PROTOCOL["seed"])
+    e.add_argument("--seeds", type=_parse_seeds, metavar="S,S[,S]",
+                   help="the sample figures (FID, KID, precision/recall, readable share) at each of these sample "
+                        "seeds, with their mean and standard deviation; no NLL or family figures")
     e.add_argument("--iwae-k", type=int, default=PROTOCOL["iwae_k"],
                    help="importance samples for bound-type log-likelihoods")
     e.add_argument("--out", help="JSON file (default: next to the checkpoint)")

@@ -70,6 +70,10 @@ def test_list_names_families():
     (["sample", "nothing.pt", "--out", "x.png"], "checkpoint nothing.pt does not exist"),
     (["sample", "nosuchmodel", "--out", "x.png"], "no checkpoint named 'nosuchmodel'"),
     (["eval", "missing/latest.pt"], "checkpoint missing/latest.pt does not exist"),
+    (["eval", "dcgan-mnist", "--seeds", "0"], "--seeds: needs at least two different seeds"),
+    (["eval", "dcgan-mnist", "--seeds", "0,x"], "--seeds: takes comma-separated integers .*not an integer"),
+    (["eval", "dcgan-mnist", "--seeds", "0,-1"], "--seeds: takes comma-separated integers .*'0,-1'"),
+    (["eval", "--all", "--seeds", "0,1"], "--seeds goes with one CHECKPOINT, not --all"),
     (["train", "dcgan", "--steps", "x"], "argument --steps: invalid int value: 'x'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])

@@ -11,7 +11,8 @@ import scipy.linalg
 import torch
 
 from genlab.data import load_dataset
-from genlab.metrics import evaluate, real_floor, sample_quality
+from genlab.errors import GenlabError
+from genlab.metrics import evaluate, real_floor, sample_quality, seed_spread
 from genlab.metrics.classifier import ASSET, classify, load_classifier
 from genlab.metrics.coverage import class_shares, coverage_summary
 from genlab.metrics.distances import (density_coverage, fid, frechet_distance, kid, mmd2_unbiased,
@@ -272,6 +273,19 @@ def test_evaluate_a_perfect_model_scores_at_the_floor():
     assert "LeNet" in results["feature_extractor"] and results["classifier_test_accuracy"] >= 0.97
     json.dumps(results)  # flat and JSON-able
     assert evaluate(_Replay(), n=400, seed=0)["fid"] == results["fid"]  # seeded
+
+
+def test_seed_spread_holds_each_seeds_own_figures_and_their_mean_and_sd():
+    spread = seed_spread(_Replay(), n=200, seeds=[0, 1, 2])
+    fids = [spread["per_seed"][s]["fid"] for s in ("0", "1", "2")]
+    assert fids[0] == evaluate(_Replay(), n=200, seed=0)["fid"]  # each seed scored as `eval --seed` scores it
+    assert len(set(fids)) == 3  # the sample seed moves FID: the spread is real, not one figure copied
+    assert spread["fid_mean"] == pytest.approx(np.mean(fids))
+    assert spread["fid_std"] == pytest.approx(np.std(fids, ddof=1))
+    assert spread["fid_std"] > 0 and {"readable_share_mean", "precision_std"} <= set(spread)
+    json.dumps(spread)
+    with pytest.raises(GenlabError, match="at least two different seeds"):
+        seed_spread(_Replay(), n=200, seeds=[3, 3])
 
 
 def test_evaluate_restores_the_training_mode():

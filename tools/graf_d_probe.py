@@ -1,7 +1,7 @@
 """Can a discriminator tell this GRAF generator's patches from real ones at all? (issue 27)
 
     python tools/graf_d_probe.py [CHECKPOINT] [--fake 1024] [--steps 600] [--pixel-patches]
-        [--variants 1,2] [--threads 1]
+        [--variants 1,2] [--data shapes3d-64 --patch 32] [--threads 1]
 
 Every GRAF run here ends with D near chance (D(x) ~ 0.52 by step 10,000), and a fresh D
 started against the shipped generator stayed at 0.50 for 2,000 steps, while the FID still
@@ -15,6 +15,10 @@ every quarter of its steps. A D that reaches high accuracy here shows the signal
 patches and the recipe's D does not pick it up; one that stays near 50% shows the patches
 carry too little of the difference. --pixel-patches draws both banks with pixel-aligned
 patches (option pixel_patches: the real patch is the image's own pixels, not a bilinear read).
+--data renders the frozen generator at another data set's size (a field has no resolution of its
+own: shapes3d-64 casts 64 x 64 rays), and --patch sets D's patch side K there: with pixel-aligned
+patches at 64 px, K = 32 is a half-image crop at full resolution or the whole image at every
+other pixel, at the cost of K = 32 on 32 px renders.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from genlab.checkpoint import load_checkpoint
 from genlab.data import load_dataset
 from genlab.models.graf import PatchDiscriminator
 from genlab.nn import gan_losses
-from genlab.registry import load, resolve_checkpoint
+from genlab.registry import model_from_state, resolve_checkpoint
 
 
 @torch.no_grad()
@@ -93,16 +97,23 @@ def main() -> None:
     ap.add_argument("--pixel-patches", action="store_true", help="pixel-aligned patches in both banks")
     ap.add_argument("--variants", default="", help="the Ds to train, by number in the list (e.g. 1,2); default all")
     ap.add_argument("--min-scale", type=float, default=None, help="default: the checkpoint's")
+    ap.add_argument("--data", default=None, help="render at this data set's size (default: the checkpoint's)")
+    ap.add_argument("--patch", type=int, default=None, help="D's patch side K (default: the checkpoint's)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    model = load(a.checkpoint).eval()
+    state = load_checkpoint(resolve_checkpoint(a.checkpoint))
+    if a.data:
+        state["data_spec"] = load_dataset(a.data, "test").spec.to_dict()
+    if a.patch:
+        state["config"] = {**state["config"], "patch": a.patch}
+    model = model_from_state(state).eval()
     model.noise = 0.0
     model.config.pixel_patches = a.pixel_patches
     if a.min_scale is not None:
         model.min_scale = a.min_scale
     c = model.config
-    lr_d = float(load_checkpoint(resolve_checkpoint(a.checkpoint))["optim"]["lr_d"])
+    lr_d = float(state["optim"]["lr_d"])
     t = time.perf_counter()
     train = load_dataset(model.data_spec.name, "train", image_size=model.data_spec.height).images
     test = load_dataset(model.data_spec.name, "test", image_size=model.data_spec.height).images

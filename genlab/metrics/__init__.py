@@ -186,12 +186,13 @@ def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
     return out
 
 
-def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
-    spec = model.data_spec
-    out: dict = {"family": model.family or type(model).__name__, "data": spec.name,
-                 "n": n, "seed": seed}
+def sample_figures(model, n: int, seed: int) -> dict:
+    """The figures of n samples drawn at `seed` (FID and its kin), or a ``sample_metrics_skipped``
+    entry saying why they do not apply."""
+    spec, out = model.data_spec, {}
     if "sample" not in model.capabilities:
-        out["sample_metrics_skipped"] = (f"{out['family']} does not sample from scratch (it translates): "
+        family = model.family or type(model).__name__
+        out["sample_metrics_skipped"] = (f"{family} does not sample from scratch (it translates): "
                                          "FID and the other sample figures do not apply")
     elif is_mnist_like(spec):
         t = time.perf_counter()
@@ -212,6 +213,45 @@ def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
             f"only defined for MNIST-like 1x28x28 digit data (or such digits padded on every side), FID "
             f"also for the shapes3d renders (their own feature network); this model's data is "
             f"{spec.name} {spec.describe()}")
+    return out
+
+
+SPREAD_KEYS = ("fid", "kid", "precision", "recall", "readable_share", "class_coverage")
+
+
+def seed_spread(model, n: int, seeds) -> dict:
+    """The sample figures at several sample seeds, and each figure's mean and sample standard
+    deviation across them. At n = 1,000 one seed's FID can sit 3-6 points from another's
+    (docs/metrics.md), so a difference between two checkpoints smaller than this spread is not
+    one a single seed can show."""
+    seeds = list(seeds)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise GenlabError(f"--seeds needs at least two different seeds; got {seeds}")
+    if n < MIN_SAMPLES:
+        raise GenlabError(f"--n must be at least {MIN_SAMPLES}; got {n}")
+    was_training = model.training
+    model.eval()
+    try:
+        runs = {seed: sample_figures(model, n, seed) for seed in seeds}
+    finally:
+        model.train(was_training)
+    first = runs[seeds[0]]
+    if "sample_metrics_skipped" in first:
+        raise GenlabError(first["sample_metrics_skipped"])
+    out: dict = {"family": model.family or type(model).__name__, "data": model.data_spec.name, "n": n,
+                 "seeds": seeds, "per_seed": {str(s): {k: r[k] for k in SPREAD_KEYS if k in r} for s, r in runs.items()}}
+    for key in SPREAD_KEYS:
+        values = torch.tensor([float(r[key]) for r in runs.values() if key in r], dtype=torch.float64)
+        if len(values) == len(seeds):
+            out[f"{key}_mean"], out[f"{key}_std"] = values.mean().item(), values.std().item()
+    return out
+
+
+def _evaluate(model, n: int, seed: int, iwae_k: int) -> dict:
+    spec = model.data_spec
+    out: dict = {"family": model.family or type(model).__name__, "data": spec.name,
+                 "n": n, "seed": seed}
+    out.update(sample_figures(model, n, seed))
     if "log_prob" in model.capabilities:
         try:
             images, description = test_images(spec)
