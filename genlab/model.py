@@ -145,6 +145,9 @@ class GenerativeModel(nn.Module):
     log_prob_takes_k: ClassVar[bool] = False
     # sample_steps: what one frame shows, for captions (e.g. DDPM's "x_t | predicted x0" pairs)
     steps_caption: ClassVar[str] = ""
+    # no weight depends on the image size (a radiance field renders at any): a warm start may
+    # take the weights to data of another size, the channels kept
+    any_image_size: ClassVar[bool] = False
     latent_dim: int = 0  # latent: the size of z (0 without a latent space)
     T: int = 0  # noise: the number of noise levels
 

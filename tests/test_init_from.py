@@ -164,3 +164,27 @@ def test_a_warm_start_may_reshape_the_discriminator_only_where_the_file_left_it_
         assert torch.equal(mine[k], v.to(mine[k].dtype)), k
     err = capsys.readouterr().err
     assert "width 8 (not 16)" in err and (("patch" in err) != drop)
+
+
+def test_a_radiance_field_goes_on_at_another_image_size_and_a_cnn_does_not(tmp_path, trained):
+    """A GRAF field is queried along rays, so no weight depends on the image size: a field trained
+    at one size may warm-start a run at another (e.g. 32 -> 64 px, where D sees edges and corners
+    at full resolution). A CNN's may not (the refusal above)."""
+    source = tmp_path / "source"
+    trainer(source, steps=1, family="graf", overrides=TINY_GRAF).fit()
+    state = load_checkpoint(source / "latest.pt")
+    state["data_spec"] = {**state["data_spec"], "height": 16, "width": 16}  # as if trained on 16 px renders
+    save_checkpoint(state, tmp_path / "small.pt")
+    t = trainer(tmp_path / "run", family="graf", dry_run=True,
+                overrides=TINY_GRAF + [f'init_from="{tmp_path / "small.pt"}"'])
+    assert t.model.data_spec.height == 32
+    mine = t.model.state_dict()
+    for k, v in state["model"].items():
+        if k.startswith("generator."):
+            assert torch.equal(mine[k], v.to(mine[k].dtype)), k
+    assert t.model.eval().sample(1).shape == (1, 3, 32, 32)
+    cnn = load_checkpoint(trained)
+    cnn["data_spec"] = {**cnn["data_spec"], "height": 14, "width": 14}
+    save_checkpoint(cnn, tmp_path / "cnn14.pt")
+    with pytest.raises(GenlabError, match="trained on 1-channel 14x14 images"):
+        trainer(tmp_path / "cnn", overrides=[f'init_from="{tmp_path / "cnn14.pt"}"', "threads=1"], dry_run=True)

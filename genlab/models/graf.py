@@ -191,6 +191,7 @@ class GRAF(GenerativeModel):
     paper = "Schwarz et al. 2020, arXiv:2007.02442"
     ema_modules = ("generator",)
     training_only_modules = ("discriminator",)  # rendering needs only the field
+    any_image_size = True  # the field is queried along rays; the image size is only how many rays
     default_data = "shapes3d"
 
     def __init__(self, config: GRAFConfig, data_spec: DataSpec):

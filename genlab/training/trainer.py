@@ -219,6 +219,8 @@ class Trainer:
         """The run's images must have the shape `start` was trained on (checked before a network is
         built for them); a class count the network depends on shows as weights that do not fit."""
         want, have = DataSpec.from_dict(start["data_spec"]), self.data.spec
+        if get_family(self.recipe.family).any_image_size and want.channels == have.channels:
+            return  # e.g. a GRAF field trained at 32 px goes on at 64 px
         if (want.channels, want.height, want.width) != (have.channels, have.height, have.width):
             source = parse_recipe(start["recipe"], "the stored recipe").data if start.get("recipe") else None
             raise GenlabError(f"cannot start from {start['path']}: it was trained on {want.channels}-channel "
