@@ -173,11 +173,13 @@ def test_a_radiance_field_goes_on_at_another_image_size_and_a_cnn_does_not(tmp_p
     source = tmp_path / "source"
     trainer(source, steps=1, family="graf", overrides=TINY_GRAF).fit()
     state = load_checkpoint(source / "latest.pt")
-    state["data_spec"] = {**state["data_spec"], "height": 16, "width": 16}  # as if trained on 16 px renders
+    # as if trained on the same scenes rendered at 16 px ("shapes3d-16")
+    state["data_spec"] = {**state["data_spec"], "height": 16, "width": 16, "name": "shapes3d-16"}
     save_checkpoint(state, tmp_path / "small.pt")
     t = trainer(tmp_path / "run", family="graf", dry_run=True,
                 overrides=TINY_GRAF + [f'init_from="{tmp_path / "small.pt"}"'])
     assert t.model.data_spec.height == 32
+    assert t.ema_steps_before == 1, "the same scenes at another size: the EMA goes on, not starts again"
     mine = t.model.state_dict()
     for k, v in state["model"].items():
         if k.startswith("generator."):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import re
 import shutil
 import sys
 import threading
@@ -212,8 +213,13 @@ class Trainer:
         return state
 
     def _same_data(self, start: dict) -> bool:
-        """Whether this run trains on the data set `start` was trained on."""
-        return DataSpec.from_dict(start["data_spec"]).name == self.data.spec.name
+        """Whether this run trains on the pictures `start` was trained on. For a family whose weights
+        do not depend on the image size, a set and its other size are the same pictures
+        ('shapes3d' and 'shapes3d-64': the same scenes rendered at 32 and 64 px)."""
+        theirs, mine = DataSpec.from_dict(start["data_spec"]).name, self.data.spec.name
+        if get_family(self.recipe.family).any_image_size:
+            theirs, mine = (re.sub(r"-\d+$", "", name) for name in (theirs, mine))
+        return theirs == mine
 
     def _check_start_data(self, start: dict) -> None:
         """The run's images must have the shape `start` was trained on (checked before a network is
