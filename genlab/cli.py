@@ -214,7 +214,8 @@ def _eval_spread(model, n: int, seeds: list[int], out: Path) -> int:
     results = seed_spread(model, n, seeds)
     out.write_text(json.dumps(results, indent=2) + "\n")
     keys = [k for k in SPREAD_KEYS if f"{k}_mean" in results]
-    print("| seed | " + " | ".join(keys) + " |\n|---" * (len(keys) + 1) + "|")
+    print("| seed | " + " | ".join(keys) + " |")
+    print("|" + "---|" * (len(keys) + 1))
     for seed, figures in results["per_seed"].items():
         print(f"| {seed} | " + " | ".join(f"{figures[k]:.4g}" for k in keys) + " |")
     print("| mean +- sd | " + " | ".join(f"{results[k + '_mean']:.4g} +- {results[k + '_std']:.2g}" for k in keys) + " |")

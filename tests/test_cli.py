@@ -94,6 +94,21 @@ def test_a_user_error_from_the_command_line_is_one_line_with_exit_code_2():
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "unknown model family 'dcgn'" in r.stderr
 
 
+def test_eval_seeds_prints_a_table_of_each_seed_and_their_spread(tiny_checkpoint, tmp_path, capsys):
+    from genlab.cli import main
+
+    code = main(["eval", str(tiny_checkpoint), "--n", "20", "--seeds", "0,1", "--out", str(tmp_path / "s.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| seed | fid | kid |") and set(lines[1]) == set("|-")
+    assert lines[1].count("|") == lines[0].count("|") and [line.split(" | ")[0] for line in lines[2:]] == [
+        "| 0", "| 1", "| mean +- sd"]
+    import json
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["seeds"] == [0, 1] and f"{saved['per_seed']['1']['fid']:.4g}" in lines[3]
+
+
 def test_bad_sample_output_suffix_and_count(tiny_checkpoint):
     r = genlab("sample", tiny_checkpoint, "--out", "x.jpg")
     assert r.returncode == 2 and ".png" in r.stderr and ".npz" in r.stderr
