@@ -82,8 +82,9 @@ def train_d(d, opt, r1: float, real, fake, real_test, fake_test, steps: int, bat
         loss.backward()
         opt.step()
         if step % (steps // 4) == 0:
-            d.eval()
-            marks.append(accuracy(d, real_test, fake_test))
+            d.eval()  # held-out accuracy, and on as many training patches (can D fit what it saw?)
+            seen = torch.arange(min(len(real), len(real_test)))
+            marks.append((accuracy(d, real_test, fake_test), accuracy(d, real[seen], fake[seen])))
             d.train()
     return marks
 
@@ -130,7 +131,7 @@ def main() -> None:
         (f"no spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", False, True, "rmsprop", lr_d, c.r1),
         ("no spectral norm, Adam 2e-4 (0.5, 0.999), no R1", False, True, "adam", 2e-4, 0.0),
     ]
-    print("| D | held-out accuracy after 1/4, 1/2, 3/4, all steps | seconds |\n|---|---|---|")
+    print("| D | held-out accuracy after 1/4, 1/2, 3/4, all steps | on training patches | seconds |\n|---|---|---|---|")
     chosen = [v for i, v in enumerate(variants, 1) if not a.variants or str(i) in a.variants.split(",")]
     for label, sn, inorm, kind, lr, r1 in chosen:
         torch.manual_seed(0)
@@ -143,7 +144,8 @@ def main() -> None:
                else torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999)))
         t = time.perf_counter()
         marks = train_d(d, opt, r1, real, fake, real_test, fake_test, a.steps)
-        print(f"| {label} | {' / '.join(f'{m:.3f}' for m in marks)} | {time.perf_counter() - t:.0f} |", flush=True)
+        print(f"| {label} | {' / '.join(f'{m:.3f}' for m, _ in marks)} | {' / '.join(f'{m:.3f}' for _, m in marks)} "
+              f"| {time.perf_counter() - t:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
