@@ -1,5 +1,6 @@
 """The CLI: real commands in a subprocess; where only the message and exit code matter, main() in
 this process (what `python -m genlab` calls), which saves a torch import per case."""
+import json
 import re
 import subprocess
 import sys
@@ -104,7 +105,6 @@ def test_eval_seeds_prints_a_table_of_each_seed_and_their_spread(tiny_checkpoint
     assert lines[0].startswith("| seed | fid | kid |") and set(lines[1]) == set("|-")
     assert lines[1].count("|") == lines[0].count("|") and [line.split(" | ")[0] for line in lines[2:]] == [
         "| 0", "| 1", "| mean +- sd"]
-    import json
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["seeds"] == [0, 1] and f"{saved['per_seed']['1']['fid']:.4g}" in lines[3]
 

@@ -30,6 +30,7 @@ Details and how to read the numbers: docs/metrics.md.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -164,6 +165,18 @@ def sample_quality(images: torch.Tensor, seed: int = 0, binary: bool = False) ->
     return out
 
 
+@contextlib.contextmanager
+def in_eval_mode(model):
+    """Batch norm and dropout in inference mode, the model's own mode restored after (evaluation
+    may be called mid-training)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
     """Every metric genlab can compute for `model`, as one flat JSON-able dict.
 
@@ -176,12 +189,8 @@ def evaluate(model, n: int = 5000, seed: int = 0, iwae_k: int = 1000) -> dict:
     if iwae_k < 1:
         raise GenlabError(f"--iwae-k must be at least 1; got {iwae_k}")
     start = time.perf_counter()
-    was_training = model.training
-    model.eval()  # batch norm and dropout in inference mode; restored below (callable mid-training)
-    try:
+    with in_eval_mode(model):
         out = _evaluate(model, n, seed, iwae_k)
-    finally:
-        model.train(was_training)
     out["seconds"] = round(time.perf_counter() - start, 2)
     return out
 
@@ -229,12 +238,8 @@ def seed_spread(model, n: int, seeds) -> dict:
         raise GenlabError(f"--seeds needs at least two different seeds; got {seeds}")
     if n < MIN_SAMPLES:
         raise GenlabError(f"--n must be at least {MIN_SAMPLES}; got {n}")
-    was_training = model.training
-    model.eval()
-    try:
+    with in_eval_mode(model):
         runs = {seed: sample_figures(model, n, seed) for seed in seeds}
-    finally:
-        model.train(was_training)
     first = runs[seeds[0]]
     if "sample_metrics_skipped" in first:
         raise GenlabError(first["sample_metrics_skipped"])
