@@ -33,6 +33,7 @@ discriminator rather than StyleGAN2's residual one, no Gaussian blur of D's inpu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -426,6 +427,44 @@ class _AliasFreeFamily(GenerativeModel):
         figures["real_eqt_frac_ceiling_db"] = eq.translation_ceiling(real[:m], seed=seed)  # in [-1, 1], as samples
         figures.update(eq.spectrum_figures(samples, real[:k]))
         return figures
+
+
+
+@torch.no_grad()
+def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFreeFamily:
+    """The same generator with `factor` times the channels in every synthesis layer (channel_base
+    and channel_max scaled), drawing the same images: a warm start for more capacity (Net2Net's
+    idea, Chen et al. 2016, with zeros instead of copies). Each old channel keeps its weights; a
+    new channel gets fresh weights for its own output but zero weight into the old channels, so
+    it adds nothing until training moves those zeros (their gradient is not zero). Modulation
+    and demodulation (Karras et al. 2020, eqs. 1-3) divide out any per-output scale of the weights
+    and styles, so the longer sums change nothing; ToRGB has no demodulation and scales its
+    styles by 1/sqrt(fan-in), so its old weights are scaled up by sqrt(new/old fan-in). The
+    discriminator, mapping network and magnitude EMAs are copied as they are."""
+    if factor < 1:
+        raise ValueError(f"factor must be a whole number >= 1; got {factor}")
+    cfg = model.config
+    bigger = dataclasses.replace(cfg, channel_base=cfg.channel_base * factor, channel_max=cfg.channel_max * factor)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        wide = type(model)(bigger, model.data_spec)
+    old, new = model.state_dict(), wide.state_dict()
+    torgb = f"generator.synthesis.layers.{len(model.generator.synthesis.layers) - 1}.weight"
+    for key, value in old.items():
+        target = new[key]
+        if target.shape == value.shape:
+            target.copy_(value)
+            continue
+        region = tuple(slice(0, n) for n in value.shape)
+        if key.endswith(".weight") and ".layers." in key and not key.endswith("affine.weight"):
+            cout, cin = value.shape[:2]
+            gain = math.sqrt(target.shape[1] / cin) if key == torgb else 1.0
+            target[:cout, cin:] = 0.0  # new inputs do not reach the old outputs
+            target[region] = value * gain
+        else:  # biases, style affines, the Fourier input's mixing: old rows kept, new rows fresh
+            target[region] = value
+    wide.load_state_dict(new)
+    return wide.train(model.training)
 
 
 @register
