@@ -660,3 +660,55 @@ def test_the_alias_free_generator_fits_fixed_digits_once_its_first_band_is_wide_
     mse, spread = _fit_onto_dcgan_digits("alias_free", PAD32, steps=80, pairs=8)
     assert mse <= 2 * baseline, f"alias-free MSE {mse:.3f} after 80 steps, the baseline's {baseline:.3f}"
     assert spread > 0.8, f"outputs drift toward one image across z (spread {spread:.2f} of the targets')"
+
+
+# ----- widening a trained generator (tools/alias_free_widen.py) --------------------------------------------------
+@pytest.mark.parametrize("family", ["alias_free", "alias_free_baseline"])
+def test_a_widened_generator_draws_the_same_images_and_its_new_channels_can_learn(family):
+    from genlab.models.alias_free import widened
+
+    torch.manual_seed(0)
+    model = genlab.build(family, data_spec=PAD32)
+    with torch.no_grad():  # stand in for training: no parameter or gain at its initial value
+        for name, p in model.named_parameters():
+            p.add_(torch.randn_like(p) * 0.3 * (p.std() if p.numel() > 1 else 1.0))
+        for name, b in model.named_buffers():
+            if name.endswith("magnitude_ema"):
+                b.uniform_(0.2, 2.0)
+    model.eval()
+    wide = widened(model, 2).eval()
+    narrow_layers, wide_layers = model.generator.synthesis.layers, wide.generator.synthesis.layers
+    # Twice the maps (the schedule rounds round(2 c / f_c), so within one of twice the old count)
+    assert all(abs(w.cout - 2 * n.cout) <= 1 for w, n in zip(wide_layers[:-1], narrow_layers[:-1]))
+    assert wide_layers[-1].cout == 1
+    z = torch.randn(6, model.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before, after = model.generator(z), wide.generator(z)
+    assert (after - before).abs().max() < 1e-4 * before.abs().max()
+    assert torch.equal(wide.state_dict()["discriminator.out.weight"], model.state_dict()["discriminator.out.weight"])
+    # The zeros that keep the old images are not stuck: their gradient is not zero.
+    wide.train()
+    wide.generator(z).square().mean().backward()
+    layer = wide_layers[2]
+    cout, cin = narrow_layers[2].weight.shape[:2]
+    assert torch.count_nonzero(layer.weight.detach()[:cout, cin:]) == 0
+    assert layer.weight.grad[:cout, cin:].abs().sum() > 0
+
+
+def test_the_widen_tool_writes_a_file_a_run_can_start_from(tmp_path):
+    from genlab.cli import main
+    from genlab.registry import load
+    from tools.alias_free_widen import main as widen
+
+    out = tmp_path / "wide.pt"
+    assert widen(["alias_free-mnist", "--factor", "2", "--out", str(out)]) == 0
+    shipped, wide = load("alias_free-mnist"), load(out)
+    assert wide.config.channel_max == 2 * shipped.config.channel_max
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert (wide.generator(z) - shipped.generator(z)).abs().max() < 1e-4
+    run = tmp_path / "run"
+    assert main(["train", "alias_free", "--data", "mnist-pad32", "--init-from", str(out), "--steps", "1",
+                 "--set", "batch_size=4", "--set", "threads=1", "--device", "cpu", "--no-progress",
+                 "--out", str(run)]) == 0
+    assert load(run / "latest.pt").config.channel_base == 2 * shipped.config.channel_base
