@@ -459,3 +459,44 @@ def test_a_shipped_file_leaves_out_the_discriminator_and_renders_the_same(tmp_pa
     broken = {**slim, "model": {k: v for k, v in slim["model"].items() if not k.startswith("generator.rgb")}}
     with pytest.raises(CheckpointError, match="generator.rgb"):
         model_from_state(broken)
+
+
+# ----- the opacity prior (option opacity_prior; Neural Volumes' Beta(1/2, 1/2)) ------------------------------
+def test_the_opacity_prior_is_zero_for_empty_or_opaque_rays_and_largest_at_one_half():
+    from genlab.models.graf import opacity_prior
+
+    assert abs(opacity_prior(torch.tensor([0.0, 1.0, 0.0]))) < 1e-6
+    grid = torch.linspace(0, 1, 101)
+    values = torch.stack([opacity_prior(a[None]) for a in grid])
+    assert values.argmax() == 50 and torch.allclose(values, values.flip(0), atol=1e-5)
+    assert (values[1:51] > values[:50]).all(), "not rising from 0 to 1/2"
+
+
+def test_the_opacity_prior_enters_gs_loss_and_training_on_it_makes_rays_empty_or_opaque():
+    from genlab.models.graf import opacity_prior
+
+    def partial_share(m):
+        torch.manual_seed(5)
+        with torch.no_grad():
+            _, a = m.fake_patches(16, with_opacity=True)
+        return float(((a > 0.05) & (a < 0.95)).float().mean())
+
+    m = tiny_graf(noise_std=0.0, opacity_prior=1.0)
+    m.advance(0)
+    torch.manual_seed(1)
+    with_prior, logs = m.generator_loss({"image": torch.zeros(4, 3, 16, 16)})
+    torch.manual_seed(1)
+    m.config.opacity_prior = 0.0
+    without, none = m.generator_loss({"image": torch.zeros(4, 3, 16, 16)})
+    assert none == {} and torch.allclose(with_prior - without, logs["opacity_prior"])
+    # The prior alone, for a few steps: fewer rays stay partly opaque.
+    m.config.opacity_prior = 1.0
+    before = partial_share(m)
+    optimiser = torch.optim.Adam(m.generator.parameters(), lr=1e-2)
+    for _ in range(30):
+        _, a = m.fake_patches(8, with_opacity=True)
+        optimiser.zero_grad()
+        opacity_prior(a).backward()
+        optimiser.step()
+    after = partial_share(m)
+    assert before > 0.1 and after < 0.5 * before, f"share of partly opaque rays {before:.2f} -> {after:.2f}"

@@ -75,6 +75,13 @@ class GRAFConfig:
     d_width: int = option(64, low=1, shapes="discriminator")  # channels of D's first layer
     d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step
     r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
+    # Not in GRAF: Neural Volumes' Beta(1/2, 1/2) prior on each ray's opacity (Lombardi et al. 2019,
+    # eq. 11), so that a ray is either empty or opaque. The scenes are solid objects on white and
+    # each fake pixel is one ray, so a ray partly opaque is fur or fog, which D at chance never
+    # removed (docs/models/graf.md, stop 35).
+    opacity_prior: float = option(0.0, low=0.0, resumable=True,
+                                  help="weight of the Beta(1/2, 1/2) prior on each fake ray's opacity in G's loss "
+                                       "(Neural Volumes): 0 where every ray is empty or opaque, largest at 1/2")
 
 
 @dataclass
@@ -163,6 +170,18 @@ class RadianceField(nn.Module):
             g = g + self.dir_in(R.positional_encoding(d, self.c.dir_freqs)).unsqueeze(2)
         rgb = torch.sigmoid(self.rgb(F.relu(g)))
         return sigma, rgb
+
+
+OPACITY_EPS = 0.01  # keeps the prior finite at 0 and 1 (its slope there: about 1 / OPACITY_EPS)
+
+
+def opacity_prior(opacity: torch.Tensor, eps: float = OPACITY_EPS) -> torch.Tensor:
+    """The mean over rays of log(a + eps) + log(1 - a + eps), Neural Volumes' Beta(1/2, 1/2) prior
+    on opacity a (Lombardi et al. 2019, eq. 11), shifted so that it is 0 where a is 0 or 1 and
+    largest (3.25) at a = 1/2: lowering it makes each ray empty or opaque."""
+    a = opacity.float()
+    floor = math.log(eps) + math.log(1 + eps)
+    return (torch.log(a + eps) + torch.log(1 - a + eps) - floor).mean()
 
 
 class PatchDiscriminator(nn.Module):
@@ -392,15 +411,17 @@ class GRAF(GenerativeModel):
         return (x * 2 - 1).expand(-1, 3, -1, -1)
 
     # ----- training ------------------------------------------------------------------------------------
-    def fake_patches(self, n: int) -> torch.Tensor:
-        """G's K x K patches at random cameras, codes, scales and shifts: (N, 3, K, K) in [-1, 1]."""
+    def fake_patches(self, n: int, with_opacity: bool = False):
+        """G's K x K patches at random cameras, codes, scales and shifts: (N, 3, K, K) in [-1, 1]
+        (and, `with_opacity`, each ray's opacity (N, K * K))."""
         k = self.config.patch
         az, el, rad = self.random_cameras(n)
         uv = R.patch_uv(*self.patch_params(n, self.device), k)
         o, d = R.camera_rays(az, el, rad, self.camera.fov, self.data_spec.height, uv=uv, device=self.device)
         out = self.render_rays(o.reshape(n, -1, 3), d.reshape(n, -1, 3), self.prior(n), rad,
                                perturb=True, noise=self.noise)
-        return (out["colour"] * 2 - 1).reshape(n, k, k, 3).permute(0, 3, 1, 2)
+        patches = (out["colour"] * 2 - 1).reshape(n, k, k, 3).permute(0, 3, 1, 2)
+        return (patches, out["opacity"]) if with_opacity else patches
 
     def real_patches(self, images: torch.Tensor) -> torch.Tensor:
         """The same sampler on real images: independent (scale, shift) draws, bilinear reads (with
@@ -432,8 +453,13 @@ class GRAF(GenerativeModel):
         return loss, logs
 
     def generator_loss(self, batch: dict):
-        fake = self.fake_patches(len(batch["image"]))
-        return gan_losses.generator_loss(self.discriminator(fake)), {}
+        weight = self.config.opacity_prior
+        fake, opacity = self.fake_patches(len(batch["image"]), with_opacity=True)
+        loss = gan_losses.generator_loss(self.discriminator(fake))
+        if weight <= 0:
+            return loss, {}
+        prior = opacity_prior(opacity)
+        return loss + weight * prior, {"opacity_prior": prior.detach()}
 
     def phases(self) -> list[Phase]:
         o = self.optim
