@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the new channels' fresh weights")
     parser.add_argument("--out", required=True, help="the widened checkpoint to write")
     args = parser.parse_args(argv)
+    if args.factor < 1:
+        parser.error(f"--factor must be a whole number >= 1; got {args.factor}")
     model = load(args.checkpoint)  # the EMA generator where the file has one
     if model.family not in ("alias_free", "alias_free_baseline"):
         print(f"{args.checkpoint} is a {model.family} model; this tool widens alias_free(_baseline) generators",

@@ -19,6 +19,8 @@ from genlab.registry import model_from_state, resolve_checkpoint
 def at_32px(path) -> torch.nn.Module:
     """The field of `path` rebuilt to render 32 px `shapes3d` images."""
     state = load_checkpoint(resolve_checkpoint(path))
+    if state["family"] != "graf":
+        raise SystemExit(f"{path} holds a {state['family']} model; this tool scores GRAF fields")
     state["data_spec"] = {**state["data_spec"], "name": "shapes3d", "height": 32, "width": 32}
     return model_from_state(state).eval()
 

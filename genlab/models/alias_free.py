@@ -429,7 +429,6 @@ class _AliasFreeFamily(GenerativeModel):
         return figures
 
 
-
 @torch.no_grad()
 def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFreeFamily:
     """The same generator with `factor` times the channels in every synthesis layer (channel_base
@@ -448,7 +447,7 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFr
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         wide = type(model)(bigger, model.data_spec)
-    old, new = model.state_dict(), wide.state_dict()
+    old, new = model.state_dict(), wide.state_dict()  # `new` shares wide's storage: writing it sets the weights
     torgb = f"generator.synthesis.layers.{len(model.generator.synthesis.layers) - 1}.weight"
     for key, value in old.items():
         target = new[key]
@@ -463,7 +462,6 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFr
             target[region] = value * gain
         else:  # biases, style affines, the Fourier input's mixing: old rows kept, new rows fresh
             target[region] = value
-    wide.load_state_dict(new)
     return wide.train(model.training)
 
 
