@@ -712,3 +712,65 @@ def test_the_widen_tool_writes_a_file_a_run_can_start_from(tmp_path):
                  "--set", "batch_size=4", "--set", "threads=1", "--device", "cpu", "--no-progress",
                  "--out", str(run)]) == 0
     assert load(run / "latest.pt").config.channel_base == 2 * shipped.config.channel_base
+
+
+def _effective_weight(layer) -> torch.Tensor:
+    return (layer.weight * layer.weight_lr_gain if layer.weight_lr_gain is not None else layer.weight).detach().clone()
+
+
+@pytest.mark.parametrize("family", ["alias_free", "alias_free_baseline"])
+def test_the_channels_a_widening_added_can_learn_at_a_rate_of_their_own(family):
+    """Stop 35's zero-started channels moved ~lr a step like every weight, so they barely joined;
+    with new_lr_mul their weights move that many times as far, the old ones as before."""
+    from genlab.models.alias_free import widened
+
+    torch.manual_seed(0)
+    model = genlab.build(family, data_spec=PAD32).eval()
+    plain, fast = widened(model, 2), widened(model, 2, new_lr_mul=10.0)
+    assert fast.config.narrow_channels == f"{model.config.channel_base}/{model.config.channel_max}"
+    z = torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert (fast.generator(z) - plain.generator(z)).abs().max() < 1e-5
+    # The gain is rebuilt from the config, never stored: a checkpoint's weights load into the same images.
+    assert not any("weight_lr_gain" in k for k in fast.state_dict())
+    reloaded = type(fast)(fast.config, PAD32).eval()
+    reloaded.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        assert torch.equal(reloaded.generator(z), fast.generator(z))
+    moves = {}
+    for name, m in (("plain", plain), ("fast", fast)):
+        layer = m.generator.synthesis.layers[2]
+        before = _effective_weight(layer)
+        optimiser = torch.optim.Adam(m.generator.parameters(), lr=1e-3, betas=(0.0, 0.99))
+        m.generator(z).square().mean().backward()
+        optimiser.step()
+        moves[name] = (_effective_weight(layer) - before).abs()
+    new = fast.generator.synthesis.layers[2].weight_lr_gain > 1
+    assert new.any() and (~new).any()
+    assert moves["fast"][new].mean() / moves["plain"][new].mean() == pytest.approx(10.0, rel=0.05)
+    assert moves["fast"][~new].mean() / moves["plain"][~new].mean() == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.parametrize("bad,match", [("512x32", "channel_base/channel_max"), ("4096/32", "no wider than")])
+def test_a_bad_narrow_channels_option_is_refused_with_what_it_takes(bad, match):
+    from genlab.errors import GenlabError
+
+    with pytest.raises(GenlabError, match=match):
+        genlab.build("alias_free", {"narrow_channels": bad}, data_spec=PAD32)
+
+
+def test_the_widen_tool_marks_an_already_widened_file_and_refuses_a_half_request(tmp_path, capsys):
+    from genlab.registry import load
+    from tools.alias_free_widen import main as widen
+
+    with pytest.raises(SystemExit):
+        widen(["alias_free-mnist", "--factor", "1", "--new-lr-mul", "10", "--out", str(tmp_path / "x.pt")])
+    assert "--narrow" in capsys.readouterr().err
+    out = tmp_path / "marked.pt"
+    assert widen(["alias_free-mnist", "--factor", "1", "--narrow", "512/32", "--new-lr-mul", "10",
+                  "--out", str(out)]) == 0
+    shipped, marked = load("alias_free-mnist"), load(out)
+    assert marked.config.narrow_channels == "512/32" and marked.config.new_channel_lr_mul == 10.0
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert (marked.generator(z) - shipped.generator(z)).abs().max() < 1e-5

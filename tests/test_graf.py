@@ -500,3 +500,52 @@ def test_the_opacity_prior_enters_gs_loss_and_training_on_it_makes_rays_empty_or
         optimiser.step()
     after = partial_share(m)
     assert before > 0.1 and after < 0.5 * before, f"share of partly opaque rays {before:.2f} -> {after:.2f}"
+
+
+# ----- supersampling (option supersample; docs/models/graf.md, stop 36) ------------------------------------
+def test_subpixel_rays_sit_where_the_shapes3d_renderer_puts_them():
+    centres = R.grid_uv(16, 16)
+    assert torch.equal(R.subpixel_uv(centres, 1, 16)[..., 0, :], centres)
+    pixels = R.uv_to_pixels(R.subpixel_uv(centres, 2, 16), 16)  # (16, 16, 4, 2) as (column, row)
+    offsets = pixels - R.uv_to_pixels(centres, 16)[..., None, :]
+    expected = torch.tensor([[-0.25, -0.25], [-0.25, 0.25], [0.25, -0.25], [0.25, 0.25]])
+    assert torch.allclose(offsets, expected.expand_as(offsets), atol=1e-5)
+
+
+class _SolidBall(torch.nn.Module):
+    """A field that is an opaque black ball of radius 0.7 at the origin: every ray empty or opaque."""
+
+    def forward(self, points, dirs, z_s, z_a, noise=0.0):
+        sigma = 1e4 * (points.norm(dim=-1) < 0.7).float()
+        return sigma, torch.zeros(*sigma.shape, 3)
+
+
+def test_a_supersampled_render_anti_aliases_a_solid_edge_as_the_data_renderer_does():
+    from genlab.data.shapes3d import render_scenes
+
+    params = torch.zeros(1, 2, 11)
+    params[:, :, 0] = -1
+    params[0, 0, :] = torch.tensor([0, 0, 0, 0, 0.0, 0.7, 0, 0, 0.2, 0.4, 0.6])  # the same ball
+    pose = torch.tensor([[60.0, 30.0, 4.0]])
+    data = render_scenes(params, pose, size=16, supersample=2)["mask"][0]
+    edge = (data > 0.05) & (data < 0.95)
+    assert edge.sum() >= 8
+    errors = {}
+    for s in (1, 2):
+        m = tiny_graf(samples=256, supersample=s)
+        m.generator = _SolidBall()
+        a = m.render(m.prior(1), azimuth=60.0, elevation=30.0, radius=4.0)["opacity"][0, 0]
+        errors[s] = (a - data).abs()
+    assert ((errors[1] < 0.02) | (errors[1] > 0.2))[edge].all(), "one ray a pixel should be all or nothing"
+    assert errors[1][edge].mean() > 0.2
+    assert errors[2].max() < 0.05, "2 x 2 rays a pixel should cover each edge pixel as the data's 2 x 2 samples do"
+
+
+def test_supersampled_fake_patches_keep_their_shape_and_give_the_prior_every_ray():
+    m = tiny_graf(noise_std=0.0, supersample=2)
+    m.advance(0)
+    patches, opacity = m.fake_patches(3, with_opacity=True)
+    assert patches.shape == (3, 3, 8, 8) and opacity.shape == (3, 8 * 8 * 4)
+    loss, _ = m.generator_loss({"image": torch.zeros(3, 3, 16, 16)})
+    loss.backward()
+    assert all(p.grad is not None for p in m.generator.parameters())

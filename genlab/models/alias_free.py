@@ -92,6 +92,25 @@ class AliasFreeBaseConfig:
                                         "that D judges only the band G can draw (StyleGAN3-R blurs D's input too, but only early in "
                                         "training); it shapes no weight, so a warm start or resume may change it")
     output_scale: float = 0.25
+    narrow_channels: str = option("", help="'channel_base/channel_max' of the narrower net this one was widened from "
+                                  "(tools/alias_free_widen.py; '' = not widened): the weights of the channels the "
+                                  "widening added learn at new_channel_lr_mul times the rate")
+    new_channel_lr_mul: float = option(1.0, low=1.0, high=100.0,
+                                       help="learning-rate multiplier of the added channels' weights (narrow_channels)")
+
+    def narrow_sizes(self) -> tuple[int, int] | None:
+        """narrow_channels as (channel_base, channel_max), checked; None where the net was not widened."""
+        if not self.narrow_channels:
+            return None
+        try:
+            base, top = (int(v) for v in self.narrow_channels.split("/"))
+        except ValueError:
+            raise ValueError(f"option narrow_channels takes 'channel_base/channel_max', e.g. '512/32'; "
+                             f"got {self.narrow_channels!r}") from None
+        if not (0 < base <= self.channel_base and 0 < top <= self.channel_max):
+            raise ValueError(f"option narrow_channels ({self.narrow_channels}) must name a net no wider than this one "
+                             f"(channel_base {self.channel_base}, channel_max {self.channel_max})")
+        return base, top
 
 
 @dataclass
@@ -193,13 +212,16 @@ class Generator(nn.Module):
         """`input_options`: the family's own (learned_pose, first_cutoff, fourier_features, fourier_input)."""
         super().__init__()
         r = variant == "R"
+        narrow = cfg.narrow_sizes()
         self.mapping = MappingNetwork(cfg.latent_dim, cfg.w_dim, cfg.mapping_layers)
         self.synthesis = SynthesisNetwork(
             cfg.w_dim, spec.height, spec.channels, num_layers=cfg.num_layers, num_critical=cfg.num_critical,
             margin=cfg.margin, channel_base=cfg.channel_base * (2 if r else 1),
             channel_max=cfg.channel_max * (2 if r else 1), kernel=1 if r else 3, radial=r, filtered=filtered,
             output_scale=cfg.output_scale, magnitude_ema_beta=cfg.magnitude_ema_beta,
-            magnitude_warmup=cfg.magnitude_warmup, **input_options)
+            magnitude_warmup=cfg.magnitude_warmup,
+            narrow_channels=None if narrow is None else tuple(c * (2 if r else 1) for c in narrow),
+            new_channel_lr_mul=cfg.new_channel_lr_mul, **input_options)
 
     def forward(self, z, transform=None, truncation: float = 1.0, update_emas: bool = False):
         w = self.mapping(z, truncation=truncation, update_emas=update_emas)
@@ -430,7 +452,26 @@ class _AliasFreeFamily(GenerativeModel):
 
 
 @torch.no_grad()
-def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFreeFamily:
+def with_new_channel_rate(model: _AliasFreeFamily, narrow: tuple[int, int], lr_mul: float) -> _AliasFreeFamily:
+    """The same generator, drawing the same images, whose weights outside a narrower net's channels
+    (`narrow` = that net's (channel_base, channel_max)) learn at `lr_mul` times the rate: options
+    narrow_channels and new_channel_lr_mul set, and those stored weights divided by lr_mul, since
+    each layer uses stored x gain. After a zero-started widening the new channels' weights move
+    about lr a step, like every weight, and 1,000 steps at 1e-3 took them to an RMS of 0.01-0.02
+    against the old weights' ~1.25 (docs/models/alias_free.md, stop 35)."""
+    cfg = model.config
+    if cfg.narrow_channels:
+        raise ValueError(f"this generator already marks the channels beyond {cfg.narrow_channels} as new")
+    marked = type(model)(dataclasses.replace(cfg, narrow_channels="/".join(map(str, narrow)),
+                                             new_channel_lr_mul=float(lr_mul)), model.data_spec)
+    marked.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for layer in marked.generator.synthesis.layers:
+            layer.weight.div_(layer.weight_lr_gain)
+    return marked.train(model.training)
+
+
+def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0, new_lr_mul: float = 1.0) -> _AliasFreeFamily:
     """The same generator with `factor` times the channels in every synthesis layer (channel_base
     and channel_max scaled), drawing the same images: a warm start for more capacity (Net2Net's
     idea, Chen et al. 2016, with zeros instead of copies). Each old channel keeps its weights; a
@@ -439,10 +480,14 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFr
     and demodulation (Karras et al. 2020, eqs. 1-3) divide out any per-output scale of the weights
     and styles, so the longer sums change nothing; ToRGB has no demodulation and scales its
     styles by 1/sqrt(fan-in), so its old weights are scaled up by sqrt(new/old fan-in). The
-    discriminator, mapping network and magnitude EMAs are copied as they are."""
+    discriminator, mapping network and magnitude EMAs are copied as they are. `new_lr_mul` != 1:
+    the new channels' weights learn that many times faster (`with_new_channel_rate`)."""
     if factor < 1:
         raise ValueError(f"factor must be a whole number >= 1; got {factor}")
     cfg = model.config
+    if cfg.narrow_channels:
+        raise ValueError(f"this generator was widened from {cfg.narrow_channels} with a rate of its own for the new "
+                         f"channels; widen a file without one (narrow_channels '')")
     bigger = dataclasses.replace(cfg, channel_base=cfg.channel_base * factor, channel_max=cfg.channel_max * factor)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -462,6 +507,8 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFr
             target[region] = value * gain
         else:  # biases, style affines, the Fourier input's mixing: old rows kept, new rows fresh
             target[region] = value
+    if new_lr_mul != 1.0:
+        wide = with_new_channel_rate(wide, (cfg.channel_base, cfg.channel_max), new_lr_mul)
     return wide.train(model.training)
 
 

@@ -82,6 +82,12 @@ class GRAFConfig:
     opacity_prior: float = option(0.0, low=0.0, resumable=True,
                                   help="weight of the Beta(1/2, 1/2) prior on each fake ray's opacity in G's loss "
                                        "(Neural Volumes): 0 where every ray is empty or opaque, largest at 1/2")
+    # Not in GRAF: the shapes3d renders are drawn with 2 x 2 rays per pixel, averaged (SUPERSAMPLE in
+    # genlab.data.shapes3d), so their silhouettes are anti-aliased. With one ray per fake pixel only a
+    # semi-transparent shell can draw that soft edge; with the same 2 x 2 rays a solid field can.
+    supersample: int = option(1, low=1, high=4, resumable=True,
+                              help="rays per pixel side, averaged, in training patches and renders (the shapes3d "
+                                   "data: 2); it shapes no weight, so a warm start or resume may change it")
 
 
 @dataclass
@@ -349,21 +355,36 @@ class GRAF(GenerativeModel):
                 for k, v in (("azimuth", azimuth), ("elevation", elevation), ("radius", radius))]
         return cams, float(view["fov"] if fov is None else fov)
 
+    def render_pixels(self, uv: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor, radius: torch.Tensor,
+                      fov: float, size: int, z: torch.Tensor, **render_options) -> dict:
+        """Pixels at uv (N, ..., 2) of `size` x `size` views, each from `supersample`^2 rays spread over
+        the pixel and averaged, as the shapes3d data are drawn: colour (N, P, 3) in [0, 1] and opacity
+        (N, P) are the rays' means, depth (N, P) the nearest ray's (the renderer's convention), and
+        ray_opacity (N, P * s^2) each ray's own (what the opacity prior asks to be 0 or 1)."""
+        s = self.config.supersample
+        n = len(z)
+        o, d = R.camera_rays(azimuth, elevation, radius, fov, size, uv=R.subpixel_uv(uv, s, size), device=self.device)
+        out = self.render_rays(o.reshape(n, -1, 3), d.reshape(n, -1, 3), z, radius, **render_options)
+        per_pixel = lambda t: t.reshape(n, -1, s * s, *t.shape[2:])  # noqa: E731
+        return {"colour": per_pixel(out["colour"]).mean(2), "opacity": per_pixel(out["opacity"]).mean(2),
+                "depth": per_pixel(out["depth"]).amin(2), "ray_opacity": out["opacity"]}
+
     def render(self, z: torch.Tensor, azimuth=None, elevation=None, radius=None, fov=None,
                size: int | None = None, chunk: int = 8) -> dict:
         """Full images of latents z at the given cameras (numbers or (N,) tensors; None: the
-        default view). Returns ``colour`` (N, 3, S, S) in [-1, 1], ``depth`` (N, 1, S, S) the
-        expected distance along each ray (far where empty) and ``opacity`` (N, 1, S, S)."""
+        default view), `supersample`^2 rays a pixel. Returns ``colour`` (N, 3, S, S) in [-1, 1],
+        ``depth`` (N, 1, S, S) the expected distance along each ray (far where empty) and
+        ``opacity`` (N, 1, S, S)."""
         n = len(z)
         cams, fov = self.cameras(n, azimuth, elevation, radius, fov)
         size = size or self.data_spec.height
         z = z.to(self.device)
+        grid = R.grid_uv(size, size, device=self.device)
         outs = []
         for i in range(0, n, chunk):
             sl = slice(i, i + chunk)
-            o, d = R.camera_rays(cams[0][sl], cams[1][sl], cams[2][sl], fov, size, device=self.device)
-            m = o.shape[0]
-            out = self.render_rays(o.reshape(m, -1, 3), d.reshape(m, -1, 3), z[sl], cams[2][sl])
+            m = len(z[sl])
+            out = self.render_pixels(grid.expand(m, -1, -1, -1), cams[0][sl], cams[1][sl], cams[2][sl], fov, size, z[sl])
             outs.append({k: out[k].reshape(m, size, size, -1).permute(0, 3, 1, 2).float()
                          for k in ("colour", "depth", "opacity")})
         res = {k: torch.cat([o[k] for o in outs]) for k in ("colour", "depth", "opacity")}
@@ -413,15 +434,14 @@ class GRAF(GenerativeModel):
     # ----- training ------------------------------------------------------------------------------------
     def fake_patches(self, n: int, with_opacity: bool = False):
         """G's K x K patches at random cameras, codes, scales and shifts: (N, 3, K, K) in [-1, 1]
-        (and, `with_opacity`, each ray's opacity (N, K * K))."""
+        (and, `with_opacity`, each ray's opacity (N, K * K * supersample^2))."""
         k = self.config.patch
         az, el, rad = self.random_cameras(n)
         uv = R.patch_uv(*self.patch_params(n, self.device), k)
-        o, d = R.camera_rays(az, el, rad, self.camera.fov, self.data_spec.height, uv=uv, device=self.device)
-        out = self.render_rays(o.reshape(n, -1, 3), d.reshape(n, -1, 3), self.prior(n), rad,
-                               perturb=True, noise=self.noise)
+        out = self.render_pixels(uv, az, el, rad, self.camera.fov, self.data_spec.height, self.prior(n),
+                                 perturb=True, noise=self.noise)
         patches = (out["colour"] * 2 - 1).reshape(n, k, k, 3).permute(0, 3, 1, 2)
-        return (patches, out["opacity"]) if with_opacity else patches
+        return (patches, out["ray_opacity"]) if with_opacity else patches
 
     def real_patches(self, images: torch.Tensor) -> torch.Tensor:
         """The same sampler on real images: independent (scale, shift) draws, bilinear reads (with

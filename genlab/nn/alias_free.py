@@ -36,6 +36,7 @@ the rate doubles, and a centre crop where the size shrinks.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -410,9 +411,20 @@ class ModulatedLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(cout, cin, self.kernel, self.kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        self.register_buffer("weight_lr_gain", None, persistent=False)  # see `set_new_channel_rate`
         self.magnitude_warmup = magnitude_warmup
         if magnitude_warmup:
             self.register_buffer("magnitude_ema_updates", torch.zeros([], dtype=torch.long))
+
+    def set_new_channel_rate(self, narrow_cin: int, narrow_cout: int, lr_mul: float) -> None:
+        """Every weight outside the first narrow_cout x narrow_cin block (the channels a widening
+        added, genlab.models.alias_free.widened) is used as `lr_mul` times its stored value, the
+        equalised learning rate's trick (Karras et al. 2018, sec. 4.1): Adam moves each stored
+        weight about lr a step, so these move lr_mul times as far. Derived from the config, so
+        not stored in a checkpoint."""
+        gain = torch.full_like(self.weight, lr_mul)
+        gain[:narrow_cout, :narrow_cin] = 1.0
+        self.weight_lr_gain = gain
 
     def track_magnitude(self, x: torch.Tensor) -> None:
         """Move `magnitude_ema`, the running mean square of the input (StyleGAN3's magnitude EMA),
@@ -434,7 +446,8 @@ class ModulatedLayer(nn.Module):
         styles = self.affine(w)
         if self.torgb:
             styles = styles / math.sqrt(self.cin * self.kernel ** 2)
-        return modulated_conv2d(x, self.weight, styles, demodulate=not self.torgb, padding=padding,
+        weight = self.weight if self.weight_lr_gain is None else self.weight * self.weight_lr_gain
+        return modulated_conv2d(x, weight, styles, demodulate=not self.torgb, padding=padding,
                                 input_gain=self.magnitude_ema.rsqrt())
 
 
@@ -553,12 +566,16 @@ class SynthesisNetwork(nn.Module):
                  radial: bool = False, filtered: bool = True, output_scale: float = 0.25,
                  magnitude_ema_beta: float = 0.999, first_cutoff: float = 2.0, learned_pose: bool = True,
                  fourier_features: int = 0, fourier_input: bool = False, magnitude_warmup: bool = False,
-                 pose_lr_mul: float = 1.0, final_cutoff: float = 0.0):
+                 pose_lr_mul: float = 1.0, final_cutoff: float = 0.0, narrow_channels: tuple[int, int] | None = None,
+                 new_channel_lr_mul: float = 1.0):
+        """`narrow_channels`: (channel_base, channel_max) of the narrower net this one was widened
+        from, whose added channels' weights learn at `new_channel_lr_mul` times the rate."""
         super().__init__()
-        self.specs = layer_schedule(resolution, channels, num_layers, num_critical, first_cutoff=first_cutoff,
-                                    first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
-                                    margin=margin, channel_base=channel_base, channel_max=channel_max,
-                                    final_cutoff=final_cutoff)
+        schedule = functools.partial(layer_schedule, resolution, channels, num_layers, num_critical,
+                                     first_cutoff=first_cutoff,
+                                     first_stopband=first_cutoff * 2 ** 1.1,  # the paper's 2^2.1 at f_c,0 = 2
+                                     margin=margin, final_cutoff=final_cutoff)
+        self.specs = schedule(channel_base=channel_base, channel_max=channel_max)
         self.filtered, self.output_scale, self.resolution = filtered, output_scale, resolution
         first = self.specs[0]
         if filtered or fourier_input:  # the baseline's layers may take it too: a rung of the card's ladder
@@ -578,6 +595,10 @@ class SynthesisNetwork(nn.Module):
                 layers.append(BaselineLayer(w_dim, prev.channels, spec.channels, prev, spec, kernel=kernel, torgb=torgb,
                                             magnitude_ema_beta=magnitude_ema_beta, magnitude_warmup=magnitude_warmup))
         self.layers = nn.ModuleList(layers)
+        if narrow_channels is not None:
+            narrow = schedule(channel_base=narrow_channels[0], channel_max=narrow_channels[1])
+            for i, layer in enumerate(self.layers):
+                layer.set_new_channel_rate(narrow[max(i - 1, 0)].channels, narrow[i].channels, new_channel_lr_mul)
 
     def forward(self, w: torch.Tensor, transform: torch.Tensor | None = None, update_emas: bool = False) -> torch.Tensor:
         x = self.input(w, transform)

@@ -58,6 +58,19 @@ def grid_uv(height: int, width: int, device=None) -> torch.Tensor:
     return torch.stack([u, v], -1)
 
 
+def subpixel_uv(uv: torch.Tensor, s: int, height: int, width: int | None = None) -> torch.Tensor:
+    """Each ray position uv (..., 2) as s x s positions spread evenly over its pixel, (..., s * s, 2):
+    offsets of (j + 0.5) / s - 0.5 pixels on each axis, as the shapes3d renderer supersamples
+    (align_corners=True units, a pixel 2 / (side - 1) wide). s = 1 gives uv itself."""
+    width = width or height
+    offsets = (torch.arange(s, device=uv.device, dtype=uv.dtype) + 0.5) / s - 0.5  # pixels
+    if s > 1:
+        pairs = torch.cartesian_prod(offsets * 2 / (width - 1), offsets * 2 / (height - 1))  # (s * s, 2) as (u, v)
+    else:
+        pairs = torch.zeros(1, 2, device=uv.device, dtype=uv.dtype)
+    return uv[..., None, :] + pairs
+
+
 def rays_from_uv(uv: torch.Tensor, origin: torch.Tensor, rotation: torch.Tensor, fov: float,
                  height: int, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rays through normalised image points.
