@@ -774,3 +774,20 @@ def test_the_widen_tool_marks_an_already_widened_file_and_refuses_a_half_request
     z = torch.randn(4, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         assert (marked.generator(z) - shipped.generator(z)).abs().max() < 1e-5
+
+
+def test_the_new_channels_tool_reads_zero_after_a_widening_and_more_once_they_move():
+    from genlab.models.alias_free import widened
+    from tools.alias_free_new_channels import new_into_old
+
+    torch.manual_seed(0)
+    model = genlab.build("alias_free", data_spec=PAD32).eval()
+    wide = widened(model, 2, new_lr_mul=10.0)
+    narrow = (model.config.channel_base, model.config.channel_max)
+    rows = new_into_old(wide, narrow)
+    assert len(rows) == len(wide.generator.synthesis.layers)  # each layer, ToRGB too, takes new input channels
+    assert all(new == 0.0 and old > 0.5 for _, new, old in rows)
+    with torch.no_grad():
+        wide.generator.synthesis.layers[2].weight.add_(0.01)  # stored; used x10 in the new blocks
+    moved = dict((i, new) for i, new, _ in new_into_old(wide, narrow))
+    assert moved[2] == pytest.approx(0.1, rel=1e-3) and moved[3] == 0.0
