@@ -349,3 +349,15 @@ def test_non_finite_samples_and_tiny_n_are_refused():
         evaluate(Broken(), n=20)
     with pytest.raises(GenlabError, match="n=3|got 3"):
         evaluate(_Replay(), n=3)
+
+
+def test_the_feature_sensitivity_tool_changes_images_as_it_says():
+    from tools.feature_sensitivity import CHANGES, _separable, _shift
+
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    assert torch.allclose(_separable(x, [0.0, 1.0, 0.0]), x)
+    assert torch.allclose(_shift(x, 0.0), x, atol=1e-6)
+    moved = _shift(x, 1.0)
+    assert torch.allclose(moved[..., 1:], x[..., :-1], atol=1e-5)  # content one pixel to the right
+    box = CHANGES["2 x 2 sub-pixel box (a supersampled render of the picture)"](x)
+    assert torch.allclose(box.mean(), x.mean(), atol=0.05) and (box - x).abs().mean() > 0
