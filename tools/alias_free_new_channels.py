@@ -4,7 +4,7 @@ old output channels (what carries the new channels into the old image path; 0 ri
 `tools/alias_free_widen.py`), beside the RMS of the old-into-old weights.
 
     python tools/alias_free_new_channels.py alias_free-mnist --narrow 512/32
-    python tools/alias_free_new_channels.py runs/af-leg8/latest.pt   # a file that marks its narrow net
+    python tools/alias_free_new_channels.py runs/af-leg8/latest.pt [--raw]   # a file that marks its narrow net
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def new_into_old(model, narrow: tuple[int, int]) -> list[tuple[int, float, float
                                             new_channel_lr_mul=2.0), model.data_spec)
     rows = []
     for i, (layer, marked) in enumerate(zip(model.generator.synthesis.layers, probe.generator.synthesis.layers)):
-        weight = layer.weight if layer.weight_lr_gain is None else layer.weight * layer.weight_lr_gain
+        weight = (layer.weight if layer.weight_lr_gain is None else layer.weight * layer.weight_lr_gain).detach()
         new = marked.weight_lr_gain > 1  # the blocks outside the narrow net
         old_cout = int((~new).any(dim=(1, 2, 3)).sum())
         old_cin = int((~new).any(dim=(0, 2, 3)).sum())
@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="a shipped name or checkpoint file of family alias_free(_baseline)")
     parser.add_argument("--narrow", default="", help="'channel_base/channel_max' of the narrow net (default: the "
                                                      "file's narrow_channels option)")
+    parser.add_argument("--raw", action="store_true", help="the trained weights, not their EMA (where the file has both)")
     args = parser.parse_args(argv)
-    model = load(args.checkpoint)  # the EMA generator where the file has one
+    model = load(args.checkpoint, use_ema=not args.raw)
     if model.family not in ("alias_free", "alias_free_baseline"):
         parser.error(f"{args.checkpoint} is a {model.family} model; this tool reads alias_free(_baseline) generators")
     text = args.narrow or model.config.narrow_channels
