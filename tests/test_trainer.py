@@ -178,7 +178,7 @@ def test_resume_may_change_a_loss_weight_but_not_the_network(tmp_path):
     events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "resume" and e["changed"]["model.r1"] == [10.0, 1.0] for e in events)
     refusal = (r"width: 8 -> 16\); use a new --out \(a resume may change only anneal_every, anneal_steps, "
-               r"d_steps, noise_std, noise_steps, opacity_prior, pixel_patches, r1, scale_final, scale_start\)")
+               r"d_steps, noise_std, noise_steps, opacity_prior, pixel_patches, r1, scale_final, scale_start, supersample\)")
     with pytest.raises(GenlabError, match=refusal):
         run(tmp_path, family="graf", steps=4, resume=True, overrides=TINY_GRAF + ["width=16"])
 
