@@ -20,17 +20,15 @@ from genlab.registry import load
 def new_into_old(model, narrow: tuple[int, int]) -> list[tuple[int, float, float]]:
     """(layer, RMS of new-into-old weights, RMS of old-into-old weights) of each layer with new inputs."""
     probe = type(model)(dataclasses.replace(model.config, narrow_channels="/".join(map(str, narrow)),
-                                            new_channel_lr_mul=2.0), model.data_spec)
+                                            new_channel_lr_mul=2.0), model.data_spec)  # for its block sizes only
     rows = []
     for i, (layer, marked) in enumerate(zip(model.generator.synthesis.layers, probe.generator.synthesis.layers)):
         weight = (layer.weight if layer.weight_lr_gain is None else layer.weight * layer.weight_lr_gain).detach()
-        new = marked.weight_lr_gain > 1  # the blocks outside the narrow net
-        old_cout = int((~new).any(dim=(1, 2, 3)).sum())
-        old_cin = int((~new).any(dim=(0, 2, 3)).sum())
-        if old_cin == weight.shape[1]:
+        cout, cin = marked.narrow_cout, marked.narrow_cin
+        if cin == weight.shape[1]:
             continue
-        into_old = weight[:old_cout, old_cin:]
-        rows.append((i, float(into_old.square().mean().sqrt()), float(weight[:old_cout, :old_cin].square().mean().sqrt())))
+        rows.append((i, float(weight[:cout, cin:].square().mean().sqrt()),
+                     float(weight[:cout, :cin].square().mean().sqrt())))
     return rows
 
 

@@ -1,7 +1,7 @@
 """How much genlab's FIDs move when real images are changed in ways the eye barely sees: 1,000
 real train images against the test split (the floor), then the same images blurred, shifted or
-re-rendered as a supersampled field would draw them (docs/metrics.md, "How far to trust a small
-FID gap"). A feature space that jumps at a half-pixel blur scores sharpness as much as content,
+re-rendered as a supersampled field would draw them (docs/metrics.md, "How to read the
+numbers"). A feature space that jumps at a half-pixel blur scores sharpness as much as content,
 which is why the cards also report SWD (pixels, no network) and say what they looked at.
 
     python tools/feature_sensitivity.py [--data shapes3d mnist] [--seed 0]
@@ -30,7 +30,7 @@ def _separable(images: torch.Tensor, taps: list[float]) -> torch.Tensor:
 
 def _shift(images: torch.Tensor, dx: float) -> torch.Tensor:
     """images moved right by dx pixels (bilinear for a fraction of a pixel), edges replicated."""
-    n, _, h, w = images.shape
+    n, _, _, w = images.shape
     theta = torch.tensor([[1.0, 0.0, -2 * dx / w], [0.0, 1.0, 0.0]], dtype=images.dtype).expand(n, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

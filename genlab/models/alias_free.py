@@ -465,12 +465,12 @@ def with_new_channel_rate(model: _AliasFreeFamily, narrow: tuple[int, int], lr_m
     marked = type(model)(dataclasses.replace(cfg, narrow_channels="/".join(map(str, narrow)),
                                              new_channel_lr_mul=float(lr_mul)), model.data_spec)
     marked.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        for layer in marked.generator.synthesis.layers:
-            layer.weight.div_(layer.weight_lr_gain)
+    for layer in marked.generator.synthesis.layers:
+        layer.weight.div_(layer.weight_lr_gain)
     return marked.train(model.training)
 
 
+@torch.no_grad()
 def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0, new_lr_mul: float = 1.0) -> _AliasFreeFamily:
     """The same generator with `factor` times the channels in every synthesis layer (channel_base
     and channel_max scaled), drawing the same images: a warm start for more capacity (Net2Net's

@@ -422,6 +422,7 @@ class ModulatedLayer(nn.Module):
         equalised learning rate's trick (Karras et al. 2018, sec. 4.1): Adam moves each stored
         weight about lr a step, so these move lr_mul times as far. Derived from the config, so
         not stored in a checkpoint."""
+        self.narrow_cin, self.narrow_cout = narrow_cin, narrow_cout
         gain = torch.full_like(self.weight, lr_mul)
         gain[:narrow_cout, :narrow_cin] = 1.0
         self.weight_lr_gain = gain
