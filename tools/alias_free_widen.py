@@ -4,6 +4,11 @@ step 0 (docs/models/alias_free.md, "Stop 35").
 
     python tools/alias_free_widen.py alias_free-mnist --factor 2 --out /root/genlab-runs/af-wide2.pt
     python tools/alias_free_widen.py alias_free-mnist --factor 1 --narrow 512/32 --new-lr-mul 10 --out F.pt
+    python tools/alias_free_widen.py alias_free-mnist --factor 1 --d-factor 2 --out F.pt
+
+With --d-factor F the discriminator gets F times the channels (option d_width), its new channels
+unread at first (genlab.models.alias_free.widened_discriminator); the tool prints how far that
+moved D's logits on real digits (the minibatch-stddev map averages over the new channels too).
 
 With --new-lr-mul K the channels the widening added (or, with --factor 1, those beyond the net
 --narrow names, for a file widened before) learn at K times the rate
@@ -23,7 +28,7 @@ import sys
 import torch
 
 from genlab.checkpoint import load_checkpoint, save_checkpoint, slim_for_release
-from genlab.models.alias_free import widened, with_new_channel_rate
+from genlab.models.alias_free import widened, widened_discriminator, with_new_channel_rate
 from genlab.registry import load, resolve_checkpoint
 
 
@@ -36,10 +41,14 @@ def main(argv=None) -> int:
                         help="learning-rate multiplier of the added channels' weights (default 1: none)")
     parser.add_argument("--narrow", default="",
                         help="with --factor 1: 'channel_base/channel_max' of the net the file was widened from")
+    parser.add_argument("--d-factor", type=int, default=1,
+                        help="discriminator channel multiplier (default 1: D as it is)")
     parser.add_argument("--out", required=True, help="the widened checkpoint to write")
     args = parser.parse_args(argv)
     if args.factor < 1:
         parser.error(f"--factor must be a whole number >= 1; got {args.factor}")
+    if args.d_factor < 1:
+        parser.error(f"--d-factor must be a whole number >= 1; got {args.d_factor}")
     if not 1.0 <= args.new_lr_mul <= 100.0:
         parser.error(f"--new-lr-mul must lie in [1, 100]; got {args.new_lr_mul}")
     if args.factor == 1 and args.new_lr_mul != 1.0 and not args.narrow:
@@ -57,6 +66,8 @@ def main(argv=None) -> int:
         else:
             narrow = dataclasses.replace(model.config, narrow_channels=args.narrow).narrow_sizes() if args.narrow else None
             wide = with_new_channel_rate(model, narrow, args.new_lr_mul) if narrow else model
+        if args.d_factor > 1:
+            wide = widened_discriminator(wide, args.d_factor, seed=args.seed)
     except ValueError as e:
         parser.error(str(e))
     path = resolve_checkpoint(args.checkpoint)
@@ -65,14 +76,40 @@ def main(argv=None) -> int:
     state["model"] = {k: v.float() if v.is_floating_point() else v for k, v in wide.state_dict().items()}
     state["config"] = dataclasses.asdict(wide.config)
     state["widened_from"] = {"path": str(path), "factor": args.factor, "seed": args.seed,
-                             "new_lr_mul": args.new_lr_mul, "narrow": wide.config.narrow_channels}
+                             "new_lr_mul": args.new_lr_mul, "narrow": wide.config.narrow_channels,
+                             "d_factor": args.d_factor}
     save_checkpoint(state, args.out)
     before = sum(p.numel() for p in model.generator.parameters())
     after = sum(p.numel() for p in wide.generator.parameters())
     print(f"wrote {args.out}: generator {before:,} -> {after:,} parameters, channels "
           f"{[layer.cout for layer in model.generator.synthesis.layers]} -> "
           f"{[layer.cout for layer in wide.generator.synthesis.layers]}")
+    if args.d_factor > 1:
+        print(f"discriminator: d_width {model.config.d_width} -> {wide.config.d_width}, "
+              f"{sum(p.numel() for p in model.discriminator.parameters()):,} -> "
+              f"{sum(p.numel() for p in wide.discriminator.parameters()):,} parameters; "
+              f"logits on 256 real digits moved by {_logit_shift(model, wide):.3f} (their spread: "
+              f"{_logit_spread(model):.3f})")
     return 0
+
+
+def _real_batch(model, n: int = 256) -> torch.Tensor:
+    from genlab.data import load_dataset  # noqa: PLC0415 (only this report needs the data)
+    return load_dataset(model.default_data, "train").images[:n]
+
+
+@torch.no_grad()
+def _logits(model, x: torch.Tensor) -> torch.Tensor:
+    return model.discriminator(x)
+
+
+def _logit_shift(model, wide) -> float:
+    x = _real_batch(model)
+    return float((_logits(model, x) - _logits(wide, x)).abs().mean())
+
+
+def _logit_spread(model) -> float:
+    return float(_logits(model, _real_batch(model)).std())
 
 
 if __name__ == "__main__":

@@ -512,6 +512,47 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0, new_lr_mul:
     return wide.train(model.training)
 
 
+@torch.no_grad()
+def widened_discriminator(model: _AliasFreeFamily, factor: int = 2, seed: int = 0) -> _AliasFreeFamily:
+    """The same model with `factor` times the discriminator's channels (option d_width), the
+    generator copied as it is: a warm start for a stronger critic. As in `widened`, each old
+    channel keeps its weights (scaled by sqrt(new/old fan-in), which the equalised-lr gain divides
+    out), each new channel gets fresh weights for its own output and zero weight into the old
+    channels and the logit. Exact but for one feature: the minibatch-stddev map averages over all
+    channels of the last 4x4 layer, new ones included, so D's logits move a little (measured by
+    tools/alias_free_widen.py, which prints it)."""
+    if factor < 1:
+        raise ValueError(f"factor must be a whole number >= 1; got {factor}")
+    cfg = model.config
+    if cfg.d_hidden:
+        raise ValueError(f"widening a discriminator with a dense layer (d_hidden {cfg.d_hidden}) is not supported")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        wide = type(model)(dataclasses.replace(cfg, d_width=cfg.d_width * factor), model.data_spec)
+    old, new = model.state_dict(), wide.state_dict()  # `new` shares wide's storage: writing it sets the weights
+    old_d, new_d = model.discriminator, wide.discriminator
+    for key, value in old.items():
+        target = new[key]
+        if target.shape == value.shape:
+            target.copy_(value)
+        elif key.startswith("discriminator.convs.") and key.endswith(".weight"):
+            cout, cin = value.shape[:2]
+            target[:cout, cin:] = 0.0  # new inputs do not reach the old outputs
+            target[:cout, :cin] = value * math.sqrt(target.shape[1] / cin)  # EqConv's gain is 1/sqrt(fan-in)
+        elif key.startswith("discriminator.convs.") and key.endswith(".bias"):
+            target[: value.shape[0]] = value
+        elif key == "discriminator.out.weight":  # features: (channels [+ the stddev map]) x 4 x 4, flattened
+            old_ch, new_ch = old_d.convs[-1].weight.shape[0], new_d.convs[-1].weight.shape[0]
+            grid = target.view(1, -1, 16)
+            grid.zero_()  # the new channels start unread
+            grid[:, :old_ch] = value.view(1, -1, 16)[:, :old_ch]
+            if grid.shape[1] > new_ch:  # the minibatch-stddev map, last
+                grid[:, new_ch] = value.view(1, -1, 16)[:, old_ch]
+        else:
+            raise ValueError(f"cannot widen {key} ({tuple(value.shape)} -> {tuple(target.shape)})")
+    return wide.train(model.training)
+
+
 @register
 class AliasFree(_AliasFreeFamily):
     family = "alias_free"
