@@ -714,6 +714,58 @@ def test_the_widen_tool_writes_a_file_a_run_can_start_from(tmp_path):
     assert load(run / "latest.pt").config.channel_base == 2 * shipped.config.channel_base
 
 
+def test_a_widened_discriminator_keeps_its_judgement_and_its_new_channels_can_learn():
+    from genlab.models.alias_free import widened_discriminator
+
+    torch.manual_seed(0)
+    # Without the minibatch-stddev map (which averages over every channel) the widening is exact.
+    for group, tolerance in ((0, 1e-5), (4, None)):
+        model = genlab.build("alias_free", {"mbstd_group": group}, data_spec=PAD32)
+        with torch.no_grad():  # stand in for training: no weight at its initial value
+            for p in model.discriminator.parameters():
+                p.add_(torch.randn_like(p) * 0.3 * (p.std() if p.numel() > 1 else 1.0))
+        wide = widened_discriminator(model, 2)
+        assert wide.config.d_width == 2 * model.config.d_width
+        assert [c.weight.shape[0] for c in wide.discriminator.convs] == \
+            [2 * c.weight.shape[0] for c in model.discriminator.convs]
+        real = torch.rand(8, 1, 32, 32) * 2 - 1
+        fake = (torch.rand(8, 1, 32, 32) * 2 - 1) * 0.5
+        with torch.no_grad():
+            before = torch.cat([model.discriminator(real), model.discriminator(fake)])
+            after = torch.cat([wide.discriminator(real), wide.discriminator(fake)])
+            z = torch.randn(3, model.latent_dim)
+            assert torch.equal(wide.generator(z), model.generator(z))  # G untouched
+        if tolerance is not None:
+            assert (after - before).abs().max() < tolerance * max(1.0, before.abs().max())
+        else:  # only the stddev map moved: the logits stay close and keep their order of real over fake
+            assert (after - before).abs().mean() < 0.5 * before.std()
+            assert torch.corrcoef(torch.stack([before, after]))[0, 1] > 0.9
+    # The zeros that keep the old judgement are not stuck: their gradient is not zero.
+    wide.discriminator(real).mean().backward()
+    conv = wide.discriminator.convs[1]
+    cout, cin = model.discriminator.convs[1].weight.shape[:2]
+    assert torch.count_nonzero(conv.weight.detach()[:cout, cin:]) == 0
+    assert conv.weight.grad[:cout, cin:].abs().sum() > 0
+    old_last = model.discriminator.convs[-1].weight.shape[0]
+    new_rows = wide.discriminator.out.weight.grad.view(-1, 16)[old_last:2 * old_last]
+    assert new_rows.abs().sum() > 0  # the logit starts reading the new channels
+    with pytest.raises(ValueError, match="whole number"):
+        widened_discriminator(model, 0)
+
+
+def test_the_widen_tool_widens_the_discriminator_alone_and_reports_the_logits_move(tmp_path, capsys):
+    from genlab.registry import load
+    from tools.alias_free_widen import main as widen
+
+    out = tmp_path / "wide_d.pt"
+    assert widen(["alias_free-mnist", "--factor", "1", "--d-factor", "2", "--out", str(out)]) == 0
+    shipped, wide = load("alias_free-mnist"), load(out)
+    assert (wide.config.d_width, wide.config.channel_max) == (2 * shipped.config.d_width, shipped.config.channel_max)
+    assert "logits on 256 real digits moved by" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        widen(["alias_free-mnist", "--d-factor", "0", "--out", str(tmp_path / "x.pt")])
+
+
 def _effective_weight(layer) -> torch.Tensor:
     return (layer.weight * layer.weight_lr_gain if layer.weight_lr_gain is not None else layer.weight).detach().clone()
 
