@@ -6,7 +6,10 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(__file__).resolve().parent.parent / ".gradio_tmp"))
+# One scratch folder per pytest-xdist worker (PYTEST_XDIST_WORKER: gw0, gw1, ...), so that two
+# workers' apps never clean up each other's uploads.
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(__file__).resolve().parent.parent
+                                              / ".gradio_tmp" / os.environ.get("PYTEST_XDIST_WORKER", "main")))
 for var in ("NO_PROXY", "no_proxy"):
     os.environ[var] = ",".join(filter(None, [os.environ.get(var, ""), "127.0.0.1,localhost"]))
 

@@ -135,6 +135,9 @@ def _best_looking() -> str:
 def test_sample_fills_the_sheet(page):
     from playwright.sync_api import expect
 
+    # The tab samples once on load; a click while that is still running is dropped (Gradio runs one
+    # event of a kind at a time), so on a busy machine wait for the first sheet before asking for 12.
+    expect(page.locator("#sample-summary")).to_contain_text("16 samples from", timeout=60_000)
     page.get_by_role("slider", name="range slider for How many").fill("12")
     expect(page.get_by_role("spinbutton", name="number input for How many")).to_have_value("12")
     page.locator("#sample-button").click()
