@@ -7,6 +7,7 @@ are not radial, the magnitude EMA moving at evaluation. Random weights, small si
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -843,3 +844,21 @@ def test_the_new_channels_tool_reads_zero_after_a_widening_and_more_once_they_mo
         wide.generator.synthesis.layers[2].weight.add_(0.01)  # stored; used x10 in the new blocks
     moved = dict((i, new) for i, new, _ in new_into_old(wide, narrow))
     assert moved[2] == pytest.approx(0.1, rel=1e-3) and moved[3] == 0.0
+
+
+def test_a_warm_start_may_change_what_d_sees_through_diffaugment_and_not_the_network(tmp_path):
+    """`augment` holds no weights, so a leg may drop cutout from a file trained with it (stop 37)."""
+    from genlab.checkpoint import save_checkpoint
+    from genlab.training import make_recipe
+    from genlab.training.trainer import Trainer
+
+    source = genlab.build("alias_free", {"augment": "translation,cutout", "d_width": 8}, PAD32)
+    path = tmp_path / "source.pt"
+    save_checkpoint({"family": "alias_free", "config": dataclasses.asdict(source.config),
+                     "data_spec": dataclasses.asdict(source.data_spec), "data": "mnist-pad32",
+                     "model": source.state_dict(), "ema": {}, "step": 5}, path)
+    recipe = make_recipe("alias_free", steps=1, data="mnist-pad32",
+                         overrides=[f'init_from="{path}"', 'augment="translation"', "d_width=16", "threads=1"])
+    model = Trainer(recipe, tmp_path / "run", progress=False, dry_run=True).model
+    assert model.config.augment == "translation" and model.augment.policy == ("translation",)
+    assert model.config.d_width == 8  # the network stays the file's

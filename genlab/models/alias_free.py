@@ -66,7 +66,7 @@ class AliasFreeBaseConfig:
     channel_base: int = 512  # channels = min(round(channel_base / 2 / f_c), channel_max)
     channel_max: int = 32
     d_width: int = 32  # discriminator channels at full resolution, doubled per halving
-    augment: str = option("", help=AUGMENT_HELP)
+    augment: str = option("", resumable=True, help=AUGMENT_HELP)  # no weights: a resume may change it
     mbstd_group: int = option(0, low=0, help="minibatch-stddev group of D's 4x4 features (StyleGAN2/3: 4; 0: none, as the first runs)")
     d_hidden: int = option(0, low=0, help="units of a dense layer between D's 4x4 features and its logit "
                            "(StyleGAN2/3's D epilogue has one; 0: none, as the first runs)")
