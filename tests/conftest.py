@@ -21,3 +21,14 @@ import torch  # noqa: E402
 
 # Small models on small batches run fastest single-threaded (and CI machines are small).
 torch.set_num_threads(1)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker per core, at most 8. Each worker loads torch and
+    gradio, and a browser file's worker also runs an app and a browser, so a many-core machine
+    would pay that memory dozens of times for little gain: a file stays on one worker, and a few
+    files dominate. PYTEST_XDIST_AUTO_NUM_WORKERS still overrides."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
