@@ -470,6 +470,15 @@ def with_new_channel_rate(model: _AliasFreeFamily, narrow: tuple[int, int], lr_m
     return marked.train(model.training)
 
 
+def _keep_old_block(target: torch.Tensor, value: torch.Tensor, gain: float) -> None:
+    """Widening a (cout, cin, ...) weight: the old block keeps its values (times `gain`, where the
+    layer's own scale depends on fan-in), new inputs get zero weight into the old outputs, and the
+    new outputs keep `target`'s fresh weights."""
+    cout, cin = value.shape[:2]
+    target[:cout, cin:] = 0.0  # new inputs do not reach the old outputs
+    target[:cout, :cin] = value * gain
+
+
 @torch.no_grad()
 def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0, new_lr_mul: float = 1.0) -> _AliasFreeFamily:
     """The same generator with `factor` times the channels in every synthesis layer (channel_base
@@ -499,14 +508,11 @@ def widened(model: _AliasFreeFamily, factor: int = 2, seed: int = 0, new_lr_mul:
         if target.shape == value.shape:
             target.copy_(value)
             continue
-        region = tuple(slice(0, n) for n in value.shape)
         if key.endswith(".weight") and ".layers." in key and not key.endswith("affine.weight"):
-            cout, cin = value.shape[:2]
-            gain = math.sqrt(target.shape[1] / cin) if key == torgb else 1.0
-            target[:cout, cin:] = 0.0  # new inputs do not reach the old outputs
-            target[region] = value * gain
+            gain = math.sqrt(target.shape[1] / value.shape[1]) if key == torgb else 1.0
+            _keep_old_block(target, value, gain)
         else:  # biases, style affines, the Fourier input's mixing: old rows kept, new rows fresh
-            target[region] = value
+            target[tuple(slice(0, n) for n in value.shape)] = value
     if new_lr_mul != 1.0:
         wide = with_new_channel_rate(wide, (cfg.channel_base, cfg.channel_max), new_lr_mul)
     return wide.train(model.training)
@@ -536,9 +542,7 @@ def widened_discriminator(model: _AliasFreeFamily, factor: int = 2, seed: int = 
         if target.shape == value.shape:
             target.copy_(value)
         elif key.startswith("discriminator.convs.") and key.endswith(".weight"):
-            cout, cin = value.shape[:2]
-            target[:cout, cin:] = 0.0  # new inputs do not reach the old outputs
-            target[:cout, :cin] = value * math.sqrt(target.shape[1] / cin)  # EqConv's gain is 1/sqrt(fan-in)
+            _keep_old_block(target, value, math.sqrt(target.shape[1] / value.shape[1]))  # EqConv: 1/sqrt(fan-in)
         elif key.startswith("discriminator.convs.") and key.endswith(".bias"):
             target[: value.shape[0]] = value
         elif key == "discriminator.out.weight":  # features: (channels [+ the stddev map]) x 4 x 4, flattened
