@@ -1348,3 +1348,54 @@ def test_a_streamed_page_open_run_stops_once_the_user_has_started_their_own():
     assert inspect.isgeneratorfunction(on_load) and inspect.isgeneratorfunction(state["on_pick"])
     assert list(on_load("page open", gr.Request(session_hash="a"))) == ["page open 0", "page open 1"]
     assert list(on_load("page open", gr.Request(session_hash="b")))[-1] == "page open 3"
+
+
+def test_a_click_does_not_wait_behind_other_sessions_page_open_runs():
+    """A class opening the app at once queues every session's page-open runs (each tab's setup, the
+    first sheet); a click in one group with them waited behind the whole class's (~48 s for twenty
+    sessions, tools/bench_ui_load.py --page-open). With more sessions' page-opens held executing
+    than the click's group has slots, the click must still be answered."""
+    import threading
+    import uuid
+    from types import SimpleNamespace
+
+    import httpx
+    from gradio_client import Client
+
+    from ui.common import WORK_LIMITS, on_open_and_change, work
+
+    release, started = threading.Event(), threading.Semaphore(0)
+
+    def view(value):
+        if value == "page open":
+            started.release()
+            release.wait(60)
+        return value
+
+    with gr.Blocks() as demo:
+        picked = gr.Textbox("page open")
+        shown = gr.Textbox()
+        go = gr.Button()
+        on_open_and_change(SimpleNamespace(demo=demo), [go.click], view, picked, shown, "pair", **work("fast"))
+    _, url, _ = demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None)
+    try:
+        load = next(d for d in demo.config["dependencies"] if d.get("api_name") == "pair_on_load")
+        sessions = WORK_LIMITS["fast"] + 1  # enough to fill the click's group were they in it
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(sessions):  # what a browser sends as it opens the page
+                r = http.post("gradio_api/queue/join", json={
+                    "data": ["page open"], "event_data": None, "fn_index": load["id"],
+                    "trigger_id": load["targets"][0][0], "session_hash": uuid.uuid4().hex[:11]})
+                r.raise_for_status()
+            assert started.acquire(timeout=30)  # page-opens are executing, the rest queued
+            answer = {}
+            clicker = threading.Thread(target=lambda: answer.update(
+                got=Client(url, verbose=False).predict("the user's pick", api_name="/pair")))
+            clicker.start()
+            clicker.join(30)
+            held = not release.is_set()
+            release.set()
+            assert held and answer.get("got") == "the user's pick", answer
+    finally:
+        release.set()
+        demo.close()

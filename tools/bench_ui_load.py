@@ -26,6 +26,13 @@ client CPU-s column says how much is left). Both answer in the same form and get
     python tools/bench_ui_load.py --client http      # the same load without gradio_client
     python tools/bench_ui_load.py --app-dir /tmp/old # the same load on another checkout
     python tools/bench_ui_load.py --quick            # smoke test: 2 clients, 1 round, 1 heavy run
+    python tools/bench_ui_load.py --page-open        # a class opens the page at once, then clicks
+
+`--page-open` measures instead what a class does on the first minute: `--clients` sessions open
+the page at the same moment (each joins every page-load event of the app's config, with the
+components' first values, as a browser does over Gradio's queue) and each clicks Sample for 12
+`--click-at` seconds later. Reports per session: when the first sheet arrived, when the last
+page-open event finished, and how long the click took to answer.
 """
 from __future__ import annotations
 
@@ -225,6 +232,74 @@ def run_phase(phase: Phase, clients: list, work) -> None:
         t.join()
 
 
+def page_open_phase(url: str, sessions: int, click_at: float) -> dict[str, list[float]]:
+    """`sessions` browsers opening the page at once, each clicking Sample (12) `click_at` s later;
+    -> {"first sheet", "page open done", "click"}: seconds per session."""
+    import uuid
+
+    import httpx
+
+    config = httpx.get(f"{url}config", timeout=60).json()
+    comps = {c["id"]: c for c in config["components"]}
+    deps = config["dependencies"]
+    on_load = [d for d in deps if any(t[1] == "load" for t in d["targets"])]
+    click = next(d for d in deps if d.get("api_name") == "sample")
+    first_sheet = next(d["id"] for d in on_load if d.get("api_name") == "sample_on_load")
+
+    def first_values(dep) -> list:  # a gr.State's value lives on the server; the page sends null
+        return [None if comps[i]["type"] == "state" else comps[i]["props"].get("value") for i in dep["inputs"]]
+
+    times = {"first sheet": [], "page open done": [], "click": []}
+    lock = threading.Lock()
+
+    def session():
+        h, fn_of, done = uuid.uuid4().hex[:11], {}, {}
+        with httpx.Client(base_url=url, timeout=None) as http:
+            def join(dep, data):
+                r = http.post("gradio_api/queue/join", json={"data": data, "event_data": None, "fn_index": dep["id"],
+                                                             "trigger_id": dep["targets"][0][0], "session_hash": h})
+                r.raise_for_status()
+                fn_of[r.json()["event_id"]] = dep["id"]
+
+            t0 = time.perf_counter()
+            for dep in on_load:
+                join(dep, first_values(dep))
+            clicked_at = []
+
+            def click_sample():  # the user's click, whatever the stream is doing then
+                data = first_values(click)
+                how_many = next(k for k, i in enumerate(click["inputs"]) if comps[i]["props"].get("label") == "How many")
+                data[how_many] = 12
+                join(click, data)
+                clicked_at.append(time.perf_counter() - t0)
+
+            clicker = threading.Timer(click_at, click_sample)
+            clicker.start()
+            with http.stream("GET", f"gradio_api/queue/data?session_hash={h}") as stream:
+                for line in stream.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    m = json.loads(line[len("data:"):])
+                    if m.get("msg") == "process_completed":
+                        if not m.get("success"):
+                            raise AppError(f"event {fn_of.get(m['event_id'])} failed: {m.get('output')}")
+                        done[fn_of.get(m["event_id"])] = time.perf_counter() - t0
+                    if len(done) == len(on_load) + 1 or m.get("msg") == "close_stream":
+                        break
+            clicker.join()
+        with lock:
+            times["first sheet"].append(done[first_sheet])
+            times["page open done"].append(max(t for k, t in done.items() if k != click["id"]))
+            times["click"].append(done[click["id"]] - clicked_at[0])
+
+    threads = [threading.Thread(target=session) for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=20)
@@ -236,10 +311,13 @@ def main() -> int:
     ap.add_argument("--heavy", type=int, default=2, help="clients running PixelCNN step by step in the last phase")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 2 clients, 1 round, 1 heavy run (checks the answers; the timings mean little)")
+    ap.add_argument("--page-open", action="store_true",
+                    help="instead: --clients sessions open the page at once and each clicks Sample --click-at s later")
+    ap.add_argument("--click-at", type=float, default=3.0, help="with --page-open: seconds after opening")
     a = ap.parse_args()
     if a.quick:
         a.clients, a.rounds, a.heavy = 2, 1, 1
-    if not 0 < a.heavy < a.clients:
+    if not a.page_open and not 0 < a.heavy < a.clients:
         ap.error("--heavy must be at least 1 and leave at least one of the --clients to sample")
     work_dir = Path(tempfile.mkdtemp(prefix="genlab-bench-load-"))
     try:
@@ -248,6 +326,18 @@ def main() -> int:
         shutil.rmtree(work_dir, ignore_errors=True)  # a failed start leaves nothing behind
         raise
     try:
+        if a.page_open:
+            cpu = CpuMeter(proc.pid)
+            cpu.start()
+            times = page_open_phase(url, a.clients, a.click_at)
+            cpu.stop()
+            print(f"\napp: {a.app_dir}  ({url}); {a.clients} sessions open the page at once, each clicks Sample "
+                  f"(12) {a.click_at:g} s later; app CPU-s {cpu.app:.1f}")
+            print(f"{'seconds after opening':26s} {'sessions':>8s} {'p50 s':>8s} {'p95 s':>8s} {'max s':>8s}")
+            for name, xs in times.items():
+                label = "click -> its sheet" if name == "click" else name
+                print(f"{label:26s} {len(xs):8d} {percentile(xs, 0.5):8.2f} {percentile(xs, 0.95):8.2f} {max(xs):8.2f}")
+            return 0 if all(len(xs) == a.clients for xs in times.values()) else 1
         ref_client = client(url, work_dir / "ref", a.client)
         want = {s: answer_bytes(sample(ref_client, s)) for s in range(a.clients + 1)}
         lone = Phase("one client alone")

@@ -111,7 +111,7 @@ def build_app(checkpoint_dir: str | Path = CHECKPOINT_DIR, runs_dir: str | Path 
         outputs = pickers + [view for view, _ in ctx.views]
         # queued (its messages are toasts, which need the queue), with the light work: it only looks up names
         demo.load(opener(link_tabs, ctx.catalog, pickers), None, [tabs, *pickers], api_name=False,
-                  show_progress="hidden", **work("fast"))
+                  show_progress="hidden", **work("open"))
         demo.load(ctx.refresh, pickers, outputs, api_name="refresh_models")
         gr.on(ctx.models_changed, ctx.refresh, pickers, outputs, api_name="refresh_models_after_change")
     demo.genlab_context = ctx  # for tests and benchmarks

@@ -132,6 +132,10 @@ WORK_LIMITS = {
     "steps": 2,     # step-by-step runs (autoregressive sampling, one pixel at a time)
     "score": 2,     # likelihoods, completions, interpolation through every model
     "train": 8,     # training: one at a time for the app (TrainQueue); others wait inside, told their place
+    # what a page fills in as it opens (each tab's setup, the first sheet of samples): a group of its
+    # own, so a user's click never queues behind the page-opens of a whole class (twenty sessions
+    # opening at once queue ~380 of them; in one group with the clicks, a click waited ~48 s)
+    "open": 2,
     # gr.render (the per-model control panels): one at a time for the app. Gradio's render of a
     # session rewrites that session's block table while another render of the same session may be
     # walking it ("dictionary changed size during iteration": a tab's controls then never appear);
@@ -192,6 +196,9 @@ def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, a
     """Run `fn` when the page opens and on each of `triggers` (a model picked, a button). Returns the
     triggers' event.
 
+    The page-open run goes in the "open" concurrency group (WORK_LIMITS), the trigger's in its own
+    kind's, so a click starts without waiting for other sessions' page-opens.
+
     When a class opens the app at once, the page-open run waits behind the others' and could land
     after the user's own pick or click, showing the first model's controls beside the model now
     picked, or 16 samples where the user asked for 12. Two guards: a trigger cancels the
@@ -224,7 +231,7 @@ def on_open_and_change(ctx: "AppContext", triggers: list, fn, inputs, outputs, a
 
     n_in = len(inputs) if isinstance(inputs, (list, tuple)) else int(inputs is not None)
     first = ctx.demo.load(_with_request(fn, n_in, on_open), inputs, outputs,
-                          api_name=f"{api_name}_on_load" if api_name else False, **kwargs)
+                          api_name=f"{api_name}_on_load" if api_name else False, **{**kwargs, **work("open")})
     return gr.on(triggers, _with_request(fn, n_in, on_trigger), inputs, outputs, api_name=api_name,
                  cancels=[first], **kwargs)
 

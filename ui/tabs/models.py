@@ -265,7 +265,7 @@ def build(ctx: AppContext) -> None:
     refresh.click(show, None, view, api_name="models", **work("fast")).then(
         polling, None, poll, show_progress="hidden", api_name=False, queue=False)
     # on page load: the thumbnails start drawing at once, and the poll shows them as they come
-    ctx.demo.load(show, None, view, api_name="models_on_load", **work("fast")).then(
+    ctx.demo.load(show, None, view, api_name="models_on_load", **work("open")).then(
         polling, None, poll, show_progress="hidden", api_name=False, queue=False)
     poll.tick(live, None, [view, poll], show_progress="hidden", api_name=False, **work("fast"))
     ctx.models_changed.append(refresh.click)
