@@ -135,8 +135,10 @@ def _best_looking() -> str:
 def test_sample_fills_the_sheet(page):
     from playwright.sync_api import expect
 
-    # The tab samples once on load; a click while that is still running is dropped (Gradio runs one
-    # event of a kind at a time), so on a busy machine wait for the first sheet before asking for 12.
+    # The tab samples once on load. Until stop 38 a click queued behind every page-open event in the
+    # same concurrency group (tools/bench_ui_load.py --page-open: ~40 s for a class of twenty), which
+    # on a loaded CI machine outlasted the wait below; page-opens now have a group of their own. The
+    # test still waits for the first sheet, so it checks a sheet asked for after the page settled.
     expect(page.locator("#sample-summary")).to_contain_text("16 samples from", timeout=60_000)
     page.get_by_role("slider", name="range slider for How many").fill("12")
     expect(page.get_by_role("spinbutton", name="number input for How many")).to_have_value("12")
