@@ -1352,7 +1352,7 @@ def test_a_streamed_page_open_run_stops_once_the_user_has_started_their_own():
 
 def test_a_click_does_not_wait_behind_other_sessions_page_open_runs():
     """A class opening the app at once queues every session's page-open runs (each tab's setup, the
-    first sheet); a click in one group with them waited behind the whole class's (~48 s for twenty
+    first sheet); a click in one group with them waited behind the whole class's (34-41 s for twenty
     sessions, tools/bench_ui_load.py --page-open). With more sessions' page-opens held executing
     than the click's group has slots, the click must still be answered."""
     import threading

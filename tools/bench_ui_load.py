@@ -275,17 +275,22 @@ def page_open_phase(url: str, sessions: int, click_at: float) -> dict[str, list[
 
             clicker = threading.Timer(click_at, click_sample)
             clicker.start()
-            with http.stream("GET", f"gradio_api/queue/data?session_hash={h}") as stream:
-                for line in stream.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    m = json.loads(line[len("data:"):])
-                    if m.get("msg") == "process_completed":
-                        if not m.get("success"):
-                            raise AppError(f"event {fn_of.get(m['event_id'])} failed: {m.get('output')}")
-                        done[fn_of.get(m["event_id"])] = time.perf_counter() - t0
-                    if len(done) == len(on_load) + 1 or m.get("msg") == "close_stream":
-                        break
+            while len(done) < len(on_load) + 1:
+                # Gradio closes a session's stream once none of its events is pending, which happens
+                # when the page has opened before the click: listen again once the click is sent
+                if len(done) == len(on_load):
+                    clicker.join()
+                with http.stream("GET", f"gradio_api/queue/data?session_hash={h}") as stream:
+                    for line in stream.iter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        m = json.loads(line[len("data:"):])
+                        if m.get("msg") == "process_completed":
+                            if not m.get("success"):
+                                raise AppError(f"event {fn_of.get(m['event_id'])} failed: {m.get('output')}")
+                            done[fn_of.get(m["event_id"])] = time.perf_counter() - t0
+                        if len(done) == len(on_load) + 1 or m.get("msg") == "close_stream":
+                            break
             clicker.join()
         with lock:
             times["first sheet"].append(done[first_sheet])

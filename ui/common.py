@@ -134,7 +134,7 @@ WORK_LIMITS = {
     "train": 8,     # training: one at a time for the app (TrainQueue); others wait inside, told their place
     # what a page fills in as it opens (each tab's setup, the first sheet of samples): a group of its
     # own, so a user's click never queues behind the page-opens of a whole class (twenty sessions
-    # opening at once queue ~380 of them; in one group with the clicks, a click waited ~48 s)
+    # opening at once queue ~380 of them; in one group with the clicks, a click waited 34-41 s)
     "open": 2,
     # gr.render (the per-model control panels): one at a time for the app. Gradio's render of a
     # session rewrites that session's block table while another render of the same session may be
