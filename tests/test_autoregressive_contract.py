@@ -65,6 +65,26 @@ def test_capabilities_and_phase(family):
     assert [c.name for c in m.controls()][0] == "temperature"
 
 
+def test_weight_decay_shrinks_every_weight_by_lr_times_decay_per_step():
+    """[optim] weight_decay > 0 gives AdamW's decoupled decay: with no gradient, one step scales
+    every weight by exactly 1 - lr * weight_decay; 0 (the default) leaves plain Adam."""
+    from genlab.training.config import make_optim
+
+    m = tiny("nade")
+    assert m.bind_phases()[0].optimizer.kind == "adam"
+    m.optim = make_optim(type(m), {"lr": 0.01, "weight_decay": 0.5})
+    (phase,) = m.bind_phases()
+    opt = phase.optimizer.build(phase.params)
+    before = [p.detach().clone() for p in phase.params]
+    for p in phase.params:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for p, b in zip(phase.params, before):
+        torch.testing.assert_close(p.detach(), b * (1 - 0.01 * 0.5))
+    with pytest.raises(GenlabError, match=r"\[optim\] weight_decay must be a number in \[0, 1\), got -0.1"):
+        make_optim(type(m), {"weight_decay": -0.1})
+
+
 @pytest.mark.parametrize("family", AR_FAMILIES)
 def test_causality_by_input_gradients(family):
     """d output(i) / d x(j) is exactly 0 for every j >= i in raster order."""

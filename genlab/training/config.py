@@ -191,6 +191,8 @@ def check_optim_values(optim) -> None:
             raise GenlabError(f"[optim] {f.name} must be a finite learning rate > 0, got {v}")
         if f.name.startswith("beta") and not 0.0 <= v < 1.0:
             raise GenlabError(f"[optim] {f.name} must be in [0, 1), got {v}")
+        if f.name == "weight_decay" and not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
+            raise GenlabError(f"[optim] weight_decay must be a number in [0, 1), got {v}")
 
 
 def make_optim(family_cls, values: dict | None = None):
