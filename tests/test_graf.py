@@ -549,3 +549,24 @@ def test_supersampled_fake_patches_keep_their_shape_and_give_the_prior_every_ray
     loss, _ = m.generator_loss({"image": torch.zeros(3, 3, 16, 16)})
     loss.backward()
     assert all(p.grad is not None for p in m.generator.parameters())
+
+
+@pytest.mark.parametrize("layers, window", [(1, 8), (2, 18)])
+def test_a_local_discriminator_judges_each_window_alone(layers, window):
+    """d_local_layers = n: each logit of D's map sees a 5 * 2^n - 2 px window of the patch and no
+    pixel outside it (no instance norm to mix the whole patch in); 0 keeps GRAF's one-logit D."""
+    from genlab.models.graf import PatchDiscriminator
+
+    torch.manual_seed(0)
+    d = PatchDiscriminator(32, 8, 3, local_layers=layers)
+    x = torch.randn(1, 3, 32, 32, requires_grad=True)
+    logits = d.body(x)
+    assert logits.shape[-1] == 32 >> layers and d(x).shape == (1,)
+    i = logits.shape[-1] // 2
+    logits[0, 0, i, i].backward()
+    rows, cols = (x.grad.abs().sum(1)[0] > 0).nonzero().unbind(1)
+    assert rows.max() - rows.min() + 1 == window and cols.max() - cols.min() + 1 == window
+    whole = PatchDiscriminator(32, 8, 3).body(x)
+    assert whole.shape[-2:] == (1, 1)
+    with pytest.raises(ValueError, match="d_local_layers = 5 halves a 32 px patch below 2 px; use at most 4"):
+        PatchDiscriminator(32, 8, 3, local_layers=5)

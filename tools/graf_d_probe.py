@@ -1,7 +1,7 @@
 """Can a discriminator tell this GRAF generator's patches from real ones at all? (issue 27)
 
     python tools/graf_d_probe.py [CHECKPOINT] [--fake 1024] [--steps 600] [--pixel-patches]
-        [--variants 1,2] [--data shapes3d-64 --patch 32] [--threads 1]
+        [--variants 1,2] [--data shapes3d-64 --patch 32] [--local-layers 2] [--threads 1]
 
 Every GRAF run here ends with D near chance (D(x) ~ 0.52 by step 10,000), and a fresh D
 started against the shipped generator stayed at 0.50 for 2,000 steps, while the FID still
@@ -18,7 +18,8 @@ patches (option pixel_patches: the real patch is the image's own pixels, not a b
 --data renders the frozen generator at another data set's size (a field has no resolution of its
 own: shapes3d-64 casts 64 x 64 rays), and --patch sets D's patch side K there: with pixel-aligned
 patches at 64 px, K = 32 is a half-image crop at full resolution or the whole image at every
-other pixel, at the cost of K = 32 on 32 px renders.
+other pixel, at the cost of K = 32 on 32 px renders. --local-layers n trains the texture D of
+option d_local_layers instead (a map of logits, each seeing a 5 x 2^n - 2 px window).
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ def main() -> None:
     ap.add_argument("--min-scale", type=float, default=None, help="default: the checkpoint's")
     ap.add_argument("--data", default=None, help="render at this data set's size (default: the checkpoint's)")
     ap.add_argument("--patch", type=int, default=None, help="D's patch side K (default: the checkpoint's)")
+    ap.add_argument("--local-layers", type=int, default=None, help="D's d_local_layers (default: the checkpoint's)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -121,9 +123,10 @@ def main() -> None:
     fake, fake_test = fake_bank(model, a.fake, 1), fake_bank(model, a.test, 2)
     real, real_test = real_bank(model, train, a.fake, 1), real_bank(model, test, a.test, 2)
     aligned = ", pixel-aligned" if a.pixel_patches else ""
+    local = c.d_local_layers if a.local_layers is None else a.local_layers
     print(f"{a.checkpoint}: {a.fake} + {a.test} patches of {c.patch} px a kind, scales in "
           f"[{model.min_scale:.2f}, 1]{aligned}, drawn in {time.perf_counter() - t:.0f} s; "
-          f"D width {c.d_width}, {a.steps} steps of 32 + 32\n")
+          f"D width {c.d_width}, local layers {local}, {a.steps} steps of 32 + 32\n")
     variants = [  # (label, spectral norm, instance norm, optimiser, lr, R1 gamma)
         (f"the recipe's: spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, True, "rmsprop", lr_d, c.r1),
         (f"no instance norm, spectral norm, RMSprop {lr_d:g}, R1 {c.r1:g}", True, False, "rmsprop", lr_d, c.r1),
@@ -135,7 +138,7 @@ def main() -> None:
     chosen = [v for i, v in enumerate(variants, 1) if not a.variants or str(i) in a.variants.split(",")]
     for label, sn, inorm, kind, lr, r1 in chosen:
         torch.manual_seed(0)
-        d = PatchDiscriminator(c.patch, c.d_width, model.data_spec.channels)
+        d = PatchDiscriminator(c.patch, c.d_width, model.data_spec.channels, local)
         if not sn:
             d = without_spectral_norm(d)
         if not inorm:

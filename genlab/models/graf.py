@@ -73,6 +73,12 @@ class GRAFConfig:
     noise_steps: int = option(2000, low=1, resumable=True)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
     d_width: int = option(64, low=1, shapes="discriminator")  # channels of D's first layer
+    # Not in GRAF: 0 (GRAF's D) halves the patch down to 4 x 4 and reads one logit from the whole of
+    # it; n > 0 stops after n stride-2 layers and averages a map of logits, each seeing only a
+    # 5 x 2^n - 2 px window (18 px for n = 2; no
+    # instance norm there, whose statistics would let every logit see the whole patch): a D that must judge texture and edges, not layout
+    # (PatchGAN, Isola et al. 2017), tried against a D that sits at chance (docs/models/graf.md).
+    d_local_layers: int = option(0, low=0, high=4, shapes="discriminator")
     d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step
     r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
     # Not in GRAF: Neural Volumes' Beta(1/2, 1/2) prior on each ray's opacity (Lombardi et al. 2019,
@@ -191,17 +197,21 @@ def opacity_prior(opacity: torch.Tensor, eps: float = OPACITY_EPS) -> torch.Tens
 
 
 class PatchDiscriminator(nn.Module):
-    """K x K patch -> one logit; spectral norm on every conv, instance norm after the first."""
+    """K x K patch -> one logit; spectral norm on every conv, instance norm after the first.
+    `local_layers` = n > 0: only n stride-2 layers, then a 3 x 3 logit map, averaged."""
 
-    def __init__(self, k: int, width: int, channels: int = 3):
+    def __init__(self, k: int, width: int, channels: int = 3, local_layers: int = 0):
         super().__init__()
+        if local_layers and k >> local_layers < 2:
+            raise ValueError(f"option d_local_layers = {local_layers} halves a {k} px patch below 2 px; "
+                             f"use at most {max(1, (k // 2).bit_length() - 1)}")
         layers, ch, side = [spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width, k // 2
-        while side > 4:
+        while (side > 4 and not local_layers) or (local_layers and len(layers) < 2 * local_layers):
             out = min(ch * 2, 8 * width)
-            layers += [spectral_norm(nn.Conv2d(ch, out, 4, 2, 1)), nn.InstanceNorm2d(out, affine=True),
-                       nn.LeakyReLU(0.2, True)]
+            norm = [] if local_layers else [nn.InstanceNorm2d(out, affine=True)]
+            layers += [spectral_norm(nn.Conv2d(ch, out, 4, 2, 1)), *norm, nn.LeakyReLU(0.2, True)]
             ch, side = out, side // 2
-        layers += [spectral_norm(nn.Conv2d(ch, 1, side))]
+        layers += [spectral_norm(nn.Conv2d(ch, 1, 3, 1, 1) if local_layers else nn.Conv2d(ch, 1, side))]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -230,7 +240,8 @@ class GRAF(GenerativeModel):
         self.camera = data_spec.camera
         self.latent_dim = config.shape_dim + config.appearance_dim
         self.generator = RadianceField(config)
-        self.discriminator = PatchDiscriminator(config.patch, config.d_width, data_spec.channels)
+        self.discriminator = PatchDiscriminator(config.patch, config.d_width, data_spec.channels,
+                                                config.d_local_layers)
         self.min_scale, self.noise = config.scale_start, config.noise_std
 
     @classmethod
