@@ -109,6 +109,18 @@ def test_a_resume_may_change_the_learning_rate_and_logs_it(tmp_path):
     assert "lr_g = 0.0001" in (tmp_path / "recipe.toml").read_text()
 
 
+def test_a_resume_may_change_the_weight_decay(tmp_path):
+    """A loaded optimiser state carries its own weight decay; the resumed recipe's must win."""
+    tiny = ["hidden=8", "batch_size=8", "log_every=2", "checkpoint_every=2", "sample_every=1000", "grid_size=4"]
+    fit(tmp_path, "nade", steps=2, overrides=tiny + ["weight_decay=0.01"])
+    trainer = fit(tmp_path, "nade", steps=4, resume=True, overrides=["weight_decay=0.2"])
+    assert type(trainer.optimizers["likelihood"]) is torch.optim.AdamW
+    assert {g["weight_decay"] for g in trainer.optimizers["likelihood"].param_groups} == {0.2}
+    event = next(json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+                 if json.loads(line).get("event") == "resume")
+    assert event["changed"]["optim.weight_decay"] == [0.01, 0.2]
+
+
 def test_optimiser_values_are_checked_with_one_line():
     with pytest.raises(GenlabError, match=r"\[optim\] lr_g must be a finite learning rate > 0, got -1"):
         Trainer(make_recipe("dcgan", overrides=["lr_g=-1"]), "/tmp/unused-lr", progress=False)

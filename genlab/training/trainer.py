@@ -256,9 +256,12 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         """Weights and step state were laid in before the phases were bound; now the rest."""
+        decay = {p.name: p.optimizer.weight_decay for p in self.phases}
         for name, opt in self.optimizers.items():
             if name in state["optimizers"]:
                 opt.load_state_dict(state["optimizers"][name])  # its stored lr is reset by the next step's schedule
+                for group in opt.param_groups:  # the recipe's weight decay, not the stored one: a resume may change it
+                    group["weight_decay"] = decay[name]
         for name, scaler in self.scalers.items():
             if name in state.get("scalers", {}):
                 scaler.load_state_dict(state["scalers"][name])
