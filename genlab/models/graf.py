@@ -73,11 +73,11 @@ class GRAFConfig:
     noise_steps: int = option(2000, low=1, resumable=True)  # ... decaying linearly to 0 over this many steps
     bound: float = option(1.1, low=0.1)  # density is zero outside this radius
     d_width: int = option(64, low=1, shapes="discriminator")  # channels of D's first layer
-    # Not in GRAF: 0 (GRAF's D) halves the patch down to 4 x 4 and reads one logit from the whole of
-    # it; n > 0 stops after n stride-2 layers and averages a map of logits, each seeing only a
-    # 5 x 2^n - 2 px window (18 px for n = 2; no
-    # instance norm there, whose statistics would let every logit see the whole patch): a D that must judge texture and edges, not layout
-    # (PatchGAN, Isola et al. 2017), tried against a D that sits at chance (docs/models/graf.md).
+    # Not in GRAF: 0 (GRAF's D) halves the patch down to 4 x 4 and reads one logit from all of it;
+    # n > 0 stops after n stride-2 layers and averages a map of logits, each seeing only a
+    # 5 x 2^n - 2 px window (18 px for n = 2), with no instance norm, whose statistics would let
+    # every logit see the whole patch: a D that judges texture, not layout (PatchGAN, Isola et al.
+    # 2017). Measured against the shipped generator in docs/models/graf.md, stop 39.
     d_local_layers: int = option(0, low=0, high=4, shapes="discriminator")
     d_steps: int = option(1, low=1, resumable=True)  # D steps per G step: G trains on every d_steps-th step
     r1: float = option(10.0, low=0.0, resumable=True)  # R1 penalty weight gamma on real patches (gamma/2 * |grad|^2)
@@ -206,7 +206,7 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"option d_local_layers = {local_layers} halves a {k} px patch below 2 px; "
                              f"use at most {max(1, (k // 2).bit_length() - 1)}")
         layers, ch, side = [spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width, k // 2
-        while (side > 4 and not local_layers) or (local_layers and len(layers) < 2 * local_layers):
+        while len(layers) < 2 * local_layers if local_layers else side > 4:  # each pass adds conv, activation
             out = min(ch * 2, 8 * width)
             norm = [] if local_layers else [nn.InstanceNorm2d(out, affine=True)]
             layers += [spectral_norm(nn.Conv2d(ch, out, 4, 2, 1)), *norm, nn.LeakyReLU(0.2, True)]
