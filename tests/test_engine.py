@@ -121,6 +121,22 @@ def test_a_resume_may_change_the_weight_decay(tmp_path):
     assert event["changed"]["optim.weight_decay"] == [0.01, 0.2]
 
 
+
+def test_bf16_autocast_on_a_cpu_trains_fp32_weights_with_the_fp32_runs_losses(tmp_path):
+    """precision = "bf16" on a CPU (the stop-40 likelihood recipes): products run in bf16, the
+    weights stay fp32, and the logged NLL follows the fp32 run's to within bf16 rounding."""
+    tiny = ["hidden=8", "batch_size=8", "log_every=1", "checkpoint_every=4", "sample_every=1000", "grid_size=4"]
+    runs = {p: fit(tmp_path / p, "nade", steps=4, overrides=tiny + [f"precision={p}"]) for p in ("fp32", "bf16")}
+    assert runs["bf16"].amp_dtype is torch.bfloat16 and runs["fp32"].amp_dtype is None
+    a, b = (load_checkpoint(tmp_path / p / "latest.pt")["model"] for p in ("fp32", "bf16"))
+    assert all(t.dtype == torch.float32 for t in b.values())
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # autocast did change the arithmetic
+    losses = {p: [json.loads(line)["likelihood/nats"] for line in (tmp_path / p / "metrics.jsonl").read_text().splitlines()
+                  if "likelihood/nats" in line] for p in runs}
+    assert len(losses["bf16"]) == 4
+    for fp32, bf16 in zip(losses["fp32"], losses["bf16"]):
+        assert abs(bf16 - fp32) < 0.005 * fp32
+
 def test_optimiser_values_are_checked_with_one_line():
     with pytest.raises(GenlabError, match=r"\[optim\] lr_g must be a finite learning rate > 0, got -1"):
         Trainer(make_recipe("dcgan", overrides=["lr_g=-1"]), "/tmp/unused-lr", progress=False)

@@ -42,7 +42,7 @@ from genlab.training.batches import make_batches
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, warm_start_record
 from genlab.training.config import Recipe, make_optim, parse_recipe, recipe_changes, recipe_to_toml
 from genlab.training.schedules import phase_schedules
-from genlab.training.devices import autocast_dtype, pick_device
+from genlab.training.devices import autocast_dtype, pick_device, precision_warning
 from genlab.training.ema import EMA
 from genlab.training.loggers import MetricsLog
 
@@ -71,6 +71,8 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         self.amp_dtype = autocast_dtype(tc.precision, self.device)
+        if (warning := precision_warning(self.amp_dtype, self.device)) and self.dist.is_main:
+            print(f"genlab: {warning}", file=sys.stderr)
 
         state = self._latest_state() if resume else None
         if state is not None:
