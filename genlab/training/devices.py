@@ -30,7 +30,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 def cpu_has_native_bf16() -> bool:
     """Whether oneDNN runs bf16 products natively here (avx512_bf16 or AMX). Without them bf16
-    autocast on a CPU is emulated and slower than fp32; with them it is 1.3-1.7x faster for the
+    autocast on a CPU is emulated and slower than fp32; with them it is 1.1-1.7x faster for the
     conv and matmul nets (docs/engine.md, "Devices and precision")."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
