@@ -277,10 +277,10 @@ class MappingNetwork(nn.Module):
     def forward(self, z, truncation: float = 1.0, update_emas: bool = False):
         x = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()
         w = self.net(x)
-        if update_emas:
-            self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        if update_emas:  # the average stays fp32 when autocast runs the layers in bf16/fp16
+            self.w_avg.copy_(w.detach().to(self.w_avg.dtype).mean(0).lerp(self.w_avg, self.w_avg_beta))
         if truncation != 1:
-            w = self.w_avg.lerp(w, truncation)
+            w = self.w_avg.to(w.dtype).lerp(w, truncation)
         return w
 
 
