@@ -99,16 +99,18 @@ def test_capabilities_have_their_methods(trained):
         assert mean.shape == std.shape and (std >= 0).all()  # 0 for a deterministic encoder (AAE)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_trains_one_step_under_bf16_autocast(family, tmp_path):
-    """The GPU recipes train under bf16 autocast, and most have never met a GPU here; a CPU runs the
-    same autocast rules, so a dtype clash (a fp32 buffer updated from a bf16 activation: the
-    alias-free mapping net's w_avg until stop 40) shows up here first."""
+def test_trains_one_step_under_autocast(family, precision, tmp_path):
+    """The GPU recipes train under bf16 autocast (fp16 with a GradScaler where a card lacks bf16), and
+    most have never met a GPU here; a CPU runs the same autocast rules, so a dtype clash (a fp32
+    buffer updated from a bf16 activation: the alias-free mapping net's w_avg until stop 40) or an
+    fp16 overflow without loss scaling (ProGAN's gradient penalty until stop 40) shows up here first."""
     recipe = make_recipe(family, data=data_name(family), steps=1,
                          overrides=["batch_size=4", "sample_every=1000", "log_every=1", "grid_size=4",
-                                    "precision=bf16"])
+                                    f"precision={precision}"])
     trainer = Trainer(recipe, tmp_path, progress=False)
     trainer.fit()
-    assert trainer.amp_dtype is torch.bfloat16 and trainer.step == 1
+    assert trainer.amp_dtype is {"bf16": torch.bfloat16, "fp16": torch.float16}[precision] and trainer.step == 1
     rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert rows and "nan" not in rows[-1].lower() and "inf" not in rows[-1].lower()

@@ -91,8 +91,8 @@ class Trainer:
         if self.dist.enabled:
             D.broadcast_parameters(self.model)  # (already equal: same seed) then own noise per rank
             torch.manual_seed(tc.seed + RANK_SEED_STRIDE * self.dist.rank)
-        fp16 = self.amp_dtype == torch.float16 and self.device.type == "cuda"
-        self._grad_scaling = fp16
+        # fp16 needs loss scaling on any device (a CPU's autocast has its GradScaler too); bf16 has fp32's range
+        self._grad_scaling = self.amp_dtype == torch.float16
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         if state is not None:  # the stage the run had reached decides which phases exist
