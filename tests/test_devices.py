@@ -25,4 +25,3 @@ def test_bf16_on_a_cpu_without_native_bf16_gets_a_warning_naming_the_fix(monkeyp
 def test_bf16_on_a_cpu_with_native_bf16_runs_without_a_warning(monkeypatch):
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
     assert precision_warning(torch.bfloat16, CPU) is None
-

@@ -121,7 +121,6 @@ def test_a_resume_may_change_the_weight_decay(tmp_path):
     assert event["changed"]["optim.weight_decay"] == [0.01, 0.2]
 
 
-
 def test_bf16_autocast_on_a_cpu_trains_fp32_weights_with_the_fp32_runs_losses(tmp_path):
     """precision = "bf16" on a CPU (the stop-40 likelihood recipes): products run in bf16, the
     weights stay fp32, and the logged NLL follows the fp32 run's to within bf16 rounding."""
@@ -136,6 +135,17 @@ def test_bf16_autocast_on_a_cpu_trains_fp32_weights_with_the_fp32_runs_losses(tm
     assert len(losses["bf16"]) == 4
     for fp32, bf16 in zip(losses["fp32"], losses["bf16"]):
         assert abs(bf16 - fp32) < 0.005 * fp32
+
+
+def test_a_run_saved_without_loss_scaling_resumes_in_fp16(tmp_path):
+    """A bf16 (or fp32) run stores its GradScaler switched off, as {}; resumed in fp16 the scaler is
+    on and starts afresh instead of refusing the empty state."""
+    tiny = ["hidden=8", "batch_size=8", "log_every=1", "checkpoint_every=2", "sample_every=1000", "grid_size=4"]
+    fit(tmp_path, "nade", steps=2, overrides=tiny + ["precision=bf16"])
+    trainer = fit(tmp_path, "nade", steps=4, resume=True, overrides=["precision=fp16"])
+    assert trainer.step == 4 and trainer.scalers["likelihood"].is_enabled()
+    assert load_checkpoint(tmp_path / "latest.pt")["scalers"]["likelihood"]  # saved on, with its scale
+
 
 def test_optimiser_values_are_checked_with_one_line():
     with pytest.raises(GenlabError, match=r"\[optim\] lr_g must be a finite learning rate > 0, got -1"):

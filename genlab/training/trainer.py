@@ -265,7 +265,7 @@ class Trainer:
                 for group in opt.param_groups:  # the recipe's weight decay, not the stored one: a resume may change it
                     group["weight_decay"] = decay[name]
         for name, scaler in self.scalers.items():
-            if name in state.get("scalers", {}):
+            if state.get("scalers", {}).get(name):  # {} = saved while off (fp32/bf16): scale afresh
                 scaler.load_state_dict(state["scalers"][name])
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
