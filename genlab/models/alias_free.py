@@ -346,13 +346,13 @@ class _AliasFreeFamily(GenerativeModel):
             return self._critic_loss(real, fake)
         r1 = self._r1_now
         if r1:  # on the images D sees (StyleGAN2-ADA: the augmented reals)
-            real = real.detach().requires_grad_(True)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+            real_logits, penalty = gan_losses.r1_penalty(self.discriminator, real)
+        else:
+            real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
         loss = gan_losses.discriminator_loss(real_logits, fake_logits)
         logs = {"D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
         if r1:
-            grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-            penalty = grad.square().sum(dim=(1, 2, 3)).mean()
             loss = loss + penalty * (self.config.r1_gamma / 2) * self.config.r1_every
             self._last_r1 = penalty.detach()
         logs["r1"] = self._last_penalty(loss)

@@ -469,16 +469,18 @@ class GRAF(GenerativeModel):
         return R.sample_patch_params(n, self.min_scale, 1.0, device=device)
 
     def discriminator_loss(self, batch: dict):
-        real = self.real_patches(batch["image"]).requires_grad_(self.config.r1 > 0)
+        real = self.real_patches(batch["image"])
         with torch.no_grad():
             fake = self.fake_patches(len(real))
-        d_real, d_fake = self.discriminator(real), self.discriminator(fake.to(real.dtype))
+        if self.config.r1 > 0:
+            d_real, penalty = gan_losses.r1_penalty(self.discriminator, real)
+        else:
+            d_real = self.discriminator(real)
+        d_fake = self.discriminator(fake.to(real.dtype))
         loss = gan_losses.discriminator_loss(d_real, d_fake)
         logs = {"D(x)": torch.sigmoid(d_real).mean().detach(), "D(G(z))": torch.sigmoid(d_fake).mean().detach(),
                 "min_scale": torch.tensor(self.min_scale)}
         if self.config.r1 > 0:
-            grad, = torch.autograd.grad(d_real.float().sum(), real, create_graph=True)
-            penalty = grad.float().pow(2).flatten(1).sum(1).mean()
             loss = loss + self.config.r1 / 2 * penalty
             logs["r1"] = penalty.detach()
         return loss, logs

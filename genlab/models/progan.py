@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.model import Control, DataSpec, Phase
+from genlab.nn import gan_losses
 from genlab.models.adversarial import AdversarialModel
 from genlab.nn.progressive import (EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2, lerp,
                                    pixel_norm, resize_to, upsample2)
@@ -304,13 +305,11 @@ class ProGAN(AdversarialModel):
         loss = -wdist + cfg.drift * drift
         if self.train_step % cfg.gp_every == 0:
             # WGAN-GP: one mixing coefficient per sample (not per pixel), called eps, never alpha.
-            eps = self.rand(n, 1, 1, 1).to(real.dtype)
-            mixed = (real + eps * (fake - real)).detach().requires_grad_(True)
-            grad, = torch.autograd.grad(self.critic(mixed).sum(), mixed, create_graph=True)
-            norm = grad.flatten(1).norm(dim=1)
-            penalty = ((norm - cfg.gp_target) ** 2).mean() / cfg.gp_target ** 2
+            eps = self.rand(n).to(real.dtype)  # the share of the fake in the mix
+            penalty, mean_norm = gan_losses.gradient_penalty(self.critic, real, fake, 1 - eps,
+                                                             target=cfg.gp_target, with_norm=True)
             loss = loss + cfg.gp_every * cfg.gp_lambda * penalty
-            self._last_gp = (penalty.detach(), norm.detach().mean())
+            self._last_gp = (penalty.detach(), mean_norm)
         # On lazy steps: the last measured values (zeros, on the loss's device, before any: a run resumed
         # on a lazy step).
         penalty, grad_norm = self._last_gp or (torch.zeros_like(wdist), torch.zeros_like(wdist))
