@@ -47,3 +47,15 @@ def test_r1_is_the_squared_input_gradient_and_keeps_the_logits():
     torch.testing.assert_close(r1, w.square().sum())  # grad_x of <x, w> is w for every sample
     r1.backward()
     torch.testing.assert_close(w.grad, 2 * w.detach())  # the penalty reaches D's weights
+
+
+def test_a_compiled_cpu_step_draws_the_eager_dropout_masks():
+    from genlab.training.devices import compile_for
+    net = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5), nn.Tanh())
+    x = torch.randn(8, 64)
+    torch.manual_seed(3)
+    eager = net(x)
+    compiled = compile_for(net, torch.device("cpu"))
+    torch.manual_seed(3)
+    torch.testing.assert_close(compiled(x), eager)  # the same torch generator, the same masks
+    assert (eager == 0).float().mean() > 0.3  # dropout was on

@@ -44,3 +44,13 @@ def precision_warning(dtype: torch.dtype | None, device: torch.device) -> str | 
         return ("precision bf16 on a CPU without avx512_bf16 or AMX is emulated and usually slower "
                 "than fp32; set precision = \"fp32\" (or \"auto\") unless you are measuring it")
     return None
+
+
+def compile_for(model: torch.nn.Module, device: torch.device):
+    """torch.compile `model` for training on `device`. On a CPU, compiled random ops (dropout) draw
+    from torch's own generator, as eager ones do: Inductor's CPU random numbers took about twice
+    as long (docs/engine.md), and this way a compiled step draws the eager step's masks."""
+    if device.type == "cpu":
+        import torch._inductor.config as inductor_config
+        inductor_config.fallback_random = True
+    return torch.compile(model)

@@ -42,7 +42,7 @@ from genlab.training.batches import make_batches
 from genlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, warm_start_record
 from genlab.training.config import Recipe, make_optim, parse_recipe, recipe_changes, recipe_to_toml
 from genlab.training.schedules import phase_schedules
-from genlab.training.devices import autocast_dtype, pick_device, precision_warning
+from genlab.training.devices import autocast_dtype, compile_for, pick_device, precision_warning
 from genlab.training.ema import EMA
 from genlab.training.loggers import MetricsLog
 
@@ -129,7 +129,7 @@ class Trainer:
         self.ema_steps_before = int((self.warm_start or {}).get("ema_steps_before", 0))
         if state is not None:
             self._restore(state)
-        self.forward = torch.compile(self.model) if tc.compile else self.model
+        self.forward = compile_for(self.model, self.device) if tc.compile else self.model
         self._pending: list[tuple[int, str, torch.Tensor, dict]] = []
         self.log = None
         if dry_run:
