@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.model import Control, DataSpec, Phase
-from genlab.nn import gan_losses
 from genlab.models.adversarial import AdversarialModel
+from genlab.nn import gan_losses
 from genlab.nn.progressive import (EqualizedConv2d, EqualizedLinear, MinibatchStddev, downsample2, lerp,
                                    pixel_norm, resize_to, upsample2)
 from genlab.nn.resolution import PAD32_HINT, check_square, square_sides
