@@ -59,3 +59,11 @@ def test_a_compiled_cpu_step_draws_the_eager_dropout_masks():
     torch.manual_seed(3)
     torch.testing.assert_close(compiled(x), eager)  # the same torch generator, the same masks
     assert (eager == 0).float().mean() > 0.3  # dropout was on
+
+
+def test_compile_on_a_cpu_without_a_cxx_compiler_says_so(monkeypatch):
+    from genlab.errors import GenlabError
+    from genlab.training import devices
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    with pytest.raises(GenlabError, match=r"needs a C\+\+ compiler .* set compile = false"):
+        devices.compile_for(nn.Linear(2, 2), torch.device("cpu"))

@@ -37,7 +37,7 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torc
     per sample (WGAN-GP, Eq. 3; ProGAN's target other than 1), with a graph for D's backward. With
     `with_norm`, also the mean gradient norm (a training log)."""
     a = alpha.view(-1, 1, 1, 1)
-    xhat = (a * real + (1 - a) * fake.detach()).detach().requires_grad_(True)
+    xhat = (a * real + (1 - a) * fake).detach().requires_grad_(True)
     grad, = torch.autograd.grad(critic(xhat).sum(), xhat, create_graph=True)
     norm = grad.flatten(1).norm(dim=1)
     penalty = (norm - target).pow(2).mean() / target ** 2

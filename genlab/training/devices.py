@@ -1,6 +1,9 @@
 """Which device a run uses and which autocast precision it trains under."""
 from __future__ import annotations
 
+import os
+import shutil
+
 import torch
 
 from genlab.errors import GenlabError
@@ -51,6 +54,10 @@ def compile_for(model: torch.nn.Module, device: torch.device):
     from torch's own generator, as eager ones do: Inductor's CPU random numbers took about twice
     as long (docs/engine.md), and this way a compiled step draws the eager step's masks."""
     if device.type == "cpu":
+        # Inductor builds C++ kernels on a CPU; without a compiler torch fails at the first step
+        if not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++") if c):
+            raise GenlabError("compile = true on a CPU needs a C++ compiler (g++ or clang++, or $CXX), and "
+                              "none was found; install one or set compile = false")
         import torch._inductor.config as inductor_config
         inductor_config.fallback_random = True
     return torch.compile(model)
